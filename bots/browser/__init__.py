@@ -1,0 +1,1 @@
+"""Browser room: finding and launching Chromium, selector maps, page objects, masking."""

@@ -1,0 +1,66 @@
+"""Find a Chromium to drive: a configured path, else a Playwright-managed browser, else the
+system's Chromium. Launch it headless with only the flags this environment needs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from playwright.async_api import Browser, Playwright
+
+from bots.core.errors import BrowserNotFoundError
+from bots.core.settings import BrowserSettings
+
+SYSTEM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
+# Keep Chromium from phoning home: this machine has no network but loopback.
+QUIET_FLAGS = ["--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _playwright_managed() -> Path | None:
+    from playwright.sync_api import sync_playwright
+
+    try:
+        with sync_playwright() as p:
+            path = Path(p.chromium.executable_path)
+    except Exception:  # no driver or no browser: fall through to the system one
+        return None
+    return path if path.is_file() else None
+
+
+def find_browser(settings: BrowserSettings) -> Path:
+    """The executable to launch, or BrowserNotFoundError explaining how to get one."""
+    if settings.path is not None:
+        if settings.path.is_file() and os.access(settings.path, os.X_OK):
+            return settings.path
+        raise BrowserNotFoundError(f"RCMBOT_BROWSER__PATH={settings.path} is not an executable file")
+    managed = _playwright_managed()
+    if managed is not None:
+        return managed
+    for name in SYSTEM_CANDIDATES:
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    raise BrowserNotFoundError(
+        "no Chromium found: set RCMBOT_BROWSER__PATH, run `playwright install chromium`, "
+        "or install the system package (Debian: apt-get install chromium)"
+    )
+
+
+def launch_args() -> list[str]:
+    # Chromium's sandbox cannot start as root; elsewhere keep it.
+    return (["--no-sandbox"] if os.geteuid() == 0 else []) + QUIET_FLAGS
+
+
+def browser_version(path: Path) -> str:
+    out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30)
+    return out.stdout.strip() or out.stderr.strip()
+
+
+async def launch(pw: Playwright, settings: BrowserSettings, executable: Path | None = None) -> Browser:
+    return await pw.chromium.launch(
+        executable_path=str(executable or find_browser(settings)),
+        headless=settings.headless,
+        args=launch_args(),
+    )

@@ -1,0 +1,121 @@
+"""Domain models shared by every room: what a worklist item is, what a portal says about a claim,
+and the closed set of outcomes one check can have."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+# X12 277 Claim Status Category Codes (STC01-1) that a portal status may map to.
+CATEGORY_PATTERN = r"^(A[0-8]|P[0-5]|F[0-4]|F3F|F3N|R(1[0-6]|[0-9])|E[0-4]|D0)$"
+
+
+class Outcome(StrEnum):
+    """Every check ends in exactly one of these."""
+
+    STATUS = "status"  # the portal's status text mapped to a 277 category
+    UNMAPPED = "unmapped"  # the claim was read, but its status text is not in the mapping
+    NOT_FOUND = "not_found"  # the search returned no claim
+    AMBIGUOUS = "ambiguous"  # several claims (or none of several) matched the item
+    ERROR = "error"  # the portal could not be worked; retried and gave up
+
+
+class ItemRef(BaseModel):
+    """What a bot needs to find one worklist item's claim in a portal."""
+
+    id: int
+    payer_id: str
+    account_number: str
+    member_id: str
+    dos_from: dt.date
+    dos_to: dt.date
+    billed_cents: int
+    payer_claim_number: str | None = None
+
+
+class ServiceLine(BaseModel):
+    line_no: int
+    procedure_code: str
+    modifiers: list[str] = Field(default_factory=list)
+    diagnosis_pointers: str = ""
+    units: int = 1
+    billed_cents: int
+    paid_cents: int = 0
+
+
+class Adjustment(BaseModel):
+    """One adjustment from the remittance: group code, CARC and optional RARC."""
+
+    line_no: int | None = None
+    group_code: str
+    carc: str
+    carc_description: str = ""
+    rarc: str | None = None
+    rarc_description: str | None = None
+    amount_cents: int = 0
+
+
+class ResultRow(BaseModel):
+    """One row of a portal's search results."""
+
+    claim_number: str
+    account_number: str
+    dos_from: dt.date
+    dos_to: dt.date
+    billed_cents: int
+    status_text: str
+
+    def matches(self, item: ItemRef) -> bool:
+        return (
+            self.account_number == item.account_number
+            and self.dos_from == item.dos_from
+            and self.dos_to == item.dos_to
+            and self.billed_cents == item.billed_cents
+        )
+
+
+class ClaimDetail(BaseModel):
+    """The claim detail screen, parsed."""
+
+    payer_claim_number: str
+    account_number: str
+    dos_from: dt.date
+    dos_to: dt.date
+    status_text: str
+    status_date: dt.date | None = None
+    billed_cents: int
+    allowed_cents: int | None = None
+    paid_cents: int | None = None
+    patient_resp_cents: int | None = None
+    check_number: str | None = None
+    check_date: dt.date | None = None
+    lines: list[ServiceLine] = Field(default_factory=list)
+    adjustments: list[Adjustment] = Field(default_factory=list)
+
+    @property
+    def carcs(self) -> list[str]:
+        return sorted({a.carc for a in self.adjustments if a.group_code != "PR"})
+
+    @property
+    def rarcs(self) -> list[str]:
+        return sorted({a.rarc for a in self.adjustments if a.rarc})
+
+
+class CheckResult(BaseModel):
+    """What one claim-status check found. Evidence is referenced by content hash."""
+
+    outcome: Outcome
+    category: str | None = Field(None, pattern=CATEGORY_PATTERN)
+    status_code: str | None = None
+    status_text: str | None = None
+    detail: ClaimDetail | None = None
+    evidence: list[str] = Field(default_factory=list)
+    matches: int = 0
+    error: str | None = None
+
+    @property
+    def bucket(self) -> str:
+        """The key this result counts under in summaries: a category code or the outcome."""
+        return self.category if self.outcome is Outcome.STATUS and self.category else self.outcome

@@ -1,0 +1,114 @@
+"""Settings: one pydantic-settings model per area, read in this priority order:
+init arguments > environment (RCMBOT_…, nested with __) > .env > config/settings.yaml > defaults.
+
+Every duration is a number of seconds in a field ending in `_s`, so tests can run
+time-based behaviour (session expiry, MFA windows, backoff, follow-up) in seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+
+class BrowserSettings(BaseModel):
+    path: Path | None = Field(None, description="Chromium executable; found automatically if unset")
+    headless: bool = True
+    navigation_timeout_s: float = 20.0
+    action_timeout_s: float = 10.0
+    screenshot_format: Literal["png", "jpeg"] = "jpeg"
+    screenshot_quality: int = Field(70, ge=1, le=100, description="JPEG quality")
+
+
+class SweepSettings(BaseModel):
+    concurrency: int = Field(4, ge=1, le=32, description="concurrent browser contexts")
+    retry_attempts: int = Field(3, ge=1, description="tries per claim on transient portal trouble")
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 8.0
+    search_window_days: int = Field(30, ge=0, description="DOS padding for member searches")
+
+
+class PrefectSettings(BaseModel):
+    home: Path | None = Field(None, description="PREFECT_HOME; default <state_dir>/prefect")
+    startup_timeout_s: float = Field(180.0, description="embedded server start (slow on a fresh DB)")
+    serve_port: int = 4200
+
+
+class LogSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class SimSettings(BaseModel):
+    """The simulated payer portal (used by the demo, the tests and the benchmarks)."""
+
+    seed: int = 7
+    claims: int = Field(200, ge=10, description="worklist items the demo data set holds")
+    latency_ms: int = Field(0, ge=0, description="added to every portal page response")
+    session_idle_s: float = 900.0
+    totp_interval_s: int = 30
+    totp_valid_window: int = Field(1, ge=0, description="accepted TOTP steps either side of now")
+    page_size: int = 10
+    timezone: str = "America/Chicago"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RCMBOT_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="forbid",
+        yaml_file="config/settings.yaml",
+    )
+
+    project_root: Path = Field(default_factory=Path.cwd)
+    state_dir: Path = Field(Path(".rcmbot"), description="databases, Prefect home, demo state")
+    database_url: str | None = Field(None, description="worklist DB; default SQLite in state_dir")
+    evidence_dir: Path | None = Field(None, description="evidence store root; default evidence/")
+    portals_file: Path = Path("config/portals.yaml")
+    followup_rules_file: Path = Path("config/followup.yaml")
+
+    browser: BrowserSettings = BrowserSettings()
+    sweep: SweepSettings = SweepSettings()
+    prefect: PrefectSettings = PrefectSettings()
+    log: LogSettings = LogSettings()
+    sim: SimSettings = SimSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, dotenv_settings, YamlConfigSettingsSource(settings_cls))
+
+    def path(self, p: Path) -> Path:
+        """Resolve a project-relative path against project_root."""
+        return p if p.is_absolute() else self.project_root / p
+
+    @property
+    def state_path(self) -> Path:
+        return self.path(self.state_dir)
+
+    @property
+    def evidence_path(self) -> Path:
+        return self.path(self.evidence_dir or Path("evidence"))
+
+    @property
+    def worklist_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.state_path / 'worklist.db'}"
+
+    @property
+    def prefect_home(self) -> Path:
+        return self.path(self.prefect.home or self.state_dir / "prefect")

@@ -1,0 +1,62 @@
+"""Run a simulated portal on 127.0.0.1: in a background thread (tests, demo) or in the foreground."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+
+import httpx
+import uvicorn
+
+from bots.sim.portal import PortalConfig, create_app
+
+
+class PortalServer:
+    """A simulated portal served from a thread on a free loopback port."""
+
+    def __init__(self, cfg: PortalConfig, port: int = 0) -> None:
+        self.cfg = cfg
+        self.app = create_app(cfg)
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        )
+        self._thread = threading.Thread(target=self._server.run, name="sim-portal", daemon=True)
+
+    @property
+    def url(self) -> str:
+        port = self._server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def add_user(self, username: str, password: str, totp_secret: str | None) -> None:
+        self.app.state.store.upsert_user(username, password, totp_secret)
+
+    def faults(self, **changes: object) -> dict[str, object]:
+        """Set faults on demand: expire_sessions=True, fail_next=N, latency_ms=N."""
+        r = httpx.post(f"{self.url}/_sim/faults", json=changes,
+                       headers={"x-sim-admin": self.cfg.admin_token})
+        r.raise_for_status()
+        return dict(r.json())
+
+    def start(self) -> PortalServer:
+        self._thread.start()
+        deadline = time.monotonic() + 30
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the simulated portal did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> PortalServer:
+        return self.start()
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.stop()
+
+
+def serve_foreground(cfg: PortalConfig, port: int) -> None:
+    uvicorn.run(create_app(cfg), host="127.0.0.1", port=port, log_level="info")

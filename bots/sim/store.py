@@ -1,0 +1,114 @@
+"""The simulated portal's own database: users, sessions, terms acknowledgements, inquiries
+and claims. It survives restarts, like a real portal's records do."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, create_engine, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from bots.sim.dataset import SimClaim
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+
+
+class PortalSession(Base):
+    __tablename__ = "sessions"
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    stage: Mapped[str] = mapped_column(String(16))  # mfa -> terms -> ready
+    last_seen: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class TermsAck(Base):
+    __tablename__ = "terms_acks"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    local_date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    acked_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Inquiry(Base):
+    """Every search submitted to the portal, kept like a real portal's audit trail."""
+
+    __tablename__ = "inquiries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    claim_number: Mapped[str | None] = mapped_column(String(32))
+    member_id: Mapped[str | None] = mapped_column(String(32))
+    dos_from: Mapped[dt.date | None] = mapped_column(Date)
+    dos_to: Mapped[dt.date | None] = mapped_column(Date)
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Claim(Base):
+    __tablename__ = "claims"
+    claim_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    claim_number: Mapped[str] = mapped_column(String(32), index=True)
+    member_id: Mapped[str] = mapped_column(String(32), index=True)
+    dos_from: Mapped[dt.date] = mapped_column(Date)
+    dos_to: Mapped[dt.date] = mapped_column(Date)
+    data: Mapped[str] = mapped_column(Text)
+
+    def view(self) -> dict[str, Any]:
+        return json.loads(self.data)
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=2**14, r=8, p=1)
+    return f"{salt.hex()}${digest.hex()}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    salt, _ = stored.split("$", 1)
+    return hmac.compare_digest(hash_password(password, bytes.fromhex(salt)), stored)
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC, as SQLite stores it."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class PortalStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
+        Base.metadata.create_all(self.engine)
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def seed_claims(self, claims: list[SimClaim]) -> None:
+        """Load the data set once; a restarted portal keeps what it has."""
+        with self.session() as s, s.begin():
+            if s.scalar(select(Claim.claim_key).limit(1)) is not None:
+                return
+            for c in claims:
+                s.add(Claim(claim_key=c.claim_key, claim_number=c.claim_number,
+                            member_id=c.member_id, dos_from=c.dos_from, dos_to=c.dos_to,
+                            data=json.dumps(asdict(c), default=str)))
+
+    def upsert_user(self, username: str, password: str, totp_secret: str | None) -> None:
+        with self.session() as s, s.begin():
+            user = s.scalar(select(User).where(User.username == username)) or User(username=username)
+            user.password_hash = hash_password(password)
+            user.totp_secret = totp_secret
+            s.add(user)

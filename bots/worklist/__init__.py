@@ -1,0 +1,1 @@
+"""Worklist room: AR follow-up items, their service lines and append-only status history."""

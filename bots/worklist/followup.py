@@ -1,0 +1,88 @@
+"""Follow-up rules, kept as data (config/followup.yaml): after each check they decide the
+item's next action, when to look again, and whether the item is closed. First match wins."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from bots.core.models import CheckResult, Outcome
+from bots.core.yamlfile import load_model
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
+_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str | float) -> float:
+    """'7d', '12h', '30m', '5s' or a number of seconds -> seconds."""
+    if isinstance(text, int | float):
+        return float(text)
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 7d, 12h, 30m, 45s)")
+    return float(match[1]) * _UNIT_S[match[2]]
+
+
+class When(BaseModel, extra="forbid"):
+    outcomes: list[Outcome] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list, description="codes; 'P*' matches a prefix")
+    denial: str | None = Field(None, pattern="^(coding|other)$")
+    paid_in_full: bool | None = None
+
+
+class Rule(BaseModel, extra="forbid"):
+    name: str
+    when: When = When()
+    next_action: str
+    follow_up: float | None = None
+    close: bool = False
+
+    _parse = field_validator("follow_up", mode="before")(
+        lambda v: None if v is None else parse_duration(v)
+    )
+
+    @model_validator(mode="after")
+    def _needs_follow_up(self) -> Rule:
+        if not self.close and self.follow_up is None:
+            raise ValueError("a rule that does not close the item needs follow_up")
+        return self
+
+
+class Decision(BaseModel):
+    rule: str
+    next_action: str
+    follow_up_s: float | None
+    close: bool
+
+
+class FollowUpRules(BaseModel, extra="forbid"):
+    coding_carcs: list[str]
+    rules: list[Rule] = Field(min_length=1)
+
+    @classmethod
+    def load(cls, path: Path) -> FollowUpRules:
+        return load_model(path, cls)
+
+    def decide(self, result: CheckResult) -> Decision:
+        for rule in self.rules:
+            if self._matches(rule.when, result):
+                return Decision(rule=rule.name, next_action=rule.next_action,
+                                follow_up_s=rule.follow_up, close=rule.close)
+        raise LookupError("no follow-up rule matched; end the rules with a catch-all (when: {})")
+
+    def _matches(self, when: When, r: CheckResult) -> bool:
+        if when.outcomes and r.outcome not in when.outcomes:
+            return False
+        if when.categories and not any(
+            r.category and (r.category == c or (c.endswith("*") and r.category.startswith(c[:-1])))
+            for c in when.categories
+        ):
+            return False
+        carcs = set(r.detail.carcs) - {"45"} if r.detail else set()
+        if when.denial is not None:
+            is_coding = bool(carcs & set(self.coding_carcs))
+            if not carcs or (when.denial == "coding") != is_coding:
+                return False
+        return when.paid_in_full is None or when.paid_in_full == (r.detail is not None and not carcs)

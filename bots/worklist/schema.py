@@ -1,0 +1,107 @@
+"""Tables of the worklist database. Changed only through Alembic migrations."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Stores aware datetimes as naive UTC and gives them back aware: times are UTC at rest."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: store times as aware UTC")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: object) -> dt.datetime | None:
+        return None if value is None else value.replace(tzinfo=dt.UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Item(Base):
+    __tablename__ = "worklist_items"
+    __table_args__ = (UniqueConstraint("payer_id", "account_number", name="uq_item_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Key and descriptive fields (from the CSV import)
+    payer_id: Mapped[str] = mapped_column(String(32))
+    account_number: Mapped[str] = mapped_column(String(64))
+    member_id: Mapped[str] = mapped_column(String(64))
+    patient_name: Mapped[str | None] = mapped_column(String(200))
+    dos_from: Mapped[dt.date] = mapped_column(Date)
+    dos_to: Mapped[dt.date] = mapped_column(Date)
+    billed_cents: Mapped[int] = mapped_column(Integer)
+    owner: Mapped[str | None] = mapped_column(String(100))
+    payer_claim_number: Mapped[str | None] = mapped_column(String(64))
+    # Latest check
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    status_category: Mapped[str | None] = mapped_column(String(4))
+    status_code: Mapped[str | None] = mapped_column(String(8))
+    status_text: Mapped[str | None] = mapped_column(String(200))
+    status_date: Mapped[dt.date | None] = mapped_column(Date)
+    allowed_cents: Mapped[int | None] = mapped_column(Integer)
+    paid_cents: Mapped[int | None] = mapped_column(Integer)
+    patient_resp_cents: Mapped[int | None] = mapped_column(Integer)
+    check_number: Mapped[str | None] = mapped_column(String(64))
+    check_date: Mapped[dt.date | None] = mapped_column(Date)
+    carc_codes: Mapped[str | None] = mapped_column(String(200))
+    rarc_codes: Mapped[str | None] = mapped_column(String(200))
+    next_action: Mapped[str | None] = mapped_column(String(200))
+    next_follow_up_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    last_checked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class ServiceLineRow(Base):
+    """Service lines keep their ids across checks (upserted by line number), so later
+    records such as review tasks can point at them."""
+
+    __tablename__ = "service_lines"
+    __table_args__ = (UniqueConstraint("item_id", "line_no", name="uq_line"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("worklist_items.id"), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    procedure_code: Mapped[str] = mapped_column(String(16))
+    modifiers: Mapped[str] = mapped_column(String(32), default="")
+    diagnosis_pointers: Mapped[str] = mapped_column(String(16), default="")
+    units: Mapped[int] = mapped_column(Integer, default=1)
+    billed_cents: Mapped[int] = mapped_column(Integer)
+    paid_cents: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class History(Base):
+    """One row per check, never updated or deleted: an item's timeline."""
+
+    __tablename__ = "status_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("worklist_items.id"), index=True)
+    checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    portal: Mapped[str] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(16))
+    status_category: Mapped[str | None] = mapped_column(String(4))
+    status_text: Mapped[str | None] = mapped_column(String(200))
+    status_date: Mapped[dt.date | None] = mapped_column(Date)
+    paid_cents: Mapped[int | None] = mapped_column(Integer)
+    next_action: Mapped[str | None] = mapped_column(String(200))
+    detail_json: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of sha256
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,194 @@
+"""WorklistStore: the only code that reads and writes the worklist database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from importlib.resources import files
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, event, func, or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from bots.core.models import CheckResult, ItemRef, Outcome
+from bots.worklist.followup import Decision
+from bots.worklist.schema import History, Item, ServiceLineRow
+
+DESCRIPTIVE = ("member_id", "patient_name", "dos_from", "dos_to", "billed_cents", "owner")
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn: object, _record: object) -> None:
+            cur = conn.cursor()  # type: ignore[attr-defined]
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest Alembic revision."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(files("bots.worklist") / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+class WorklistStore:
+    def __init__(self, url: str) -> None:
+        self.engine = _engine(url)
+        migrate(self.engine)
+        self._write = threading.Lock()  # one writer at a time; SQLite would serialise anyway
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- import ---------------------------------------------------------------------------
+    def upsert(self, rows: Sequence[dict[str, object]]) -> tuple[int, int]:
+        """Insert new keys, update descriptive fields of known ones; all or nothing.
+        History, check results and a known payer claim number are never touched."""
+        inserted = updated = 0
+        now = now_utc()
+        with self._write, self.session() as s, s.begin():
+            for row in rows:
+                item = s.scalar(select(Item).where(Item.payer_id == row["payer_id"],
+                                                   Item.account_number == row["account_number"]))
+                if item is None:
+                    item = Item(payer_id=row["payer_id"], account_number=row["account_number"],
+                                attempts=0, created_at=now,
+                                next_follow_up_at=row.get("next_follow_up_at") or now)
+                    s.add(item)
+                    inserted += 1
+                else:
+                    updated += 1
+                for name in DESCRIPTIVE:
+                    if name in row:
+                        setattr(item, name, row[name])
+                if row.get("payer_claim_number") and not item.payer_claim_number:
+                    item.payer_claim_number = str(row["payer_claim_number"])
+                if row.get("next_follow_up_at"):
+                    item.next_follow_up_at = row["next_follow_up_at"]  # type: ignore[assignment]
+                item.updated_at = now
+        return inserted, updated
+
+    # -- selection --------------------------------------------------------------------------
+    def due(self, at: dt.datetime | None = None, limit: int | None = None,
+            payer_ids: Iterable[str] | None = None) -> list[ItemRef]:
+        """Open items whose follow-up time has come, oldest first."""
+        query = (select(Item).where(Item.closed_at.is_(None), Item.next_follow_up_at <= (at or now_utc()))
+                 .order_by(Item.next_follow_up_at, Item.id).limit(limit))
+        if payer_ids is not None:
+            query = query.where(Item.payer_id.in_(list(payer_ids)))
+        with self.session() as s:
+            return [self._ref(item) for item in s.scalars(query)]
+
+    def get(self, item_id: int) -> ItemRef:
+        with self.session() as s:
+            item = s.get(Item, item_id)
+            if item is None:
+                raise KeyError(f"no worklist item {item_id}")
+            return self._ref(item)
+
+    @staticmethod
+    def _ref(item: Item) -> ItemRef:
+        return ItemRef(id=item.id, payer_id=item.payer_id, account_number=item.account_number,
+                       member_id=item.member_id, dos_from=item.dos_from, dos_to=item.dos_to,
+                       billed_cents=item.billed_cents, payer_claim_number=item.payer_claim_number)
+
+    def items(self) -> list[Item]:
+        with self.session() as s:
+            return list(s.scalars(select(Item).order_by(Item.id)))
+
+    def history(self, item_id: int) -> list[History]:
+        with self.session() as s:
+            return list(s.scalars(select(History).where(History.item_id == item_id).order_by(History.id)))
+
+    # -- recording a check ------------------------------------------------------------------
+    def record(self, item_id: int, result: CheckResult, decision: Decision, *, portal: str,
+               run_id: str, flow_run_id: str | None, checked_at: dt.datetime | None = None) -> None:
+        """Update the item with one check's result and append its history row, atomically."""
+        at = checked_at or now_utc()
+        d = result.detail
+        with self._write, self.session() as s, s.begin():
+            item = s.get(Item, item_id)
+            if item is None:
+                raise KeyError(f"no worklist item {item_id}")
+            item.attempts += 1
+            item.last_checked_at = item.updated_at = at
+            item.next_action = decision.next_action
+            item.closed_at = at if decision.close else None
+            item.next_follow_up_at = at + dt.timedelta(seconds=decision.follow_up_s or 0)
+            if result.outcome is not Outcome.ERROR:  # an error keeps the last good status
+                item.outcome = result.outcome.value
+                item.status_category, item.status_code = result.category, result.status_code
+                item.status_text = result.status_text
+            if d is not None:
+                item.payer_claim_number = item.payer_claim_number or d.payer_claim_number
+                item.status_date, item.allowed_cents = d.status_date, d.allowed_cents
+                item.paid_cents, item.patient_resp_cents = d.paid_cents, d.patient_resp_cents
+                item.check_number, item.check_date = d.check_number, d.check_date
+                item.carc_codes, item.rarc_codes = ",".join(d.carcs), ",".join(d.rarcs)
+                self._upsert_lines(s, item_id, result)
+            s.add(History(
+                item_id=item_id, checked_at=at, run_id=run_id, flow_run_id=flow_run_id,
+                portal=portal, outcome=result.outcome.value, status_category=result.category,
+                status_text=result.status_text, status_date=d.status_date if d else None,
+                paid_cents=d.paid_cents if d else None, next_action=decision.next_action,
+                detail_json=d.model_dump_json() if d else None,
+                evidence=json.dumps(result.evidence), error=result.error,
+            ))
+
+    @staticmethod
+    def _upsert_lines(s: Session, item_id: int, result: CheckResult) -> None:
+        assert result.detail is not None
+        existing = {row.line_no: row for row in s.scalars(
+            select(ServiceLineRow).where(ServiceLineRow.item_id == item_id))}
+        for line in result.detail.lines:
+            row = existing.pop(line.line_no, None) or ServiceLineRow(item_id=item_id, line_no=line.line_no)
+            row.procedure_code, row.modifiers = line.procedure_code, ",".join(line.modifiers)
+            row.diagnosis_pointers, row.units = line.diagnosis_pointers, line.units
+            row.billed_cents, row.paid_cents = line.billed_cents, line.paid_cents
+            s.add(row)
+        for gone in existing.values():
+            s.delete(gone)
+
+    def lines(self, item_id: int) -> list[ServiceLineRow]:
+        with self.session() as s:
+            return list(s.scalars(select(ServiceLineRow).where(ServiceLineRow.item_id == item_id)
+                                  .order_by(ServiceLineRow.line_no)))
+
+    # -- summaries --------------------------------------------------------------------------
+    def run_counts(self, run_id: str) -> Counter[str]:
+        """Checks recorded in one run, by category code or outcome."""
+        with self.session() as s:
+            rows = s.execute(select(History.outcome, History.status_category, func.count())
+                             .where(History.run_id == run_id)
+                             .group_by(History.outcome, History.status_category)).all()
+        return Counter({(cat if outcome == Outcome.STATUS and cat else outcome): n for outcome, cat, n in rows})
+
+    def checked_in_run(self, run_id: str) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count()).select_from(History).where(History.run_id == run_id)) or 0
+
+    def open_count(self) -> int:
+        with self.session() as s:
+            return s.scalar(select(func.count()).select_from(Item).where(
+                or_(Item.closed_at.is_(None)))) or 0
