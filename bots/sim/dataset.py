@@ -6,9 +6,11 @@ can know what each item's check must find. No real person, payer or claim is in 
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from bots.sim.codes import (
@@ -207,3 +209,16 @@ def build_dataset(seed: int = 7, items: int = 200) -> Dataset:
             payer_claim_number=None if by_member else claim.claim_number, kind=kind,
         ))
     return Dataset(claims=claims, worklist=worklist)
+
+
+def write_worklist_csv(rows: list[WorklistRow], path: Path) -> None:
+    """The worklist as an AR team would export it from their practice-management system."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["payer_id", "account_number", "payer_claim_number", "member_id",
+                         "patient_name", "dos_from", "dos_to", "billed"])
+        for r in rows:
+            writer.writerow([r.payer_id, r.account_number, r.payer_claim_number or "", r.member_id,
+                             r.patient_name, r.dos_from.strftime("%m/%d/%Y"), r.dos_to.isoformat(),
+                             f"{r.billed_cents / 100:.2f}"])

@@ -1,0 +1,160 @@
+"""Selector maps: for each element an ordered list of candidate locators, kept as data in
+selectors/<portal>.yaml. The first candidate that resolves wins; a later one is drift, logged
+once per element so someone fixes the map before the portal breaks it completely.
+
+Priority is decided by counting matches candidate by candidate, never with `locator.or_()`,
+whose `.first` follows document order rather than priority."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from playwright.async_api import Locator, Page
+from pydantic import BaseModel, Field, model_validator
+
+from bots.core.errors import ApplicationError, ConfigError
+from bots.core.logs import get_logger
+from bots.core.yamlfile import load_model
+
+log = get_logger(__name__)
+KEY = re.compile(r"^[a-z_]+(\.[a-z_]+)+$")
+Scope = Page | Locator
+
+
+class Candidate(BaseModel, extra="forbid"):
+    """One way to find an element. Exactly one of role/label/text/placeholder/testid/css."""
+
+    role: str | None = None
+    name: str | None = None  # accessible name, with role
+    label: str | None = None
+    text: str | None = None
+    placeholder: str | None = None
+    testid: str | None = None
+    css: str | None = None
+    exact: bool = True
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Candidate:
+        kinds = [k for k in ("role", "label", "text", "placeholder", "testid", "css") if getattr(self, k)]
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of role, label, text, placeholder, testid, css")
+        if self.name and not self.role:
+            raise ValueError("name goes with role")
+        return self
+
+    def locate(self, scope: Scope) -> Locator:
+        if self.role:
+            return scope.get_by_role(self.role, name=self.name, exact=self.exact)  # type: ignore[arg-type]
+        if self.label:
+            return scope.get_by_label(self.label, exact=self.exact)
+        if self.text:
+            return scope.get_by_text(self.text, exact=self.exact)
+        if self.placeholder:
+            return scope.get_by_placeholder(self.placeholder, exact=self.exact)
+        if self.testid:
+            return scope.get_by_test_id(self.testid)
+        assert self.css
+        return scope.locator(self.css)
+
+    def describe(self) -> str:
+        kind = next(k for k in ("role", "label", "text", "placeholder", "testid", "css") if getattr(self, k))
+        return f"{kind}={getattr(self, kind)!r}" + (f" name={self.name!r}" if self.name else "")
+
+
+class Element(BaseModel, extra="forbid"):
+    candidates: list[Candidate] = Field(min_length=1)
+    optional: bool = False
+    within: str | None = Field(None, description="key of the element this one is found inside")
+
+
+class SelectorMap(BaseModel, extra="forbid"):
+    portal: str
+    elements: dict[str, Element]
+    mask: list[str] = Field(default_factory=list, description="elements masked in evidence")
+
+    @model_validator(mode="after")
+    def _references(self) -> SelectorMap:
+        for key, el in self.elements.items():
+            if not KEY.match(key):
+                raise ValueError(f"element key {key!r} must look like screen.element")
+            if el.within and el.within not in self.elements:
+                raise ValueError(f"{key}: within names unknown element {el.within!r}")
+        for key in self.mask:
+            if key not in self.elements:
+                raise ValueError(f"mask names unknown element {key!r}")
+        return self
+
+    @classmethod
+    def load(cls, path: Path, required: Iterable[str] = ()) -> SelectorMap:
+        smap = load_model(path, cls)
+        missing = [k for k in required if k not in smap.elements]
+        if missing:
+            raise ConfigError(str(path), _line_of_key(path, "elements"), f"elements.{missing[0]}",
+                              f"missing element(s) the portal shape needs: {', '.join(missing)}")
+        return smap
+
+
+def _line_of_key(path: Path, key: str) -> int | None:
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.startswith(f"{key}:"):
+            return n
+    return None
+
+
+class SelectorNotFoundError(ApplicationError):
+    """No candidate of a required element matched: the portal changed or the page is wrong."""
+
+
+class Resolver:
+    """Resolves element keys to Playwright locators by candidate priority."""
+
+    def __init__(self, smap: SelectorMap) -> None:
+        self.map = smap
+        self.drift: dict[str, int] = {}  # element -> index of the candidate that matched
+
+    async def find(self, scope: Scope, key: str) -> Locator | None:
+        """The locator of the first candidate with a match, or None."""
+        element = self.map.elements[key]
+        for index, candidate in enumerate(element.candidates):
+            locator = candidate.locate(scope)
+            if await locator.count():
+                if index and key not in self.drift:
+                    self.drift[key] = index
+                    log.warning("selector drift", portal=self.map.portal, element=key,
+                                candidate=f"#{index + 1} {candidate.describe()}")
+                return locator
+        return None
+
+    async def get(self, scope: Scope, key: str) -> Locator:
+        locator = await self.find(scope, key)
+        if locator is None:
+            raise SelectorNotFoundError(f"{self.map.portal}: no candidate of {key} matched")
+        return locator.first
+
+    def any_of(self, scope: Scope, keys: Iterable[str]) -> Locator:
+        """A locator matching any candidate of any key, for waiting until a screen appears."""
+        union: Locator | None = None
+        for key in keys:
+            for candidate in self.map.elements[key].candidates:
+                loc = candidate.locate(scope)
+                union = loc if union is None else union.or_(loc)
+        assert union is not None
+        return union.first
+
+    async def mask_locators(self, page: Page, screen: str) -> list[Locator]:
+        """Locators of the masked elements that belong to `screen` (the key's first part)."""
+        keys = [key for key in self.map.mask if key.split(".", 1)[0] == screen]
+        found = [await self.find(page, key) for key in keys]
+        return [loc for loc in found if loc is not None]
+
+    async def text(self, scope: Scope, key: str) -> str | None:
+        """Inner text of an element; None when an optional element is absent."""
+        locator = await self.find(scope, key)
+        if locator is None:
+            if self.map.elements[key].optional:
+                return None
+            raise SelectorNotFoundError(f"{self.map.portal}: no candidate of {key} matched")
+        return (await locator.first.inner_text()).strip()

@@ -1,0 +1,1 @@
+"""Claim-status room: the bot that checks one claim, status mapping and result matching."""

@@ -1,0 +1,212 @@
+"""The claim-status bot: one per browser context, sharing one portal login.
+
+A check walks search -> results -> detail and turns what it reads into a CheckResult.
+Transient trouble (timeouts, portal errors, an expired session) is retried with tenacity;
+an expired session is healed by logging in again once for every context that shares it."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Awaitable, Callable
+from urllib.parse import urljoin
+
+import pyotp
+from playwright.async_api import BrowserContext
+from playwright.async_api import Error as PlaywrightError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from bots.browser.capture import capture
+from bots.browser.pages import PortalPage
+from bots.browser.selectors import Resolver
+from bots.claimstatus.runtime import PortalRuntime
+from bots.core.errors import ApplicationError, BusinessError, SessionExpiredError
+from bots.core.logs import get_logger, redactor
+from bots.core.models import CheckResult, ItemRef, Outcome, ResultRow
+from bots.core.settings import Settings
+
+log = get_logger(__name__)
+
+# (content, media type, item id, page url) -> sha256 of the stored evidence
+EvidenceSink = Callable[[bytes, str, int, str], Awaitable[str]]
+
+
+class LoginError(BusinessError):
+    """The portal refused the credentials or the code: retrying could lock the account."""
+
+
+class SharedLogin:
+    """One portal session shared by every context: logged in once, refreshed once on expiry."""
+
+    def __init__(self, portal: PortalRuntime, settings: Settings) -> None:
+        self.portal = portal
+        self.settings = settings
+        self.cookies: list = []
+        self.generation = 0
+        self._lock = asyncio.Lock()
+
+    async def refresh(self, context: BrowserContext, resolver: Resolver, seen: int) -> int:
+        """Log in unless another context already did since generation `seen`."""
+        async with self._lock:
+            if self.generation == seen:
+                page = await context.new_page()
+                try:
+                    await self._login(PortalPage(page, resolver, self.portal.entry.date_format,
+                                                 self.settings.browser.navigation_timeout_s * 1000))
+                    self.cookies = await context.cookies()
+                finally:
+                    await page.close()
+                self.generation += 1
+                log.info("logged in", portal=self.portal.key, generation=self.generation)
+            return self.generation
+
+    async def _login(self, pp: PortalPage) -> None:
+        creds = self.portal.credentials
+        await pp.page.goto(self.portal.base_url + "/", wait_until="domcontentloaded")
+        screen = await pp.screen()
+        for _ in range(6):
+            if screen == "login":
+                await pp.fill("login.username", creds.username.get_secret_value())
+                await pp.fill("login.password", creds.password.get_secret_value())
+                screen = await pp.submit("login.submit")
+                if screen == "login":
+                    raise LoginError(f"{self.portal.key}: login refused: "
+                                     f"{await pp.resolver.text(pp.page, 'login.error') or 'no reason shown'}")
+            elif screen == "mfa":
+                if creds.totp_secret is None:
+                    raise LoginError(f"{self.portal.key}: portal asks for MFA but no TOTP secret is configured")
+                code = pyotp.TOTP(creds.totp_secret.get_secret_value()).now()
+                redactor.register([code])
+                await pp.fill("mfa.code", code)
+                screen = await pp.submit("mfa.submit")
+                if screen == "mfa":
+                    raise LoginError(f"{self.portal.key}: verification code refused")
+            elif screen == "terms":
+                await (await pp.resolver.get(pp.page, "terms.agree")).check()
+                screen = await pp.submit("terms.continue")
+            elif screen == "unavailable":
+                raise ApplicationError(f"{self.portal.key}: portal unavailable during login")
+            else:
+                return
+        raise LoginError(f"{self.portal.key}: login did not reach the search screen")
+
+
+class ClaimStatusBot:
+    """Checks claims in one browser context, one page, reused from claim to claim."""
+
+    def __init__(self, context: BrowserContext, portal: PortalRuntime, login: SharedLogin,
+                 resolver: Resolver, evidence: EvidenceSink, settings: Settings) -> None:
+        self.context, self.portal, self.login = context, portal, login
+        self.resolver, self.evidence, self.settings = resolver, evidence, settings
+        self.generation = 0
+        self.pp: PortalPage | None = None
+
+    async def _page(self) -> PortalPage:
+        if self.pp is None:
+            page = await self.context.new_page()
+            self.pp = PortalPage(page, self.resolver, self.portal.entry.date_format,
+                                 self.settings.browser.navigation_timeout_s * 1000)
+        return self.pp
+
+    async def _ensure_session(self, expired: bool) -> None:
+        if expired or self.login.generation == 0:
+            await self.login.refresh(self.context, self.resolver, self.login.generation if expired else 0)
+        if self.generation != self.login.generation:
+            await self.context.add_cookies(self.login.cookies)
+            self.generation = self.login.generation
+
+    async def check(self, item: ItemRef) -> CheckResult:
+        """Check one item. Never raises for portal trouble: that becomes an ERROR outcome."""
+        redactor.register([item.account_number, item.member_id, item.payer_claim_number])
+        expired = False
+        sweep = self.settings.sweep
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(sweep.retry_attempts),
+            wait=wait_exponential_jitter(initial=sweep.backoff_initial_s, max=sweep.backoff_max_s),
+            retry=retry_if_exception_type(ApplicationError), reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    try:
+                        await self._ensure_session(expired)
+                        return await self._check_once(item)
+                    except SessionExpiredError:
+                        expired = True
+                        log.info("session expired; logging in again", item_id=item.id)
+                        raise
+                    except PlaywrightError as exc:
+                        raise ApplicationError(str(exc).splitlines()[0]) from exc
+        except (ApplicationError, BusinessError) as exc:
+            log.warning("check failed", item_id=item.id, error=redactor.text(str(exc)))
+            return CheckResult(outcome=Outcome.ERROR, error=redactor.text(str(exc)))
+        raise AssertionError("unreachable: tenacity reraises")
+
+    async def _expect(self, screen: str, *wanted: str) -> None:
+        if screen in wanted:
+            return
+        if screen == "login":
+            raise SessionExpiredError("the portal showed its login page")
+        raise ApplicationError(f"expected {' or '.join(wanted)} screen, got {screen}")
+
+    async def _check_once(self, item: ItemRef) -> CheckResult:
+        pp = await self._page()
+        nav = await self.resolver.find(pp.page, "nav.new_search") if pp.page.url != "about:blank" else None
+        if nav is not None:
+            async with pp.page.expect_navigation(wait_until="domcontentloaded", timeout=pp.timeout_ms):
+                await nav.first.click()
+        else:
+            await pp.page.goto(self.portal.base_url + "/", wait_until="domcontentloaded")
+        await self._expect(await pp.screen(), "search")
+
+        fmt = self.portal.entry.date_format
+        if item.payer_claim_number:
+            await pp.fill("search.claim_number", item.payer_claim_number)
+        else:
+            pad = dt.timedelta(days=self.settings.sweep.search_window_days)
+            await pp.fill("search.member_id", item.member_id)
+            await pp.fill("search.dos_from", (item.dos_from - pad).strftime(fmt))
+            await pp.fill("search.dos_to", (item.dos_to + pad).strftime(fmt))
+        screen = await pp.submit("search.submit")
+        if screen == "search":
+            raise BusinessError(f"portal rejected the search: {await self.resolver.text(pp.page, 'search.error')}")
+        await self._expect(screen, "results")
+
+        if await self.resolver.find(pp.page, "results.empty") is not None:
+            return CheckResult(outcome=Outcome.NOT_FOUND, evidence=await self._evidence(item, "results"))
+        matches = await self._matching_rows(pp, item)
+        if len(matches) != 1:
+            return CheckResult(outcome=Outcome.AMBIGUOUS, matches=len(matches),
+                               evidence=await self._evidence(item, "results"))
+
+        await pp.page.goto(urljoin(pp.page.url, matches[0][1]), wait_until="domcontentloaded")
+        await self._expect(await pp.screen(), "detail")
+        detail = await pp.claim_detail()
+        evidence = await self._evidence(item, "detail")
+        mapping = self.portal.statuses.lookup(detail.status_text)
+        if mapping is None:
+            return CheckResult(outcome=Outcome.UNMAPPED, status_text=detail.status_text,
+                               detail=detail, evidence=evidence, matches=1)
+        return CheckResult(outcome=Outcome.STATUS, category=mapping.category, status_code=mapping.code,
+                           status_text=detail.status_text, detail=detail, evidence=evidence, matches=1)
+
+    async def _matching_rows(self, pp: PortalPage, item: ItemRef) -> list[tuple[ResultRow, str]]:
+        """Rows that are this item's claim, across every results page."""
+        matches = []
+        while True:
+            for row, href in await pp.result_rows():
+                same = (row.claim_number == item.payer_claim_number if item.payer_claim_number
+                        else row.matches(item))
+                if same:
+                    matches.append((row, href))
+            next_page = await self.resolver.find(pp.page, "results.next_page")
+            if next_page is None:
+                return matches
+            await self._expect(await pp.submit("results.next_page"), "results")
+
+    async def _evidence(self, item: ItemRef, screen: str) -> list[str]:
+        pp = await self._page()
+        image, media_type, html = await capture(pp.page, screen, self.resolver, self.settings.browser)
+        url = pp.page.url
+        return [await self.evidence(image, media_type, item.id, url),
+                await self.evidence(html, "text/html", item.id, url)]

@@ -1,0 +1,36 @@
+"""Everything one portal needs at run time, loaded and validated once at start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bots.browser.pages import REQUIRED_KEYS
+from bots.browser.selectors import SelectorMap
+from bots.claimstatus.statusmap import StatusMap
+from bots.core.logs import redactor
+from bots.core.registry import Credentials, PortalEntry, PortalRegistry
+from bots.core.settings import Settings
+
+
+@dataclass(frozen=True)
+class PortalRuntime:
+    key: str
+    entry: PortalEntry
+    base_url: str
+    selectors: SelectorMap
+    statuses: StatusMap
+    credentials: Credentials
+
+    @classmethod
+    def load(cls, settings: Settings, key: str, base_url: str | None = None) -> PortalRuntime:
+        """Read the registry entry, its selector map and status map; fail with file/line/key."""
+        registry = PortalRegistry.load(settings.path(settings.portals_file))
+        entry = registry.portals[key]
+        creds = entry.credentials_from_env(key)
+        redactor.register([creds.username, creds.password, creds.totp_secret])
+        return cls(
+            key=key, entry=entry, base_url=(base_url or entry.base_url).rstrip("/"),
+            selectors=SelectorMap.load(settings.path(entry.selector_map), REQUIRED_KEYS),
+            statuses=StatusMap.load(settings.path(entry.status_map)),
+            credentials=creds,
+        )

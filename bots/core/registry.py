@@ -1,0 +1,72 @@
+"""The portal registry (config/portals.yaml): which portals exist, where, and how to log in.
+Credentials are referenced by environment variable name, never stored here."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from bots.core.errors import ConfigError
+from bots.core.yamlfile import load_model
+
+
+class CredentialRefs(BaseModel, extra="forbid"):
+    username_env: str
+    password_env: str
+    totp_secret_env: str | None = None
+
+
+class Credentials(BaseModel):
+    username: SecretStr
+    password: SecretStr
+    totp_secret: SecretStr | None = None
+
+
+class PortalEntry(BaseModel, extra="forbid"):
+    name: str
+    payer_ids: list[str] = Field(min_length=1)
+    base_url: str = Field(pattern=r"^https?://")
+    selector_map: Path
+    status_map: Path
+    timezone: str
+    date_format: str = "%m/%d/%Y"
+    mfa: Literal["totp", "none"] = "totp"
+    credentials: CredentialRefs
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"not an IANA time zone: {value!r}") from None
+        return value
+
+    def credentials_from_env(self, portal: str) -> Credentials:
+        refs = self.credentials
+        names = [refs.username_env, refs.password_env] + ([refs.totp_secret_env] if self.mfa == "totp" and refs.totp_secret_env else [])
+        missing = [n for n in names if not os.environ.get(n)]
+        if self.mfa == "totp" and not refs.totp_secret_env:
+            missing.append("(credentials.totp_secret_env is not set in the registry)")
+        if missing:
+            raise ConfigError("environment", None, f"portals.{portal}.credentials",
+                              f"missing environment variable(s): {', '.join(missing)}")
+        totp = os.environ[refs.totp_secret_env] if self.mfa == "totp" and refs.totp_secret_env else None
+        return Credentials(username=SecretStr(os.environ[refs.username_env]),
+                           password=SecretStr(os.environ[refs.password_env]),
+                           totp_secret=SecretStr(totp) if totp else None)
+
+
+class PortalRegistry(BaseModel, extra="forbid"):
+    portals: dict[str, PortalEntry] = Field(min_length=1)
+
+    @classmethod
+    def load(cls, path: Path) -> PortalRegistry:
+        return load_model(path, cls)
+
+    def for_payer(self, payer_id: str) -> str | None:
+        return next((key for key, p in self.portals.items() if payer_id in p.payer_ids), None)

@@ -1,0 +1,1 @@
+"""Orchestration room: Prefect's environment, loading flows and deployments, `rcmbot serve`."""

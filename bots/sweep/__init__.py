@@ -1,0 +1,1 @@
+"""Sweep room: select due items, run bots over them concurrently, record every result."""

@@ -1,0 +1,159 @@
+"""A sweep: due items, grouped by portal, worked by a bounded pool of browser contexts that
+share one login. Each item is recorded the moment its check ends, so a crash loses at most
+the claims in flight. Knows nothing of Prefect: the flow hands in the per-claim step."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from playwright.async_api import async_playwright
+
+from bots.browser.launch import launch
+from bots.browser.selectors import Resolver
+from bots.claimstatus.bot import ClaimStatusBot, SharedLogin
+from bots.claimstatus.runtime import PortalRuntime
+from bots.core.logs import get_logger
+from bots.core.models import CheckResult, ItemRef, Outcome
+from bots.core.registry import PortalRegistry
+from bots.core.settings import Settings
+from bots.evidence import open_evidence_store
+from bots.worklist.followup import FollowUpRules
+from bots.worklist.store import WorklistStore
+
+log = get_logger(__name__)
+Step = Callable[["Sweep", ClaimStatusBot, ItemRef], Awaitable[CheckResult]]
+
+
+def new_run_id() -> str:
+    return f"run-{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class SweepSummary:
+    run_id: str
+    claims: int
+    by_category: dict[str, int]
+    evidence_files: int
+    errors: int
+    seconds: float
+    drift: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def checked(self) -> int:
+        return sum(self.by_category.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "claims": self.claims, "checked": self.checked,
+                "by_category": self.by_category, "evidence_files": self.evidence_files,
+                "errors": self.errors, "seconds": round(self.seconds, 1), "drift": self.drift}
+
+    def markdown(self) -> str:
+        rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(self.by_category.items()))
+        return (f"# Claim-status sweep {self.run_id}\n\n{self.checked} of {self.claims} claims "
+                f"checked in {self.seconds:.1f} s; {self.errors} errors; "
+                f"{self.evidence_files} evidence files.\n\n| outcome | claims |\n|---|---|\n{rows}\n")
+
+
+class Sweep:
+    def __init__(self, settings: Settings, run_id: str | None = None, flow_run_id: str | None = None,
+                 base_urls: dict[str, str] | None = None) -> None:
+        self.settings = settings
+        self.run_id = run_id or new_run_id()
+        self.flow_run_id = flow_run_id
+        self.base_urls = base_urls or {}
+        self.store = WorklistStore(settings.worklist_url)
+        self.evidence = open_evidence_store(settings.evidence_path)
+        self.rules = FollowUpRules.load(settings.path(settings.followup_rules_file))
+        self.registry = PortalRegistry.load(settings.path(settings.portals_file))
+        self.portals: dict[str, PortalRuntime] = {}
+        self._evidence_count = 0
+
+    def due(self, limit: int | None = None) -> list[ItemRef]:
+        return self.store.due(limit=limit)
+
+    async def check_and_record(self, bot: ClaimStatusBot, item: ItemRef) -> CheckResult:
+        """The per-claim step: check in the portal, then record at once."""
+        result = await bot.check(item)
+        await self.record(bot.portal.key, item, result)
+        return result
+
+    async def record(self, portal: str, item: ItemRef, result: CheckResult) -> None:
+        decision = self.rules.decide(result)
+        await asyncio.to_thread(self.store.record, item.id, result, decision, portal=portal,
+                                run_id=self.run_id, flow_run_id=self.flow_run_id)
+        self._evidence_count += len(result.evidence)
+        log.info("checked", item_id=item.id, outcome=result.outcome.value,
+                 category=result.category, rule=decision.rule)
+
+    async def _store_evidence(self, portal: str, content: bytes, media_type: str, item_id: int,
+                              url: str) -> str:
+        record = await asyncio.to_thread(
+            self.evidence.put, content, media_type, item_id=item_id, portal=portal, page_url=url,
+            run_id=self.run_id, flow_run_id=self.flow_run_id)
+        return record.sha256
+
+    async def run(self, items: list[ItemRef], concurrency: int | None = None,
+                  step: Step | None = None) -> SweepSummary:
+        """Work every item; return the summary of this run."""
+        started = time.monotonic()
+        step = step or Sweep.check_and_record
+        concurrency = concurrency or self.settings.sweep.concurrency
+        structlog.contextvars.bind_contextvars(run_id=self.run_id)
+        by_portal: dict[str, list[ItemRef]] = {}
+        for item in items:
+            key = self.registry.for_payer(item.payer_id)
+            if key is None:
+                await self.record("-", item, CheckResult(
+                    outcome=Outcome.ERROR, error=f"no portal registered for payer {item.payer_id}"))
+            else:
+                by_portal.setdefault(key, []).append(item)
+        drift: dict[str, list[str]] = {}
+        if by_portal:
+            async with async_playwright() as pw:
+                browser = await launch(pw, self.settings.browser)
+                try:
+                    for key, portal_items in by_portal.items():
+                        drift[key] = await self._run_portal(browser, key, portal_items, concurrency, step)
+                finally:
+                    await browser.close()
+        counts = self.store.run_counts(self.run_id)
+        return SweepSummary(
+            run_id=self.run_id, claims=len(items), by_category=dict(sorted(counts.items())),
+            evidence_files=self._evidence_count, errors=counts.get(Outcome.ERROR.value, 0),
+            seconds=time.monotonic() - started, drift={k: v for k, v in drift.items() if v},
+        )
+
+    async def _run_portal(self, browser: Any, key: str, items: list[ItemRef], concurrency: int,
+                          step: Step) -> list[str]:
+        portal = PortalRuntime.load(self.settings, key, self.base_urls.get(key))
+        resolver = Resolver(portal.selectors)
+        login = SharedLogin(portal, self.settings)
+        queue: asyncio.Queue[ItemRef] = asyncio.Queue()
+        for item in items:
+            queue.put_nowait(item)
+
+        async def sink(content: bytes, media_type: str, item_id: int, url: str) -> str:
+            return await self._store_evidence(key, content, media_type, item_id, url)
+
+        async def worker() -> None:
+            context = await browser.new_context(viewport={"width": 1100, "height": 900},
+                                                service_workers="block")
+            context.set_default_timeout(self.settings.browser.action_timeout_s * 1000)
+            bot = ClaimStatusBot(context, portal, login, resolver, sink, self.settings)
+            try:
+                while not queue.empty():
+                    item = queue.get_nowait()
+                    with structlog.contextvars.bound_contextvars(item_id=item.id):
+                        await step(self, bot, item)
+            finally:
+                await context.close()
+
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, len(items)))))
+        return sorted(resolver.drift)

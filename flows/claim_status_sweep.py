@@ -1,0 +1,38 @@
+"""Claim-status sweep: check every due worklist item in its payer's portal.
+
+Thin on purpose: selection, browsers, evidence and recording live in bots.sweep. Prefect adds
+one task run per claim (about 15 ms each), the run summary artifact, and scheduling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from bots.claimstatus.bot import ClaimStatusBot
+from bots.core.models import CheckResult, ItemRef
+from bots.core.settings import Settings
+from bots.sweep.runner import Sweep
+
+
+@task(name="check-claim", task_run_name="check-item-{item.id}", cache_policy=NO_CACHE)
+async def check_claim(sweep: Sweep, bot: ClaimStatusBot, item: ItemRef) -> CheckResult:
+    return await sweep.check_and_record(bot, item)
+
+
+@flow(name="claim-status-sweep", log_prints=False)
+async def claim_status_sweep(
+    limit: int | None = None,
+    concurrency: int | None = None,
+    run_id: str | None = None,
+    portal_urls: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Check up to `limit` due items with `concurrency` browser contexts; return the summary."""
+    sweep = Sweep(Settings(), run_id=run_id, flow_run_id=str(flow_run.id), base_urls=portal_urls)
+    summary = await sweep.run(sweep.due(limit), concurrency, step=check_claim)
+    await acreate_markdown_artifact(key="claim-status-sweep", markdown=summary.markdown(),
+                                    description="Claims by outcome; no PHI")
+    return summary.as_dict()
