@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import and_, func, select
 
+from bots.core.settings import SimSettings
 from bots.sim.dataset import build_dataset
 from bots.sim.store import Claim, Inquiry, PortalSession, PortalStore, TermsAck, User, check_password, utcnow
 
@@ -39,6 +40,13 @@ class PortalConfig:
     page_size: int = 10
     timezone: str = "America/Chicago"
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+
+    @classmethod
+    def from_settings(cls, sim: SimSettings, db_path: Path, claims: int | None = None) -> PortalConfig:
+        return cls(db_path=db_path, seed=sim.seed, claims=claims or sim.claims,
+                   latency_ms=sim.latency_ms, session_idle_s=sim.session_idle_s,
+                   totp_interval_s=sim.totp_interval_s, totp_valid_window=sim.totp_valid_window,
+                   page_size=sim.page_size, timezone=sim.timezone)
 
 
 @dataclass

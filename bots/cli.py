@@ -1,0 +1,361 @@
+"""The `rcmbot` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bots.core.errors import RcmbotError
+from bots.core.settings import Settings
+
+DEMO_KEYS = ("claims", "checked", "by_category", "evidence_files", "errors", "seconds")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Settings for this invocation; --state-dir makes database and evidence self-contained."""
+    if getattr(args, "state_dir", None):
+        os.environ["RCMBOT_STATE_DIR"] = str(args.state_dir)
+        os.environ["RCMBOT_EVIDENCE_DIR"] = str(Path(args.state_dir) / "evidence")
+    return Settings()
+
+
+def _start(args: argparse.Namespace, quiet_logs: bool = False) -> Settings:
+    from bots.core.logs import configure_logging
+    from bots.orchestration.prefect_env import configure_prefect
+
+    settings = _settings(args)
+    configure_prefect(settings)
+    log = settings.log.model_copy(update={"level": "WARNING"}) if quiet_logs and "RCMBOT_LOG__LEVEL" not in os.environ else settings.log
+    configure_logging(log)
+    return settings
+
+
+# -- sweeps -----------------------------------------------------------------------------------
+class Progress:
+    """Shows how many items this run has recorded, read from the worklist database."""
+
+    def __init__(self, settings: Settings, run_id: str, total: int) -> None:
+        from bots.worklist.store import WorklistStore
+
+        self.store, self.run_id, self.total = WorklistStore(settings.worklist_url), run_id, total
+        self.tty = sys.stdout.isatty()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._last = -1
+
+    def _show(self, done: int) -> None:
+        if self.tty:
+            filled = int(30 * done / max(self.total, 1))
+            print(f"\r  [{'#' * filled}{'.' * (30 - filled)}] {done}/{self.total} claims", end="", flush=True)
+        elif done and done != self._last and (done == self.total or done % 25 == 0):
+            print(f"  {done}/{self.total} claims checked", flush=True)
+        self._last = done
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.5):
+            self._show(self.store.checked_in_run(self.run_id))
+
+    def __enter__(self) -> Progress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._show(self.store.checked_in_run(self.run_id))
+        if self.tty:
+            print()
+
+
+def run_sweep_flow(settings: Settings, *, limit: int | None, concurrency: int | None,
+                   portal_urls: dict[str, str] | None, show_progress: bool) -> dict[str, Any]:
+    from prefect.flows import load_flow_from_entrypoint
+
+    from bots.sweep.runner import new_run_id
+    from bots.worklist.store import WorklistStore
+
+    flow = load_flow_from_entrypoint(str(settings.project_root / "flows/claim_status_sweep.py") + ":claim_status_sweep")
+    run_id = new_run_id()
+    params = {"limit": limit, "concurrency": concurrency, "run_id": run_id, "portal_urls": portal_urls}
+    if not show_progress:
+        return asyncio.run(flow(**params))
+    total = len(WorklistStore(settings.worklist_url).due(limit=limit))
+    with Progress(settings, run_id, total):
+        return asyncio.run(flow(**params))
+
+
+def _print_summary(summary: dict[str, Any], settings: Settings, state_flag: str) -> None:
+    from bots.core.models import Outcome
+
+    labels = {Outcome.NOT_FOUND: "not found", Outcome.AMBIGUOUS: "ambiguous (several match)",
+              Outcome.UNMAPPED: "unmapped status text", Outcome.ERROR: "errors"}
+    print(f"\nChecked {summary['checked']} of {summary['claims']} claims in {summary['seconds']:.0f} s "
+          f"(run {summary['run_id']}).")
+    print("\n  outcome                          claims")
+    for key, n in sorted(summary["by_category"].items(), key=lambda kv: (kv[0] in labels, kv[0])):
+        label = labels.get(key, f"{key} (277 category)")  # type: ignore[call-overload]
+        print(f"  {label:<32} {n:>6}")
+    print(f"\nEvidence: {summary['evidence_files']} files under {settings.evidence_path}")
+    if summary.get("drift"):
+        print(f"Selector drift (fix the map): {summary['drift']}")
+    print("\nWhere to look next:")
+    for cmd in ("worklist show --limit 20", "worklist export --out worklist-results.csv",
+                "evidence list --limit 5", "evidence verify"):
+        print(f"  rcmbot{state_flag} {cmd}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import pyotp
+
+    from bots.core.registry import PortalRegistry
+    from bots.sim.dataset import build_dataset, write_worklist_csv
+    from bots.sim.portal import PortalConfig
+    from bots.sim.server import PortalServer
+    from bots.worklist.csvio import read_worklist_csv
+    from bots.worklist.store import WorklistStore
+
+    base = _settings(argparse.Namespace())
+    demo_dir = base.state_path / "demo"
+    shutil.rmtree(demo_dir, ignore_errors=True)
+    args.state_dir = demo_dir
+    settings = _start(args, quiet_logs=True)
+    sim = settings.sim
+    claims = args.claims or sim.claims
+    # Fresh random credentials for this demo's portal user; they live only in this process.
+    entry = PortalRegistry.load(settings.path(settings.portals_file)).portals["bluestem"]
+    password, secret = secrets.token_urlsafe(16), pyotp.random_base32()
+    os.environ[entry.credentials.username_env] = "rcm-demo-bot"
+    os.environ[entry.credentials.password_env] = password
+    if entry.credentials.totp_secret_env:
+        os.environ[entry.credentials.totp_secret_env] = secret
+    cfg = PortalConfig.from_settings(sim, demo_dir / "portal" / "bluestem.db", claims)
+    say = (lambda *a: None) if args.json else print
+    with PortalServer(cfg) as portal:
+        portal.add_user("rcm-demo-bot", password, secret)
+        say(f"Simulated payer portal (Bluestem Health Plan) at {portal.url}")
+        csv_path = demo_dir / "worklist.csv"
+        write_worklist_csv(build_dataset(sim.seed, claims).worklist, csv_path)
+        inserted, _ = WorklistStore(settings.worklist_url).upsert(read_worklist_csv(csv_path))
+        say(f"Seeded a {inserted}-claim AR worklist from {csv_path}")
+        say(f"Sweeping with {args.concurrency or settings.sweep.concurrency} browser contexts "
+            "(Prefect runs embedded; the first start on a fresh machine takes a while)...")
+        summary = run_sweep_flow(settings, limit=None, concurrency=args.concurrency,
+                                 portal_urls={"bluestem": portal.url}, show_progress=not args.json)
+    if args.json:
+        print(json.dumps({k: summary[k] for k in DEMO_KEYS}))
+    else:
+        _print_summary(summary, settings, f" --state-dir {os.path.relpath(demo_dir)}")
+    return 0 if summary["errors"] == 0 else 1
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    settings = _start(args)
+    urls = dict(u.split("=", 1) for u in args.portal_url or [])
+    summary = run_sweep_flow(settings, limit=args.limit, concurrency=args.concurrency,
+                             portal_urls=urls or None, show_progress=not args.json)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_summary(summary, settings, "")
+    return 0 if summary["errors"] == 0 else 1
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from bots.orchestration.serve import serve
+
+    settings = _start(args)
+    if args.port:
+        settings.prefect.serve_port = args.port
+    return serve(settings, settings.path(args.prefect_yaml))
+
+
+def cmd_portal_serve(args: argparse.Namespace) -> int:
+    from bots.core.registry import PortalRegistry
+    from bots.sim.portal import PortalConfig
+    from bots.sim.server import serve_foreground
+    from bots.sim.store import PortalStore
+
+    settings = _start(args)
+    entry = PortalRegistry.load(settings.path(settings.portals_file)).portals["bluestem"]
+    creds = entry.credentials_from_env("bluestem")
+    cfg = PortalConfig.from_settings(settings.sim, settings.state_path / "portal" / "bluestem.db")
+    PortalStore(cfg.db_path).upsert_user(creds.username.get_secret_value(),
+                                         creds.password.get_secret_value(),
+                                         creds.totp_secret.get_secret_value() if creds.totp_secret else None)
+    print(f"Bluestem Health Plan (simulated) on http://127.0.0.1:{args.port}; user from "
+          f"${entry.credentials.username_env}", flush=True)
+    serve_foreground(cfg, args.port)
+    return 0
+
+
+# -- worklist ------------------------------------------------------------------------------------
+def cmd_worklist_import(args: argparse.Namespace) -> int:
+    from bots.worklist.csvio import read_worklist_csv
+    from bots.worklist.store import WorklistStore
+
+    settings = _start(args)
+    rows = read_worklist_csv(Path(args.file))
+    inserted, updated = WorklistStore(settings.worklist_url).upsert(rows)
+    print(f"imported {args.file}: {inserted} new item(s), {updated} updated")
+    return 0
+
+
+def cmd_worklist_export(args: argparse.Namespace) -> int:
+    from bots.worklist.csvio import write_worklist_csv
+    from bots.worklist.store import WorklistStore
+
+    settings = _start(args)
+    items = WorklistStore(settings.worklist_url).items()
+    if args.out:
+        with open(args.out, "w", newline="", encoding="utf-8") as f:
+            n = write_worklist_csv(items, f)
+        print(f"exported {n} item(s) to {args.out}")
+    else:
+        write_worklist_csv(items, sys.stdout)  # type: ignore[arg-type]
+    return 0
+
+
+def cmd_worklist_show(args: argparse.Namespace) -> int:
+    from bots.core.money import format_cents
+    from bots.worklist.store import WorklistStore
+
+    settings = _start(args)
+    store = WorklistStore(settings.worklist_url)
+    if args.id:
+        item = next((i for i in store.items() if i.id == args.id), None)
+        if item is None:
+            raise RcmbotError(f"no worklist item {args.id}")
+        print(f"item {item.id}  payer {item.payer_id}  account {item.account_number}  "
+              f"claim {item.payer_claim_number or '-'}  billed {format_cents(item.billed_cents)}")
+        print(f"  status {item.status_category or item.outcome or '-'}  {item.status_text or ''}  "
+              f"paid {format_cents(item.paid_cents) or '-'}  CARC {item.carc_codes or '-'}  RARC {item.rarc_codes or '-'}")
+        print(f"  next: {item.next_action or '-'} at {item.next_follow_up_at:%Y-%m-%d %H:%M} UTC"
+              f"{'  (closed)' if item.closed_at else ''}")
+        for line in store.lines(item.id):
+            print(f"  line {line.line_no}: {line.procedure_code} {line.modifiers or ''} x{line.units} "
+                  f"billed {format_cents(line.billed_cents)} paid {format_cents(line.paid_cents)}")
+        print("  history:")
+        for h in store.history(item.id):
+            print(f"    {h.checked_at:%Y-%m-%d %H:%M:%S} UTC  {h.run_id}  {h.outcome:<9} "
+                  f"{h.status_category or '':<4} {h.status_text or h.error or ''}")
+        return 0
+    items = store.due() if args.due else store.items()
+    print(f"{'id':>5}  {'payer':<6} {'account':<10} {'claim #':<14} {'outcome':<9} {'cat':<4} "
+          f"{'paid':>9}  next action")
+    for it in items[: args.limit]:
+        print(f"{it.id:>5}  {it.payer_id:<6} {it.account_number:<10} {it.payer_claim_number or '-':<14} "
+              f"{it.outcome or '-':<9} {it.status_category or '':<4} {format_cents(it.paid_cents):>9}  "
+              f"{it.next_action or '-'}")
+    if len(items) > args.limit:
+        print(f"... {len(items) - args.limit} more (--limit)")
+    return 0
+
+
+# -- evidence -----------------------------------------------------------------------------------
+def cmd_evidence_list(args: argparse.Namespace) -> int:
+    from bots.evidence import open_evidence_store
+
+    settings = _start(args)
+    records = [r for r in open_evidence_store(settings.evidence_path).records()
+               if args.item is None or r.item_id == args.item]
+    for r in records[-args.limit:] if args.limit else records:
+        print(f"{r.captured_at:%Y-%m-%dT%H:%M:%SZ}  item {r.item_id:>5}  {r.media_type:<10}  "
+              f"{r.size:>7} B  {r.sha256[:16]}  {r.path}")
+    print(f"{len(records)} evidence record(s) in {settings.evidence_path}")
+    return 0
+
+
+def cmd_evidence_verify(args: argparse.Namespace) -> int:
+    from bots.evidence import open_evidence_store
+
+    settings = _start(args)
+    store = open_evidence_store(settings.evidence_path)
+    problems = store.verify()
+    for problem in problems:
+        print(problem)
+    n = len({r.path for r in store.records()})
+    print(f"{'FAILED' if problems else 'OK'}: {n} evidence file(s) checked, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
+# -- parser -------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rcmbot", description="Revenue-cycle bots: claim-status "
+                                     "sweeps over payer portals, AR worklists and evidence.")
+    parser.add_argument("--state-dir", type=Path, help="use a self-contained state directory "
+                        "(worklist database and evidence inside it), e.g. .rcmbot/demo")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("demo", help="simulated portal + 200-claim worklist + sweep, from scratch")
+    p.add_argument("--json", action="store_true", help="print one JSON line instead of the report")
+    p.add_argument("--claims", type=int, help="worklist size (default: RCMBOT_SIM__CLAIMS, 200)")
+    p.add_argument("--concurrency", type=int, help="browser contexts (default: RCMBOT_SWEEP__CONCURRENCY)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sweep", help="check every due worklist item now (embedded Prefect)")
+    p.add_argument("--limit", type=int, help="check at most this many items")
+    p.add_argument("--concurrency", type=int, help="browser contexts")
+    p.add_argument("--portal-url", action="append", metavar="PORTAL=URL",
+                   help="override a registry base URL for this run")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("serve", help="unattended mode: local Prefect server + prefect.yaml schedules")
+    p.add_argument("--prefect-yaml", type=Path, default=Path("prefect.yaml"))
+    p.add_argument("--port", type=int, help="Prefect server port (default: RCMBOT_PREFECT__SERVE_PORT)")
+    p.set_defaults(func=cmd_serve)
+
+    portal = sub.add_parser("portal", help="simulated portals").add_subparsers(
+        dest="portal_command", required=True, metavar="COMMAND")
+    p = portal.add_parser("serve", help="serve the simulated Bluestem portal on 127.0.0.1 "
+                          "(user from $RCMBOT_BLUESTEM_USERNAME/_PASSWORD/_TOTP_SECRET)")
+    p.add_argument("--port", type=int, default=8710)
+    p.set_defaults(func=cmd_portal_serve)
+
+    worklist = sub.add_parser("worklist", help="the AR follow-up worklist").add_subparsers(
+        dest="worklist_command", required=True, metavar="COMMAND")
+    p = worklist.add_parser("import", help="import a worklist CSV (all rows or none)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_worklist_import)
+    p = worklist.add_parser("export", help="export the worklist with its latest results as CSV")
+    p.add_argument("--out", help="file to write (default: standard output)")
+    p.set_defaults(func=cmd_worklist_export)
+    p = worklist.add_parser("show", help="list items, or one item with its lines and history")
+    p.add_argument("--id", type=int, help="show one item in full")
+    p.add_argument("--due", action="store_true", help="only items due for follow-up now")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_worklist_show)
+
+    evidence = sub.add_parser("evidence", help="captured evidence").add_subparsers(
+        dest="evidence_command", required=True, metavar="COMMAND")
+    p = evidence.add_parser("list", help="list evidence records")
+    p.add_argument("--item", type=int, help="only this worklist item's evidence")
+    p.add_argument("--limit", type=int, help="only the newest N")
+    p.set_defaults(func=cmd_evidence_list)
+    p = evidence.add_parser("verify", help="recompute every hash; non-zero exit on any problem")
+    p.set_defaults(func=cmd_evidence_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except RcmbotError as exc:
+        print(f"rcmbot: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
