@@ -122,7 +122,7 @@ class ClaimStatusBot:
         sweep = self.settings.sweep
         retrying = AsyncRetrying(
             stop=stop_after_attempt(sweep.retry_attempts),
-            wait=wait_exponential_jitter(initial=sweep.backoff_initial_s, max=sweep.backoff_max_s),
+            wait=wait_exponential_jitter(multiplier=sweep.backoff_initial_s, max=sweep.backoff_max_s),
             retry=retry_if_exception_type(ApplicationError), reraise=True,
         )
         try:

@@ -1,0 +1,138 @@
+"""The bot against the simulated portal in real Chromium: parsing, matching, outcomes, expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from bots.claimstatus.statusmap import StatusMap
+from bots.core.models import ClaimDetail
+from bots.sim.dataset import Dataset, WorklistRow
+from bots.sweep.runner import Sweep
+from tests.conftest import ROOT, run_async, seed_worklist, sweep_rows
+
+STATUSES = StatusMap.load(ROOT / "config/status/bluestem.yaml")
+
+
+def pick(ds: Dataset, per_kind: int, **where: Any) -> list[WorklistRow]:
+    seen: Counter[str] = Counter()
+    out = []
+    for row in ds.worklist:
+        if all(getattr(row, k) == v for k, v in where.items()) and seen[row.kind] < per_kind:
+            seen[row.kind] += 1
+            out.append(row)
+    return out
+
+
+def by_account(sweep: Sweep) -> dict[str, Any]:
+    return {item.account_number: item for item in sweep.store.items()}
+
+
+def test_every_status_kind_is_parsed_and_mapped(settings, portal, dataset: Dataset) -> None:
+    rows = pick(dataset, 2)
+    assert {r.kind for r in rows} == {r.kind for r in dataset.worklist}
+    sweep, summary = sweep_rows(settings, portal, rows)
+    assert summary.checked == len(rows) and summary.errors == 0
+    items = by_account(sweep)
+    for row in rows:
+        item = items[row.account_number]
+        if row.kind == "not_found":
+            assert item.outcome == "not_found"
+            continue
+        if row.kind == "ambiguous":
+            assert item.outcome == "ambiguous"
+            continue
+        claim = next(c for c in dataset.claims if c.account_number == row.account_number)
+        history = sweep.store.history(item.id)
+        detail = ClaimDetail.model_validate_json(history[-1].detail_json)
+        assert detail.payer_claim_number == claim.claim_number == item.payer_claim_number
+        assert (detail.billed_cents, detail.paid_cents, detail.allowed_cents) == (
+            claim.billed_cents, claim.paid_cents, claim.allowed_cents)
+        assert (detail.check_number, detail.check_date) == (claim.check_number, claim.check_date)
+        assert [(ln.procedure_code, ln.modifiers, ln.units, ln.billed_cents, ln.paid_cents) for ln in detail.lines] == [
+            (ln["procedure_code"], ln["modifiers"], ln["units"], ln["billed_cents"], ln["paid_cents"]) for ln in claim.lines]
+        assert [(a.group_code, a.carc, a.rarc) for a in detail.adjustments] == [
+            (a["group_code"], a["carc"], a["rarc"]) for a in claim.adjustments]
+        assert item.status_text == claim.status_text
+        mapping = STATUSES.lookup(claim.status_text)
+        if row.kind == "unmapped":
+            assert mapping is None and item.outcome == "unmapped" and item.status_category is None
+        else:
+            assert item.outcome == "status" and item.status_category == mapping.category
+        if row.kind == "denied_coding":
+            assert item.next_action.startswith("Route to coder") and item.carc_codes
+    assert len(json.loads(sweep.store.history(items[rows[0].account_number].id)[-1].evidence)) == 2
+
+
+def test_member_search_with_several_pages_picks_the_matching_claim(settings, portal, dataset) -> None:
+    crowded = [r for r in dataset.worklist if r.payer_claim_number is None and r.kind in ("paid", "pending")
+               and sum(c.member_id == r.member_id for c in dataset.claims) > 10][:2]
+    assert crowded, "the data set must have members with more than one page of claims"
+    sweep, summary = sweep_rows(settings, portal, crowded)
+    assert summary.errors == 0
+    for row in crowded:
+        item = by_account(sweep)[row.account_number]
+        claim = next(c for c in dataset.claims if c.account_number == row.account_number)
+        assert item.outcome == "status" and item.payer_claim_number == claim.claim_number
+
+
+def test_duplicates_are_ambiguous_never_guessed(settings, portal, dataset) -> None:
+    rows = [r for r in dataset.worklist if r.kind == "ambiguous"][:2]
+    sweep, _ = sweep_rows(settings, portal, rows)
+    for item in sweep.store.items():
+        assert item.outcome == "ambiguous" and item.payer_claim_number is None
+        assert item.next_action == "Pick the right claim by hand (several match)"
+
+
+def test_session_expiry_mid_sweep_logs_in_again_and_carries_on(settings, make_portal, dataset, monkeypatch) -> None:
+    short = make_portal(session_idle_s=1.0)
+    for name, value in short.env().items():
+        monkeypatch.setenv(name, value)
+    rows = pick(dataset, 1, kind="paid") + pick(dataset, 1, kind="pending") + pick(dataset, 1, kind="denied_coding")
+    done: list[int] = []
+
+    async def idle_then_check(sweep: Sweep, bot: Any, item: Any) -> Any:
+        if done:  # stay idle past the portal's timeout before every claim but the first
+            await asyncio.sleep(1.6)
+        done.append(item.id)
+        return await sweep.check_and_record(bot, item)
+
+    with capture_logs() as logs:
+        sweep, summary = sweep_rows(settings, short, rows, concurrency=1, step=idle_then_check)
+    assert summary.errors == 0 and summary.checked == 3
+    assert sum(e["event"] == "session expired; logging in again" for e in logs) == 2
+    assert sum(e["event"] == "logged in" for e in logs) == 3
+
+
+def test_portal_errors_are_retried_with_backoff(settings, make_portal, dataset, monkeypatch) -> None:
+    flaky = make_portal()
+    for name, value in flaky.env().items():
+        monkeypatch.setenv(name, value)
+    rows = pick(dataset, 1, kind="paid")
+    seeded: list[bool] = []
+
+    async def fail_first(sweep: Sweep, bot: Any, item: Any) -> Any:
+        if not seeded:
+            seeded.append(True)
+            await asyncio.to_thread(flaky.server.faults, fail_next=2)
+        return await sweep.check_and_record(bot, item)
+
+    sweep, summary = sweep_rows(settings, flaky, rows, concurrency=1, step=fail_first)
+    assert summary.errors == 0
+    assert sweep.store.items()[0].status_category == "F1"
+
+
+def test_unreachable_portal_becomes_error_outcome_not_a_crash(settings, dataset) -> None:
+    rows = pick(dataset, 1, kind="paid")
+    seed_worklist(settings, rows)
+    sweep = Sweep(settings, base_urls={"bluestem": "http://127.0.0.1:9"})
+    summary = run_async(sweep.run(sweep.due(), 1))
+    assert summary.errors == 1
+    item = sweep.store.items()[0]
+    assert item.outcome is None and item.next_action == "Retry at the next sweep"
+    assert sweep.store.history(item.id)[0].error
