@@ -107,6 +107,7 @@ def free_port() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(480)
 def test_schedule_fires_under_serve(tmp_path, make_portal, dataset, monkeypatch) -> None:
     portal = make_portal()
     for name, value in portal.env().items():
@@ -119,15 +120,14 @@ def test_schedule_fires_under_serve(tmp_path, make_portal, dataset, monkeypatch)
     prefect_yaml.write_text(yaml.safe_dump({"deployments": [{
         "name": "sweep-every-few-seconds", "entrypoint": "flows/claim_status_sweep.py:claim_status_sweep",
         "parameters": {"concurrency": 1, "portal_urls": {"bluestem": portal.url}},
-        "schedules": [{"interval": 5, "timezone": "America/Chicago"}]}]}))
+        "schedules": [{"interval": 10, "timezone": "America/Chicago"}]}]}))
     proc = subprocess.Popen([*RCMBOT, "serve", "--prefect-yaml", str(prefect_yaml), "--port", str(free_port())],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     store = WorklistStore(settings.worklist_url)
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline and proc.poll() is None:
-            runs = {h.flow_run_id for item in store.items() for h in store.history(item.id)}
-            if len(store.items()) == 3 and all(store.history(i.id) for i in store.items()):
+            if all(store.history(i.id) for i in store.items()):
                 break
             time.sleep(2)
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""

@@ -22,15 +22,17 @@ def start_local_server(settings: Settings) -> subprocess.Popen[bytes]:
     port = settings.prefect.serve_port
     url = f"http://127.0.0.1:{port}/api"
     env = {**os.environ, "PREFECT_UI_ENABLED": "true", "PREFECT_API_URL": url}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    log_path = settings.prefect_home / "server.log"
+    with open(log_path, "ab") as server_log:  # never a pipe: an unread pipe fills and blocks the server
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env, stdout=server_log, stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + settings.prefect.startup_timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
-            raise RuntimeError(f"the Prefect server exited during start:\n{err}")
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the Prefect server exited during start ({log_path}):\n{tail}")
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                 os.environ["PREFECT_API_URL"] = url
