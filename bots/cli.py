@@ -10,7 +10,6 @@ import secrets
 import shutil
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,9 @@ def _start(args: argparse.Namespace, quiet_logs: bool = False) -> Settings:
 
     settings = _settings(args)
     configure_prefect(settings)
-    log = settings.log.model_copy(update={"level": "WARNING"}) if quiet_logs and "RCMBOT_LOG__LEVEL" not in os.environ else settings.log
+    log = settings.log
+    if quiet_logs and "RCMBOT_LOG__LEVEL" not in os.environ:
+        log = log.model_copy(update={"level": "WARNING"})
     configure_logging(log)
     return settings
 
@@ -83,7 +84,7 @@ def run_sweep_flow(settings: Settings, *, limit: int | None, concurrency: int | 
     from bots.sweep.runner import new_run_id
     from bots.worklist.store import WorklistStore
 
-    flow = load_flow_from_entrypoint(str(settings.project_root / "flows/claim_status_sweep.py") + ":claim_status_sweep")
+    flow: Any = load_flow_from_entrypoint(f"{settings.project_root / 'flows/claim_status_sweep.py'}:claim_status_sweep")
     run_id = new_run_id()
     params = {"limit": limit, "concurrency": concurrency, "run_id": run_id, "portal_urls": portal_urls}
     if not show_progress:
@@ -237,7 +238,8 @@ def cmd_worklist_show(args: argparse.Namespace) -> int:
         print(f"item {item.id}  payer {item.payer_id}  account {item.account_number}  "
               f"claim {item.payer_claim_number or '-'}  billed {format_cents(item.billed_cents)}")
         print(f"  status {item.status_category or item.outcome or '-'}  {item.status_text or ''}  "
-              f"paid {format_cents(item.paid_cents) or '-'}  CARC {item.carc_codes or '-'}  RARC {item.rarc_codes or '-'}")
+              f"paid {format_cents(item.paid_cents) or '-'}  CARC {item.carc_codes or '-'}  "
+              f"RARC {item.rarc_codes or '-'}")
         print(f"  next: {item.next_action or '-'} at {item.next_follow_up_at:%Y-%m-%d %H:%M} UTC"
               f"{'  (closed)' if item.closed_at else ''}")
         for line in store.lines(item.id):
@@ -248,7 +250,7 @@ def cmd_worklist_show(args: argparse.Namespace) -> int:
             print(f"    {h.checked_at:%Y-%m-%d %H:%M:%S} UTC  {h.run_id}  {h.outcome:<9} "
                   f"{h.status_category or '':<4} {h.status_text or h.error or ''}")
         return 0
-    items = store.due() if args.due else store.items()
+    items = store.due_items() if args.due else store.items()
     print(f"{'id':>5}  {'payer':<6} {'account':<10} {'claim #':<14} {'outcome':<9} {'cat':<4} "
           f"{'paid':>9}  next action")
     for it in items[: args.limit]:

@@ -75,8 +75,11 @@ class Portal:
         return self.server.url
 
     def env(self) -> dict[str, str]:
-        return {"RCMBOT_BLUESTEM_USERNAME": self.username, "RCMBOT_BLUESTEM_PASSWORD": self.password,
-                "RCMBOT_BLUESTEM_TOTP_SECRET": self.totp_secret}
+        return {
+            "RCMBOT_BLUESTEM_USERNAME": self.username,
+            "RCMBOT_BLUESTEM_PASSWORD": self.password,
+            "RCMBOT_BLUESTEM_TOTP_SECRET": self.totp_secret,
+        }
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +109,9 @@ def settings(tmp_path: Path, portal: Portal, monkeypatch: pytest.MonkeyPatch) ->
     for name, value in portal.env().items():
         monkeypatch.setenv(name, value)
     return Settings(
-        project_root=ROOT, state_dir=tmp_path / "state", evidence_dir=tmp_path / "evidence",
+        project_root=ROOT,
+        state_dir=tmp_path / "state",
+        evidence_dir=tmp_path / "evidence",
         sweep={"backoff_initial_s": 0.05, "backoff_max_s": 0.2, "concurrency": 2},
     )
 
@@ -122,8 +127,9 @@ def seed_worklist(settings: Settings, rows: list[Any]) -> None:
     WorklistStore(settings.worklist_url).upsert(read_worklist_csv(csv_path))
 
 
-def sweep_rows(settings: Settings, portal: Portal, rows: list[Any], concurrency: int = 2,
-               step: Any = None) -> tuple[Any, Any]:
+def sweep_rows(
+    settings: Settings, portal: Portal, rows: list[Any], concurrency: int = 2, step: Any = None
+) -> tuple[Any, Any]:
     """Seed `rows`, sweep them without Prefect, return (sweep, summary)."""
     from bots.sweep.runner import Sweep
 

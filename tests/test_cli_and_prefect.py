@@ -35,9 +35,18 @@ def base_env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_every_cli_command_has_help() -> None:
-    for cmd in (["--help"], ["demo", "--help"], ["sweep", "--help"], ["serve", "--help"],
-                ["portal", "serve", "--help"], ["worklist", "import", "--help"], ["worklist", "export", "--help"],
-                ["worklist", "show", "--help"], ["evidence", "list", "--help"], ["evidence", "verify", "--help"]):
+    for cmd in (
+        ["--help"],
+        ["demo", "--help"],
+        ["sweep", "--help"],
+        ["serve", "--help"],
+        ["portal", "serve", "--help"],
+        ["worklist", "import", "--help"],
+        ["worklist", "export", "--help"],
+        ["worklist", "show", "--help"],
+        ["evidence", "list", "--help"],
+        ["evidence", "verify", "--help"],
+    ):
         out = subprocess.run([*RCMBOT, *cmd], cwd=ROOT, capture_output=True, text=True)
         assert out.returncode == 0 and "usage: rcmbot" in out.stdout, cmd
 
@@ -55,8 +64,10 @@ def test_bad_prefect_yaml_names_the_deployment(tmp_path) -> None:
     from bots.core.errors import ConfigError
 
     bad = tmp_path / "prefect.yaml"
-    bad.write_text("deployments:\n  - name: x\n    entrypoint: flows/claim_status_sweep.py:claim_status_sweep\n"
-                   "    parameters: {concurrency: many}\n")
+    bad.write_text(
+        "deployments:\n  - name: x\n    entrypoint: flows/claim_status_sweep.py:claim_status_sweep\n"
+        "    parameters: {concurrency: many}\n"
+    )
     with pytest.raises(ConfigError, match="deployments.0.parameters"):
         load_deployments(bad, ROOT)
 
@@ -77,8 +88,9 @@ def test_demo_acceptance(tmp_path) -> None:
     from bots.evidence import open_evidence_store
 
     evidence = open_evidence_store(demo / "evidence")
-    html_of = {r.item_id: (demo / "evidence" / r.path).read_text() for r in evidence.records()
-               if r.media_type == "text/html"}
+    html_of = {
+        r.item_id: (demo / "evidence" / r.path).read_text() for r in evidence.records() if r.media_type == "text/html"
+    }
     for item in store.items():
         assert item.outcome in ("status", "not_found", "ambiguous", "unmapped")
         if item.outcome in ("status", "unmapped"):
@@ -112,17 +124,37 @@ def test_schedule_fires_under_serve(tmp_path, make_portal, dataset, monkeypatch)
     portal = make_portal()
     for name, value in portal.env().items():
         monkeypatch.setenv(name, value)
-    env = {**base_env(tmp_path), **portal.env(),
-           "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2", "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
+    env = {
+        **base_env(tmp_path),
+        **portal.env(),
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
+        "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+    }
     settings = Settings(project_root=ROOT, state_dir=tmp_path / "state")
     seed_worklist(settings, dataset.worklist[:3])
     prefect_yaml = tmp_path / "prefect.yaml"
-    prefect_yaml.write_text(yaml.safe_dump({"deployments": [{
-        "name": "sweep-every-few-seconds", "entrypoint": "flows/claim_status_sweep.py:claim_status_sweep",
-        "parameters": {"concurrency": 1, "portal_urls": {"bluestem": portal.url}},
-        "schedules": [{"interval": 10, "timezone": "America/Chicago"}]}]}))
-    proc = subprocess.Popen([*RCMBOT, "serve", "--prefect-yaml", str(prefect_yaml), "--port", str(free_port())],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    prefect_yaml.write_text(
+        yaml.safe_dump(
+            {
+                "deployments": [
+                    {
+                        "name": "sweep-every-few-seconds",
+                        "entrypoint": "flows/claim_status_sweep.py:claim_status_sweep",
+                        "parameters": {"concurrency": 1, "portal_urls": {"bluestem": portal.url}},
+                        "schedules": [{"interval": 10, "timezone": "America/Chicago"}],
+                    }
+                ]
+            }
+        )
+    )
+    proc = subprocess.Popen(
+        [*RCMBOT, "serve", "--prefect-yaml", str(prefect_yaml), "--port", str(free_port())],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     store = WorklistStore(settings.worklist_url)
     try:
         deadline = time.monotonic() + 300

@@ -8,8 +8,15 @@ from bots.evidence.store import LocalEvidenceStore, safe_url
 
 
 def put(store: LocalEvidenceStore, content: bytes, media_type: str = "text/html") -> str:
-    return store.put(content, media_type, item_id=1, portal="bluestem", page_url="http://127.0.0.1/x",
-                     run_id="run-t", flow_run_id=None).path
+    return store.put(
+        content,
+        media_type,
+        item_id=1,
+        portal="bluestem",
+        page_url="http://127.0.0.1/x",
+        run_id="run-t",
+        flow_run_id=None,
+    ).path
 
 
 def test_files_are_named_by_content_hash_and_verified(tmp_path) -> None:
@@ -42,5 +49,7 @@ def test_torn_manifest_line_is_reported_and_earlier_records_kept(tmp_path) -> No
 
 
 def test_manifest_urls_carry_no_secrets() -> None:
-    assert safe_url("http://u:p@127.0.0.1:8/results/4?page_no=2&session=abc&otp=1#x") == \
-        "http://127.0.0.1:8/results/4?page_no=2"
+    assert (
+        safe_url("http://u:p@127.0.0.1:8/results/4?page_no=2&session=abc&otp=1#x")
+        == "http://127.0.0.1:8/results/4?page_no=2"
+    )

@@ -41,12 +41,23 @@ def test_selectors_folder_is_data_only() -> None:
 @pytest.mark.parametrize(
     ("mutation", "line_of", "key", "problem"),
     [
-        (("candidates: [{label: Password}, {css: \"input[type=password]\"}]",
-          "candidates: [{label: Password, css: \"#pw\"}, {css: \"input[type=password]\"}]"),
-         "{label: Password, css", "elements.login.password.candidates.0", "exactly one of"),
+        (
+            (
+                'candidates: [{label: Password}, {css: "input[type=password]"}]',
+                'candidates: [{label: Password, css: "#pw"}, {css: "input[type=password]"}]',
+            ),
+            "{label: Password, css",
+            "elements.login.password.candidates.0",
+            "exactly one of",
+        ),
         (("    within: results.table\n", "    within: results.tabel\n"), None, "(top level)", "unknown element"),
         (("  login.submit:\n", "  login.submitt:\n"), "elements:", "elements.login.submit", "missing element"),
-        (("  mfa.code:\n    candidates:", "  mfa.code:\n    candidate:"), "    candidate:", "elements.mfa.code.candidates", "Field required"),
+        (
+            ("  mfa.code:\n    candidates:", "  mfa.code:\n    candidate:"),
+            "    candidate:",
+            "elements.mfa.code.candidates",
+            "Field required",
+        ),
         (("portal: bluestem", "portal: [bluestem"), "elements:", "(syntax)", ""),
     ],
 )
@@ -55,8 +66,14 @@ def test_bad_map_fails_naming_file_line_and_key(tmp_path, mutation, line_of, key
     assert old in GOOD
     text = GOOD.replace(old, new, 1)
     path = write(tmp_path, text)
-    line = None if line_of is None else 1 + next(
-        i for i, text_line in enumerate(text.splitlines()) if text_line.startswith(line_of) or line_of in text_line)
+    line = (
+        None
+        if line_of is None
+        else 1
+        + next(
+            i for i, text_line in enumerate(text.splitlines()) if text_line.startswith(line_of) or line_of in text_line
+        )
+    )
     with pytest.raises(ConfigError) as err:
         SelectorMap.load(path, REQUIRED_KEYS)
     assert err.value.file == str(path) and err.value.key == key
@@ -67,18 +84,25 @@ def test_bad_map_fails_naming_file_line_and_key(tmp_path, mutation, line_of, key
 
 
 def test_fallback_candidate_is_logged_as_drift_once() -> None:
-    smap = SelectorMap.model_validate({"portal": "t", "elements": {
-        "detail.status": {"candidates": [{"label": "Claim status"}, {"css": "#status"}]},
-        "detail.paid": {"candidates": [{"label": "Paid"}]},
-    }})
+    smap = SelectorMap.model_validate(
+        {
+            "portal": "t",
+            "elements": {
+                "detail.status": {"candidates": [{"label": "Claim status"}, {"css": "#status"}]},
+                "detail.paid": {"candidates": [{"label": "Paid"}]},
+            },
+        }
+    )
 
     async def scenario() -> tuple[str, str, dict[str, int]]:
         async with async_playwright() as pw:
             browser = await launch(pw, __import__("bots.core.settings", fromlist=["x"]).BrowserSettings())
             page = await browser.new_page()
             # The portal renamed the label: only the CSS fallback still matches.
-            await page.set_content('<dl><dt id=l>Status now</dt><dd id=status aria-labelledby=l>Paid</dd>'
-                                   '<label>Paid <input value=1></label></dl>')
+            await page.set_content(
+                "<dl><dt id=l>Status now</dt><dd id=status aria-labelledby=l>Paid</dd>"
+                "<label>Paid <input value=1></label></dl>"
+            )
             resolver = Resolver(smap)
             first = await resolver.text(page, "detail.status")
             second = await resolver.text(page, "detail.status")
@@ -115,8 +139,10 @@ def test_masked_fields_are_painted_over_and_blanked(settings, portal, dataset) -
                 c.width = i.naturalWidth; c.height = i.naturalHeight; const g = c.getContext('2d');
                 g.drawImage(i, 0, 0); return Array.from(g.getImageData(x, y, 1, 1).data); }"""
             masked = await viewer.evaluate(probe, [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
-            status = [await viewer.evaluate(probe, [status_box["x"] + dx, status_box["y"] + status_box["height"] / 2])
-                      for dx in range(int(status_box["width"]))]
+            status = [
+                await viewer.evaluate(probe, [status_box["x"] + dx, status_box["y"] + status_box["height"] / 2])
+                for dx in range(int(status_box["width"]))
+            ]
             await browser.close()
             return image, html, box, masked, status
 

@@ -17,10 +17,17 @@ from tests.conftest import ROOT
 STATUSES = StatusMap.load(ROOT / "config/status/bluestem.yaml")
 
 
-@pytest.mark.parametrize(("text", "category"), [
-    ("Paid", "F1"), ("  partially   PAID ", "F1"), ("Denied", "F2"), ("Pending – Medical Review", "P2"),
-    ("Medical Records Requested", "R4"), ("Returned - Invalid Information", "A7"),
-])
+@pytest.mark.parametrize(
+    ("text", "category"),
+    [
+        ("Paid", "F1"),
+        ("  partially   PAID ", "F1"),
+        ("Denied", "F2"),
+        ("Pending – Medical Review", "P2"),
+        ("Medical Records Requested", "R4"),
+        ("Returned - Invalid Information", "A7"),
+    ],
+)
 def test_known_texts_map_to_277_categories(text, category) -> None:
     assert STATUSES.lookup(text).category == category
 
@@ -37,12 +44,21 @@ def log_lines(dataset_row, register: bool) -> list[dict]:
         redactor.register([dataset_row.patient_name, dataset_row.member_id, dataset_row.account_number])
     log = structlog.get_logger("test")
     row = dataset_row
-    log.info("checked", item_id=7, patient_name=row.patient_name, member_id=row.member_id,
-             account_number=row.account_number, dos_from=row.dos_from.isoformat(),
-             password=SecretStr("hunter2-secret"), nested={"patient_dob": "1970-01-02", "portal": "bluestem"})
-    log.warning(f"no match for {row.patient_name} ({row.member_id}), account {row.account_number}, "
-                f"claim {row.payer_claim_number or '2026123456789'}, seen {row.dos_from:%m/%d/%Y} "
-                f"and {row.dos_from.isoformat()}")
+    log.info(
+        "checked",
+        item_id=7,
+        patient_name=row.patient_name,
+        member_id=row.member_id,
+        account_number=row.account_number,
+        dos_from=row.dos_from.isoformat(),
+        password=SecretStr("hunter2-secret"),
+        nested={"patient_dob": "1970-01-02", "portal": "bluestem"},
+    )
+    log.warning(
+        f"no match for {row.patient_name} ({row.member_id}), account {row.account_number}, "
+        f"claim {row.payer_claim_number or '2026123456789'}, seen {row.dos_from:%m/%d/%Y} "
+        f"and {row.dos_from.isoformat()}"
+    )
     try:
         raise ValueError(f"portal said member {row.member_id} unknown")
     except ValueError:
@@ -64,7 +80,14 @@ def test_free_text_phi_is_redacted(dataset) -> None:
         lines = log_lines(row, register=True)
         text = json.dumps(lines)
         claim = row.payer_claim_number or "2026123456789"
-        for value in (row.patient_name, row.member_id, row.account_number, claim,
-                      row.dos_from.isoformat(), row.dos_from.strftime("%m/%d/%Y"), "hunter2-secret"):
+        for value in (
+            row.patient_name,
+            row.member_id,
+            row.account_number,
+            claim,
+            row.dos_from.isoformat(),
+            row.dos_from.strftime("%m/%d/%Y"),
+            "hunter2-secret",
+        ):
             assert value not in text, value
         assert lines[1]["event"].startswith("no match for [REDACTED]")

@@ -7,7 +7,6 @@ import json
 from collections import Counter
 from typing import Any
 
-import pytest
 from structlog.testing import capture_logs
 
 from bots.claimstatus.statusmap import StatusMap
@@ -52,12 +51,18 @@ def test_every_status_kind_is_parsed_and_mapped(settings, portal, dataset: Datas
         detail = ClaimDetail.model_validate_json(history[-1].detail_json)
         assert detail.payer_claim_number == claim.claim_number == item.payer_claim_number
         assert (detail.billed_cents, detail.paid_cents, detail.allowed_cents) == (
-            claim.billed_cents, claim.paid_cents, claim.allowed_cents)
+            claim.billed_cents,
+            claim.paid_cents,
+            claim.allowed_cents,
+        )
         assert (detail.check_number, detail.check_date) == (claim.check_number, claim.check_date)
         assert [(ln.procedure_code, ln.modifiers, ln.units, ln.billed_cents, ln.paid_cents) for ln in detail.lines] == [
-            (ln["procedure_code"], ln["modifiers"], ln["units"], ln["billed_cents"], ln["paid_cents"]) for ln in claim.lines]
+            (ln["procedure_code"], ln["modifiers"], ln["units"], ln["billed_cents"], ln["paid_cents"])
+            for ln in claim.lines
+        ]
         assert [(a.group_code, a.carc, a.rarc) for a in detail.adjustments] == [
-            (a["group_code"], a["carc"], a["rarc"]) for a in claim.adjustments]
+            (a["group_code"], a["carc"], a["rarc"]) for a in claim.adjustments
+        ]
         assert item.status_text == claim.status_text
         mapping = STATUSES.lookup(claim.status_text)
         if row.kind == "unmapped":
@@ -70,8 +75,13 @@ def test_every_status_kind_is_parsed_and_mapped(settings, portal, dataset: Datas
 
 
 def test_member_search_with_several_pages_picks_the_matching_claim(settings, portal, dataset) -> None:
-    crowded = [r for r in dataset.worklist if r.payer_claim_number is None and r.kind in ("paid", "pending")
-               and sum(c.member_id == r.member_id for c in dataset.claims) > 10][:2]
+    crowded = [
+        r
+        for r in dataset.worklist
+        if r.payer_claim_number is None
+        and r.kind in ("paid", "pending")
+        and sum(c.member_id == r.member_id for c in dataset.claims) > 10
+    ][:2]
     assert crowded, "the data set must have members with more than one page of claims"
     sweep, summary = sweep_rows(settings, portal, crowded)
     assert summary.errors == 0

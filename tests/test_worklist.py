@@ -33,24 +33,39 @@ def store(tmp_path: Path) -> WorklistStore:
 
 
 def test_valid_file_imports_with_documented_formats(tmp_path, store) -> None:
-    rows = read_worklist_csv(csv_file(tmp_path, "BSTM1,PA1,BSM1,2026-09-01,,\"$1,234.50\",Avery Test,\n"
-                                                "BSTM1,PA2,BSM2,09/02/2026,09/03/2026,80,,2026000000001\n"))
+    rows = read_worklist_csv(
+        csv_file(
+            tmp_path,
+            'BSTM1,PA1,BSM1,2026-09-01,,"$1,234.50",Avery Test,\n'
+            "BSTM1,PA2,BSM2,09/02/2026,09/03/2026,80,,2026000000001\n",
+        )
+    )
     assert store.upsert(rows) == (2, 0)
     a, b = store.items()
-    assert (a.dos_from, a.dos_to, a.billed_cents, a.payer_claim_number) == (dt.date(2026, 9, 1), dt.date(2026, 9, 1), 123450, None)
+    assert (a.dos_from, a.dos_to, a.billed_cents, a.payer_claim_number) == (
+        dt.date(2026, 9, 1),
+        dt.date(2026, 9, 1),
+        123450,
+        None,
+    )
     assert (b.dos_to, b.billed_cents, b.payer_claim_number) == (dt.date(2026, 9, 3), 8000, "2026000000001")
     assert len(store.due()) == 2
 
 
-@pytest.mark.parametrize(("body", "expected"), [
-    ("BSTM1,PA1,BSM1,2026-13-01,,10,,\n", "row 2: field dos_from: not a date: '2026-13-01'"),
-    ("BSTM1,PA1,,2026-09-01,,10,,\n", "row 2: field member_id: is required"),
-    ("BSTM1,PA1,BSM1,2026-09-01,,ten,,\n", "row 2: field billed: not an amount: 'ten'"),
-    ("BSTM1,PA1,BSM1,2026-09-01,2026-08-01,10,,\n", "row 2: field dos_to: is before dos_from"),
-    ("BSTM1,PA1,BSM1,2026-09-01,,10.001,,\n", "row 2: field billed: more than two decimals"),
-    ("BSTM1,PA1,BSM1,2026-09-01,,10,,\nBSTM1,PA1,BSM9,2026-09-01,,10,,\n",
-     "row 3: field account_number: same payer_id and account_number as row 2"),
-])
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("BSTM1,PA1,BSM1,2026-13-01,,10,,\n", "row 2: field dos_from: not a date: '2026-13-01'"),
+        ("BSTM1,PA1,,2026-09-01,,10,,\n", "row 2: field member_id: is required"),
+        ("BSTM1,PA1,BSM1,2026-09-01,,ten,,\n", "row 2: field billed: not an amount: 'ten'"),
+        ("BSTM1,PA1,BSM1,2026-09-01,2026-08-01,10,,\n", "row 2: field dos_to: is before dos_from"),
+        ("BSTM1,PA1,BSM1,2026-09-01,,10.001,,\n", "row 2: field billed: more than two decimals"),
+        (
+            "BSTM1,PA1,BSM1,2026-09-01,,10,,\nBSTM1,PA1,BSM9,2026-09-01,,10,,\n",
+            "row 3: field account_number: same payer_id and account_number as row 2",
+        ),
+    ],
+)
 def test_bad_row_names_row_and_field_and_imports_nothing(tmp_path, store, body, expected) -> None:
     good = "BSTM1,PA0,BSM0,2026-09-01,,10,,\n"
     path = csv_file(tmp_path, body + good)
@@ -66,16 +81,26 @@ def test_bad_header_is_named(tmp_path) -> None:
 
 
 def paid_result() -> CheckResult:
-    detail = ClaimDetail(payer_claim_number="2026000000009", account_number="PA1", dos_from=dt.date(2026, 9, 1),
-                         dos_to=dt.date(2026, 9, 1), status_text="Paid", billed_cents=1000,
-                         allowed_cents=800, paid_cents=800, patient_resp_cents=0)
+    detail = ClaimDetail(
+        payer_claim_number="2026000000009",
+        account_number="PA1",
+        dos_from=dt.date(2026, 9, 1),
+        dos_to=dt.date(2026, 9, 1),
+        status_text="Paid",
+        billed_cents=1000,
+        allowed_cents=800,
+        paid_cents=800,
+        patient_resp_cents=0,
+    )
     return CheckResult(outcome=Outcome.STATUS, category="F1", status_text="Paid", detail=detail)
 
 
 def test_reimport_updates_descriptive_fields_and_keeps_history(tmp_path, store) -> None:
     store.upsert(read_worklist_csv(csv_file(tmp_path, "BSTM1,PA1,BSM1,2026-09-01,,10,Avery Test,\n")))
     item = store.items()[0]
-    store.record(item.id, paid_result(), RULES.decide(paid_result()), portal="bluestem", run_id="run-1", flow_run_id=None)
+    store.record(
+        item.id, paid_result(), RULES.decide(paid_result()), portal="bluestem", run_id="run-1", flow_run_id=None
+    )
     store.upsert(read_worklist_csv(csv_file(tmp_path, "BSTM1,PA1,BSM1,2026-09-01,,12.50,Avery Q Test,\n")))
     again = store.items()[0]
     assert (again.id, again.billed_cents, again.patient_name) == (item.id, 1250, "Avery Q Test")
@@ -91,7 +116,9 @@ def test_each_check_appends_history_and_closed_items_are_not_due(tmp_path, store
     assert store.due() == []  # next follow-up in 14 days
     soon = store.due(at=dt.datetime.now(dt.UTC) + dt.timedelta(days=15))
     assert [i.id for i in soon] == [item_id]
-    store.record(item_id, paid_result(), RULES.decide(paid_result()), portal="bluestem", run_id="run-2", flow_run_id="f2")
+    store.record(
+        item_id, paid_result(), RULES.decide(paid_result()), portal="bluestem", run_id="run-2", flow_run_id="f2"
+    )
     item = store.items()[0]
     assert item.closed_at is not None and item.next_action.startswith("Post payment")
     assert store.due(at=dt.datetime.now(dt.UTC) + dt.timedelta(days=365)) == []

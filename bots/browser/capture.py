@@ -14,7 +14,9 @@ MASKED_TEXT = "[masked]"
 # Serialise a clone of the page with marked elements and secret inputs blanked, then unmark.
 _SNAPSHOT_JS = f"""() => {{
   const clone = document.documentElement.cloneNode(true);
-  clone.querySelectorAll('[{MARK}]').forEach(el => {{ el.textContent = '{MASKED_TEXT}'; el.removeAttribute('{MARK}'); }});
+  clone.querySelectorAll('[{MARK}]').forEach(el => {{
+    el.textContent = '{MASKED_TEXT}'; el.removeAttribute('{MARK}');
+  }});
   clone.querySelectorAll('input[type=password], input[autocomplete=one-time-code], input[name*=otp i]')
        .forEach(el => el.removeAttribute('value'));
   clone.querySelectorAll('input[{MARK}]').forEach(el => el.removeAttribute('value'));

@@ -9,9 +9,9 @@ import shutil
 import subprocess
 import sys
 
+from bots.browser.launch import browser_version, find_browser
 from bots.core.errors import BrowserNotFoundError
 from bots.core.settings import Settings
-from bots.browser.launch import browser_version, find_browser
 
 
 def main() -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
 
 from playwright.async_api import Locator, Page
 from pydantic import BaseModel, Field, model_validator

@@ -137,6 +137,8 @@ class ClaimStatusBot:
                         raise
                     except PlaywrightError as exc:
                         raise ApplicationError(str(exc).splitlines()[0]) from exc
+                    except ValueError as exc:  # a screen we could not parse: a changed layout
+                        raise ApplicationError(f"unreadable screen: {exc}") from exc
         except (ApplicationError, BusinessError) as exc:
             log.warning("check failed", item_id=item.id, error=redactor.text(str(exc)))
             return CheckResult(outcome=Outcome.ERROR, error=redactor.text(str(exc)))

@@ -48,14 +48,16 @@ class PortalEntry(BaseModel, extra="forbid"):
 
     def credentials_from_env(self, portal: str) -> Credentials:
         refs = self.credentials
-        names = [refs.username_env, refs.password_env] + ([refs.totp_secret_env] if self.mfa == "totp" and refs.totp_secret_env else [])
+        totp_env = refs.totp_secret_env if self.mfa == "totp" else None
+        if self.mfa == "totp" and not totp_env:
+            raise ConfigError("registry", None, f"portals.{portal}.credentials.totp_secret_env",
+                              "required when mfa is totp")
+        names = [refs.username_env, refs.password_env] + ([totp_env] if totp_env else [])
         missing = [n for n in names if not os.environ.get(n)]
-        if self.mfa == "totp" and not refs.totp_secret_env:
-            missing.append("(credentials.totp_secret_env is not set in the registry)")
         if missing:
             raise ConfigError("environment", None, f"portals.{portal}.credentials",
                               f"missing environment variable(s): {', '.join(missing)}")
-        totp = os.environ[refs.totp_secret_env] if self.mfa == "totp" and refs.totp_secret_env else None
+        totp = os.environ[totp_env] if totp_env else None
         return Credentials(username=SecretStr(os.environ[refs.username_env]),
                            password=SecretStr(os.environ[refs.password_env]),
                            totp_secret=SecretStr(totp) if totp else None)

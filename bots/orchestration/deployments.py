@@ -49,7 +49,7 @@ def load_deployments(path: Path, project_root: Path) -> list[Any]:
     for i, dep in enumerate(spec.deployments):
         where = f"deployments.{i}"
         try:
-            flow = load_flow_from_entrypoint(str(project_root / dep.entrypoint))
+            flow: Any = load_flow_from_entrypoint(str(project_root / dep.entrypoint))
         except Exception as exc:
             raise ConfigError(str(path), None, f"{where}.entrypoint", f"cannot load: {exc}") from exc
         try:
@@ -59,7 +59,7 @@ def load_deployments(path: Path, project_root: Path) -> list[Any]:
         try:
             schedules = [
                 Cron(s.cron, timezone=s.timezone, active=s.active) if s.cron
-                else Interval(s.interval, timezone=s.timezone, active=s.active)
+                else Interval(s.interval or 0, timezone=s.timezone, active=s.active)
                 for s in dep.schedules
             ]
         except Exception as exc:

@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from bots.sim.codes import (
-    CARC, CODING_DENIALS, FIRST_NAMES, LAST_NAMES, OTHER_DENIALS, PROCEDURES, RARC,
+    CARC,
+    CODING_DENIALS,
+    FIRST_NAMES,
+    LAST_NAMES,
+    OTHER_DENIALS,
+    PROCEDURES,
+    RARC,
 )
 
 PAYER_ID = "BSTM1"
@@ -100,7 +106,7 @@ class _Builder:
         dos_from = dos or ANCHOR - dt.timedelta(days=r.randrange(20, 120))
         dos_to = dos_from + dt.timedelta(days=r.choice([0] * 9 + [1, 2, 3]))
         n = self._next()
-        lines = []
+        lines: list[dict[str, Any]] = []
         for line_no in range(1, r.randint(1, 4) + 1):
             code, charge = r.choice(PROCEDURES)
             units = r.choice([1, 1, 1, 2, 3]) if code in ("97110", "36415") else 1

@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from importlib.resources import files
 from pathlib import Path
 
@@ -90,15 +90,16 @@ class WorklistStore:
         return inserted, updated
 
     # -- selection --------------------------------------------------------------------------
-    def due(self, at: dt.datetime | None = None, limit: int | None = None,
-            payer_ids: Iterable[str] | None = None) -> list[ItemRef]:
-        """Open items whose follow-up time has come, oldest first."""
+    def due_items(self, at: dt.datetime | None = None, limit: int | None = None) -> list[Item]:
+        """Open items whose follow-up time has come, oldest first. Selection lives here alone,
+        so it can become leasing when several sweeps share a worklist."""
         query = (select(Item).where(Item.closed_at.is_(None), Item.next_follow_up_at <= (at or now_utc()))
                  .order_by(Item.next_follow_up_at, Item.id).limit(limit))
-        if payer_ids is not None:
-            query = query.where(Item.payer_id.in_(list(payer_ids)))
         with self.session() as s:
-            return [self._ref(item) for item in s.scalars(query)]
+            return list(s.scalars(query))
+
+    def due(self, at: dt.datetime | None = None, limit: int | None = None) -> list[ItemRef]:
+        return [self._ref(item) for item in self.due_items(at, limit)]
 
     def get(self, item_id: int) -> ItemRef:
         with self.session() as s:

@@ -1,0 +1,15 @@
+"""rcmbot: RPA-style bots for healthcare revenue-cycle work.
+
+Rooms, each depending only on those listed before it:
+    core          settings, domain models, errors, logging/redaction, YAML loading
+    sim           simulated payer portals (used by the demo, the tests, the benchmarks)
+    evidence      the evidence store (content-addressed files + append-only manifest)
+    worklist      AR worklist database, CSV import/export, follow-up rules
+    browser       Chromium launch, selector maps, page objects, evidence capture
+    claimstatus   the claim-status bot, status mapping, portal runtime
+    sweep         a sweep: due items, a pool of browser contexts, recording
+    orchestration Prefect environment, prefect.yaml deployments, `rcmbot serve`
+    cli           the `rcmbot` command
+"""
+
+__version__ = "0.1.0"
