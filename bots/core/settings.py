@@ -54,7 +54,6 @@ class SimSettings(BaseModel):
     claims: int = Field(200, ge=10, description="worklist items the demo data set holds")
     latency_ms: int = Field(0, ge=0, description="added to every portal page response")
     session_idle_s: float = 900.0
-    totp_interval_s: int = 30
     totp_valid_window: int = Field(1, ge=0, description="accepted TOTP steps either side of now")
     page_size: int = 10
     timezone: str = "America/Chicago"

@@ -4,7 +4,9 @@ PREFECT_API_URL points at one, then serves prefect.yaml's deployments so their s
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,6 +20,15 @@ from bots.core.settings import Settings
 log = get_logger(__name__)
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when rcmbot dies, however it dies (Linux prctl)."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def start_local_server(settings: Settings) -> subprocess.Popen[bytes]:
     port = settings.prefect.serve_port
     url = f"http://127.0.0.1:{port}/api"
@@ -26,7 +37,7 @@ def start_local_server(settings: Settings) -> subprocess.Popen[bytes]:
     with open(log_path, "ab") as server_log:  # never a pipe: an unread pipe fills and blocks the server
         proc = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=server_log, stderr=subprocess.STDOUT,
+            env=env, stdout=server_log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         )
     deadline = time.monotonic() + settings.prefect.startup_timeout_s
     while time.monotonic() < deadline:
@@ -45,6 +56,7 @@ def start_local_server(settings: Settings) -> subprocess.Popen[bytes]:
 
 
 def serve(settings: Settings, prefect_yaml: Path) -> int:
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # a service manager's stop = Ctrl-C
     server = None
     if not os.environ.get("PREFECT_API_URL"):
         server = start_local_server(settings)
@@ -56,7 +68,8 @@ def serve(settings: Settings, prefect_yaml: Path) -> int:
 
         deployments = load_deployments(prefect_yaml, settings.project_root)
         print(f"serving {len(deployments)} deployment(s) from {prefect_yaml}; Ctrl-C stops", flush=True)
-        prefect_serve(*deployments, print_starting_message=False)
+        # One sweep at a time on one machine: overlapping sweeps would work the same claims.
+        prefect_serve(*deployments, print_starting_message=False, limit=1)
     except KeyboardInterrupt:
         pass
     finally:

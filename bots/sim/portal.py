@@ -35,7 +35,6 @@ class PortalConfig:
     claims: int = 200
     latency_ms: int = 0
     session_idle_s: float = 900.0
-    totp_interval_s: int = 30
     totp_valid_window: int = 1
     page_size: int = 10
     timezone: str = "America/Chicago"
@@ -45,7 +44,7 @@ class PortalConfig:
     def from_settings(cls, sim: SimSettings, db_path: Path, claims: int | None = None) -> PortalConfig:
         return cls(db_path=db_path, seed=sim.seed, claims=claims or sim.claims,
                    latency_ms=sim.latency_ms, session_idle_s=sim.session_idle_s,
-                   totp_interval_s=sim.totp_interval_s, totp_valid_window=sim.totp_valid_window,
+                   totp_valid_window=sim.totp_valid_window,
                    page_size=sim.page_size, timezone=sim.timezone)
 
 
@@ -166,7 +165,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         with store.session() as s:
             user = s.get(User, sess.user_id)
         assert user is not None and user.totp_secret
-        totp = pyotp.TOTP(user.totp_secret, interval=cfg.totp_interval_s)
+        totp = pyotp.TOTP(user.totp_secret)  # RFC 6238's 30-second step, as authenticator apps use
         if not totp.verify(code.strip(), valid_window=cfg.totp_valid_window):
             return page(request, "mfa.html", 401, error="That verification code is not valid.")
         return advance(sess.token, sess.user_id)
