@@ -9,8 +9,10 @@ from tests.conftest import ROOT
 
 # room -> rooms of bots it must not import (later rooms in the order of bots/__init__.py)
 ORDER = ["core", "sim", "evidence", "worklist", "browser", "claimstatus", "sweep", "orchestration", "cli"]
-FORBIDDEN_EXTERNAL = {"core": {"prefect", "playwright"}, "sweep": {"prefect"}, "claimstatus": {"prefect"},
-                      "browser": {"prefect"}, "worklist": {"prefect", "playwright"}, "evidence": {"prefect", "playwright"}}
+NO_BROWSER_NO_PREFECT = {"prefect", "playwright"}
+FORBIDDEN_EXTERNAL = {"core": NO_BROWSER_NO_PREFECT, "worklist": NO_BROWSER_NO_PREFECT,
+                      "evidence": NO_BROWSER_NO_PREFECT, "browser": {"prefect"}, "claimstatus": {"prefect"},
+                      "sweep": {"prefect"}}
 
 
 def imports(path: Path) -> set[str]:
