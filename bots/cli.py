@@ -95,23 +95,24 @@ def run_sweep_flow(settings: Settings, *, limit: int | None, concurrency: int | 
 
 
 def _print_summary(summary: dict[str, Any], settings: Settings, state_flag: str) -> None:
-    from bots.core.models import Outcome
+    from bots.core.models import Outcome, category_name
 
     labels = {Outcome.NOT_FOUND: "not found", Outcome.AMBIGUOUS: "ambiguous (several match)",
               Outcome.UNMAPPED: "unmapped status text", Outcome.ERROR: "errors"}
     print(f"\nChecked {summary['checked']} of {summary['claims']} claims in {summary['seconds']:.0f} s "
           f"(run {summary['run_id']}).")
-    print("\n  outcome                          claims")
+    print(f"\n  {'outcome':<36} {'claims':>6}")
     for key, n in sorted(summary["by_category"].items(), key=lambda kv: (kv[0] in labels, kv[0])):
-        label = labels.get(key, f"{key} (277 category)")  # type: ignore[call-overload]
-        print(f"  {label:<32} {n:>6}")
+        label = labels.get(key, f"{key} {category_name(key)}")  # type: ignore[call-overload]
+        print(f"  {label:<36} {n:>6}")
     print(f"\nEvidence: {summary['evidence_files']} files under {settings.evidence_path}")
     if summary.get("drift"):
         print(f"Selector drift (fix the map): {summary['drift']}")
+    prog = "rcmbot" if shutil.which("rcmbot") else os.path.relpath(Path(sys.executable).parent / "rcmbot")
     print("\nWhere to look next:")
     for cmd in ("worklist show --limit 20", "worklist export --out worklist-results.csv",
                 "evidence list --limit 5", "evidence verify"):
-        print(f"  rcmbot{state_flag} {cmd}")
+        print(f"  {prog}{state_flag} {cmd}")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
