@@ -4,20 +4,26 @@ PREFECT_API_URL points at one, then serves prefect.yaml's deployments so their s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ctypes
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psutil
 
 from bots.core.logs import get_logger
 from bots.core.settings import Settings
 
 log = get_logger(__name__)
+STOP_TIMEOUT_S = 20.0
 
 
 def _die_with_parent() -> None:
@@ -55,28 +61,64 @@ def start_local_server(settings: Settings) -> subprocess.Popen[bytes]:
     raise RuntimeError(f"the Prefect server did not answer within {settings.prefect.startup_timeout_s:.0f} s")
 
 
+def _run_deployments(deployments: list[Any], stop: threading.Event) -> None:
+    """Serve on this thread's own loop until `stop` is set, then stop the runner properly.
+
+    The Runner lives off the main thread on purpose: Prefect 3.8's runner installs a SIGTERM
+    handler there that exits from inside the event loop and spills tracebacks; here signals
+    stay with rcmbot, which stops the runner with an awaited astop()."""
+    from prefect.runner import Runner
+
+    # One sweep at a time on one machine: overlapping sweeps would work the same claims.
+    runner = Runner(limit=1, pause_on_shutdown=True)
+
+    async def main() -> None:
+        for deployment in deployments:
+            await runner.aadd_deployment(deployment)
+        serving = asyncio.create_task(runner.start())
+        while not stop.is_set() and not serving.done():
+            await asyncio.sleep(0.2)
+        if not serving.done():
+            await runner.astop()
+        # Runs in flight are cancelled by astop; do not wait on them forever.
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(serving, timeout=STOP_TIMEOUT_S)
+
+    asyncio.run(main())
+
+
 def serve(settings: Settings, prefect_yaml: Path) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a service manager's stop = Ctrl-C
     server = None
     if not os.environ.get("PREFECT_API_URL"):
         server = start_local_server(settings)
         print(f"Prefect server and UI: {os.environ['PREFECT_API_URL'].removesuffix('/api')}", flush=True)
+    stop = threading.Event()
     try:
-        from prefect import serve as prefect_serve
-
         from bots.orchestration.deployments import load_deployments
 
         deployments = load_deployments(prefect_yaml, settings.project_root)
+        thread = threading.Thread(target=_run_deployments, args=(deployments, stop), name="prefect-runner")
+        thread.start()
         print(f"serving {len(deployments)} deployment(s) from {prefect_yaml}; Ctrl-C stops", flush=True)
-        # One sweep at a time on one machine: overlapping sweeps would work the same claims.
-        prefect_serve(*deployments, print_starting_message=False, limit=1)
-    except KeyboardInterrupt:
-        pass
+        try:
+            while thread.is_alive():
+                thread.join(0.5)
+        except KeyboardInterrupt:
+            print("stopping: pausing schedules and ending runs in flight", flush=True)
+            stop.set()
+            thread.join(timeout=STOP_TIMEOUT_S + 5)
     finally:
-        if server is not None:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
+        # End flow runs while the server can still record how they ended. The server itself
+        # gets SIGTERM when this process exits (see _die_with_parent): it must outlive Prefect's
+        # background threads here, which poll it until exit and print every failed attempt.
+        _end_processes([p for p in psutil.Process().children() if server is None or p.pid != server.pid])
     return 0
+
+
+def _end_processes(procs: list[psutil.Process]) -> None:
+    for proc in procs:
+        proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=STOP_TIMEOUT_S)
+    for proc in alive:
+        proc.kill()
