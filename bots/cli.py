@@ -233,7 +233,7 @@ def cmd_worklist_show(args: argparse.Namespace) -> int:
     settings = _start(args)
     store = WorklistStore(settings.worklist_url)
     if args.id:
-        item = next((i for i in store.items() if i.id == args.id), None)
+        item = store.item(args.id)
         if item is None:
             raise RcmbotError(f"no worklist item {args.id}")
         print(f"item {item.id}  payer {item.payer_id}  account {item.account_number}  "
@@ -358,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event, func, or_, select
+from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -101,12 +101,9 @@ class WorklistStore:
     def due(self, at: dt.datetime | None = None, limit: int | None = None) -> list[ItemRef]:
         return [self._ref(item) for item in self.due_items(at, limit)]
 
-    def get(self, item_id: int) -> ItemRef:
+    def item(self, item_id: int) -> Item | None:
         with self.session() as s:
-            item = s.get(Item, item_id)
-            if item is None:
-                raise KeyError(f"no worklist item {item_id}")
-            return self._ref(item)
+            return s.get(Item, item_id)
 
     @staticmethod
     def _ref(item: Item) -> ItemRef:
@@ -188,8 +185,3 @@ class WorklistStore:
     def checked_in_run(self, run_id: str) -> int:
         with self.session() as s:
             return s.scalar(select(func.count()).select_from(History).where(History.run_id == run_id)) or 0
-
-    def open_count(self) -> int:
-        with self.session() as s:
-            return s.scalar(select(func.count()).select_from(Item).where(
-                or_(Item.closed_at.is_(None)))) or 0
