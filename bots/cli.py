@@ -81,16 +81,19 @@ def run_sweep_flow(settings: Settings, *, limit: int | None, concurrency: int | 
                    portal_urls: dict[str, str] | None, show_progress: bool) -> dict[str, Any]:
     from prefect.flows import load_flow_from_entrypoint
 
-    from bots.sweep.runner import new_run_id
-    from bots.worklist.store import WorklistStore
+    from bots.sweep.runner import Sweep, new_run_id
 
+    # Validate registry, maps, rules and credentials before Prefect starts, so a bad file is
+    # reported by name, line and key rather than as a failed flow run.
+    preflight = Sweep(settings, base_urls=portal_urls)
+    due = preflight.due(limit)
+    preflight.preflight(due)
     flow: Any = load_flow_from_entrypoint(f"{settings.project_root / 'flows/claim_status_sweep.py'}:claim_status_sweep")
     run_id = new_run_id()
     params = {"limit": limit, "concurrency": concurrency, "run_id": run_id, "portal_urls": portal_urls}
     if not show_progress:
         return asyncio.run(flow(**params))
-    total = len(WorklistStore(settings.worklist_url).due(limit=limit))
-    with Progress(settings, run_id, total):
+    with Progress(settings, run_id, len(due)):
         return asyncio.run(flow(**params))
 
 

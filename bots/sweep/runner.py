@@ -77,6 +77,15 @@ class Sweep:
     def due(self, limit: int | None = None) -> list[ItemRef]:
         return self.store.due(limit=limit)
 
+    def preflight(self, items: list[ItemRef]) -> dict[str, PortalRuntime]:
+        """Load and validate every portal these items need (registry entry, selector map,
+        status map, credentials); raise ConfigError naming file, line and key before any work."""
+        for key in {self.registry.for_payer(item.payer_id) for item in items} - {None}:
+            assert key is not None
+            if key not in self.portals:
+                self.portals[key] = PortalRuntime.load(self.settings, key, self.base_urls.get(key))
+        return self.portals
+
     async def check_and_record(self, bot: ClaimStatusBot, item: ItemRef) -> CheckResult:
         """The per-claim step: check in the portal, then record at once."""
         result = await bot.check(item)
@@ -114,6 +123,7 @@ class Sweep:
             else:
                 by_portal.setdefault(key, []).append(item)
         drift: dict[str, list[str]] = {}
+        self.preflight(items)
         if by_portal:
             async with async_playwright() as pw:
                 browser = await launch(pw, self.settings.browser)
@@ -131,7 +141,7 @@ class Sweep:
 
     async def _run_portal(self, browser: Any, key: str, items: list[ItemRef], concurrency: int,
                           step: Step) -> list[str]:
-        portal = PortalRuntime.load(self.settings, key, self.base_urls.get(key))
+        portal = self.portals[key]
         resolver = Resolver(portal.selectors)
         login = SharedLogin(portal, self.settings)
         queue: asyncio.Queue[ItemRef] = asyncio.Queue()
