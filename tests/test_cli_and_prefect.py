@@ -73,6 +73,20 @@ def test_bad_prefect_yaml_names_the_deployment(tmp_path) -> None:
         load_deployments(bad, ROOT)
 
 
+def test_bad_selector_map_stops_a_sweep_before_it_starts(tmp_path, dataset, portal) -> None:
+    env = {**base_env(tmp_path), **portal.env()}
+    settings = Settings(project_root=ROOT, state_dir=tmp_path / "state")
+    seed_worklist(settings, dataset.worklist[:2])
+    bad_map = tmp_path / "bad.yaml"
+    bad_map.write_text((ROOT / "selectors/bluestem.yaml").read_text().replace("  mfa.submit:\n", "  mfa.sbumit:\n"))
+    registry = tmp_path / "portals.yaml"
+    registry.write_text((ROOT / "config/portals.yaml").read_text().replace("selectors/bluestem.yaml", str(bad_map)))
+    out = rcmbot("sweep", env={**env, "RCMBOT_PORTALS_FILE": str(registry)}, timeout=120)
+    assert out.returncode == 2
+    assert f"rcmbot: error: {bad_map}:" in out.stderr and "elements.mfa.submit" in out.stderr
+    assert "Traceback" not in out.stderr and "Flow run" not in out.stderr
+
+
 @pytest.mark.slow
 def test_demo_acceptance(tmp_path) -> None:
     env = base_env(tmp_path)
