@@ -22,9 +22,11 @@ class PortalRuntime:
     credentials: Credentials
 
     @classmethod
-    def load(cls, settings: Settings, key: str, base_url: str | None = None) -> PortalRuntime:
-        """Read the registry entry, its selector map and status map; fail with file/line/key."""
-        registry = PortalRegistry.load(settings.path(settings.portals_file))
+    def load(cls, settings: Settings, key: str, base_url: str | None = None,
+             registry: PortalRegistry | None = None) -> PortalRuntime:
+        """Read the registry entry, its selector map and status map; fail with file/line/key.
+        Pass the registry when the caller has already loaded it."""
+        registry = registry or PortalRegistry.load(settings.path(settings.portals_file))
         entry = registry.portals[key]
         creds = entry.credentials_from_env(key)
         redactor.register([creds.username, creds.password, creds.totp_secret])

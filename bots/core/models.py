@@ -39,6 +39,11 @@ class Outcome(StrEnum):
     ERROR = "error"  # the portal could not be worked; retried and gave up
 
 
+def summary_key(outcome: str, category: str | None) -> str:
+    """The key a check counts under in summaries: its 277 category, else its outcome."""
+    return category if outcome == Outcome.STATUS and category else outcome
+
+
 class ItemRef(BaseModel):
     """What a bot needs to find one worklist item's claim in a portal."""
 
@@ -131,8 +136,3 @@ class CheckResult(BaseModel):
     evidence: list[str] = Field(default_factory=list)
     matches: int = 0
     error: str | None = None
-
-    @property
-    def bucket(self) -> str:
-        """The key this result counts under in summaries: a category code or the outcome."""
-        return self.category if self.outcome is Outcome.STATUS and self.category else self.outcome

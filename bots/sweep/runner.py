@@ -83,7 +83,7 @@ class Sweep:
         for key in {self.registry.for_payer(item.payer_id) for item in items} - {None}:
             assert key is not None
             if key not in self.portals:
-                self.portals[key] = PortalRuntime.load(self.settings, key, self.base_urls.get(key))
+                self.portals[key] = PortalRuntime.load(self.settings, key, self.base_urls.get(key), self.registry)
         return self.portals
 
     async def check_and_record(self, bot: ClaimStatusBot, item: ItemRef) -> CheckResult:

@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from bots.core.models import CheckResult, ItemRef, Outcome
+from bots.core.models import CheckResult, ItemRef, Outcome, summary_key
 from bots.worklist.followup import Decision
 from bots.worklist.schema import History, Item, ServiceLineRow
 
@@ -180,7 +180,7 @@ class WorklistStore:
             rows = s.execute(select(History.outcome, History.status_category, func.count())
                              .where(History.run_id == run_id)
                              .group_by(History.outcome, History.status_category)).all()
-        return Counter({(cat if outcome == Outcome.STATUS and cat else outcome): n for outcome, cat, n in rows})
+        return Counter({summary_key(outcome, category): n for outcome, category, n in rows})
 
     def checked_in_run(self, run_id: str) -> int:
         with self.session() as s:
