@@ -8,7 +8,8 @@ Rooms, each depending only on those listed before it:
     browser       Chromium launch, selector maps, page objects, evidence capture
     claimstatus   the claim-status bot, status mapping, portal runtime
     sweep         a sweep: due items, a pool of browser contexts, recording
-    orchestration Prefect environment, prefect.yaml deployments, `rcmbot serve`
+    orchestration Prefect environment, the sweep flow runner, prefect.yaml deployments, `rcmbot serve`
+    bench         `rcmbot bench`: rcmbot side by side with plain Playwright scripts
     cli           the `rcmbot` command
 """
 

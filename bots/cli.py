@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import secrets
@@ -16,6 +15,7 @@ from typing import Any
 from bots.core.errors import RcmbotError
 from bots.core.settings import Settings
 
+QUICK_CLAIMS = 12  # per point with `bench --quick`: a correctness run, not a measurement
 DEMO_KEYS = ("claims", "checked", "by_category", "evidence_files", "errors", "seconds")
 
 
@@ -77,24 +77,8 @@ class Progress:
             print()
 
 
-def run_sweep_flow(settings: Settings, *, limit: int | None, concurrency: int | None,
-                   portal_urls: dict[str, str] | None, show_progress: bool) -> dict[str, Any]:
-    from prefect.flows import load_flow_from_entrypoint
-
-    from bots.sweep.runner import Sweep, new_run_id
-
-    # Validate registry, maps, rules and credentials before Prefect starts, so a bad file is
-    # reported by name, line and key rather than as a failed flow run.
-    preflight = Sweep(settings, base_urls=portal_urls)
-    due = preflight.due(limit)
-    preflight.preflight(due)
-    flow: Any = load_flow_from_entrypoint(f"{settings.project_root / 'flows/claim_status_sweep.py'}:claim_status_sweep")
-    run_id = new_run_id()
-    params = {"limit": limit, "concurrency": concurrency, "run_id": run_id, "portal_urls": portal_urls}
-    if not show_progress:
-        return asyncio.run(flow(**params))
-    with Progress(settings, run_id, len(due)):
-        return asyncio.run(flow(**params))
+def _progress(settings: Settings, args: argparse.Namespace) -> Any:
+    return None if args.json else (lambda run_id, total: Progress(settings, run_id, total))
 
 
 def _print_summary(summary: dict[str, Any], settings: Settings, state_flag: str) -> None:
@@ -122,6 +106,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import pyotp
 
     from bots.core.registry import PortalRegistry
+    from bots.orchestration.sweepflow import run_sweep_flow
     from bots.sim.dataset import build_dataset, write_worklist_csv
     from bots.sim.portal import PortalConfig
     from bots.sim.server import PortalServer
@@ -151,10 +136,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         write_worklist_csv(build_dataset(sim.seed, claims).worklist, csv_path)
         inserted, _ = WorklistStore(settings.worklist_url).upsert(read_worklist_csv(csv_path))
         say(f"Seeded a {inserted}-claim AR worklist from {csv_path}")
-        say(f"Sweeping with {args.concurrency or settings.sweep.concurrency} browser contexts "
+        say(f"Sweeping with {args.concurrency or settings.sweep.concurrency} browser pages "
             "(Prefect runs embedded; the first start on a fresh machine takes a while)...")
         summary = run_sweep_flow(settings, limit=None, concurrency=args.concurrency,
-                                 portal_urls={"bluestem": portal.url}, show_progress=not args.json)
+                                 portal_urls={"bluestem": portal.url}, progress=_progress(settings, args))
     if args.json:
         print(json.dumps({k: summary[k] for k in DEMO_KEYS}))
     else:
@@ -163,10 +148,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from bots.orchestration.sweepflow import run_sweep_flow
+
     settings = _start(args)
     urls = dict(u.split("=", 1) for u in args.portal_url or [])
     summary = run_sweep_flow(settings, limit=args.limit, concurrency=args.concurrency,
-                             portal_urls=urls or None, show_progress=not args.json)
+                             portal_urls=urls or None, progress=_progress(settings, args))
     if args.json:
         print(json.dumps(summary))
     else:
@@ -200,6 +187,29 @@ def cmd_portal_serve(args: argparse.Namespace) -> int:
           f"${entry.credentials.username_env}", flush=True)
     serve_foreground(cfg, args.port)
     return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from bots.bench.run import CONCURRENCY, MODES, Plan, profile_table, run_bench, run_profile, table
+
+    settings = _start(args, quiet_logs=True)
+    if args.profile:
+        claims, concurrency = args.claims or 1000, (args.concurrency or [4])[0]
+        if not args.json:
+            print(f"Profiling one rcmbot sweep: {claims} claims, concurrency {concurrency}, "
+                  f"portal latency {args.latency_ms} ms per page ...", flush=True)
+        report = run_profile(settings, claims, concurrency, args.latency_ms)
+        print(json.dumps(report) if args.json else "\n" + table(report) + "\n\n" + profile_table(report))
+        return 0 if report["results"][0]["errors"] == 0 else 1
+    concurrency = tuple(args.concurrency or CONCURRENCY)
+    claims = args.claims or (QUICK_CLAIMS if args.quick else 200)
+    plan = Plan(claims=claims, concurrency=concurrency, modes=tuple(args.mode or MODES), latency_ms=args.latency_ms)
+    say = (lambda _msg: None) if args.json else (lambda msg: print(msg, flush=True))
+    say(f"Benchmark: {claims} claims per point, concurrency {', '.join(map(str, concurrency))}, "
+        f"portal latency {args.latency_ms} ms per page")
+    report = run_bench(settings, plan, say)
+    print(json.dumps(report) if args.json else "\n" + table(report))
+    return 0 if all(r["errors"] == 0 for r in report["results"]) else 1
 
 
 # -- worklist ------------------------------------------------------------------------------------
@@ -304,12 +314,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="simulated portal + 200-claim worklist + sweep, from scratch")
     p.add_argument("--json", action="store_true", help="print one JSON line instead of the report")
     p.add_argument("--claims", type=int, help="worklist size (default: RCMBOT_SIM__CLAIMS, 200)")
-    p.add_argument("--concurrency", type=int, help="browser contexts (default: RCMBOT_SWEEP__CONCURRENCY)")
+    p.add_argument("--concurrency", type=int, help="browser pages working at once (default: RCMBOT_SWEEP__CONCURRENCY)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("sweep", help="check every due worklist item now (embedded Prefect)")
     p.add_argument("--limit", type=int, help="check at most this many items")
-    p.add_argument("--concurrency", type=int, help="browser contexts")
+    p.add_argument("--concurrency", type=int, help="browser pages working at once")
     p.add_argument("--portal-url", action="append", metavar="PORTAL=URL",
                    help="override a registry base URL for this run")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line")
@@ -326,6 +336,19 @@ def build_parser() -> argparse.ArgumentParser:
                           "(user from $RCMBOT_BLUESTEM_USERNAME/_PASSWORD/_TOTP_SECRET)")
     p.add_argument("--port", type=int, default=8710)
     p.set_defaults(func=cmd_portal_serve)
+
+    p = sub.add_parser("bench", help="throughput benchmark: rcmbot vs plain Playwright vs a new browser per claim")
+    p.add_argument("--quick", action="store_true", help=f"{QUICK_CLAIMS} claims per point (a check, not a measurement)")
+    p.add_argument("--claims", type=int, help="claims per point (default 200)")
+    p.add_argument("--concurrency", type=int, action="append", help="a concurrency to measure (repeatable; "
+                   "default 1, 2, 4, 8)")
+    p.add_argument("--mode", action="append", choices=["rcmbot", "plain", "naive"],
+                   help="a mode to run (repeatable; default all three)")
+    p.add_argument("--latency-ms", type=int, default=150, help="simulated portal latency per page")
+    p.add_argument("--profile", action="store_true", help="instead: one rcmbot sweep (default 1000 claims, "
+                   "concurrency 4) under a profiler, with where each claim's time goes")
+    p.add_argument("--json", action="store_true", help='print one JSON line {"results": [...], ...}')
+    p.set_defaults(func=cmd_bench)
 
     worklist = sub.add_parser("worklist", help="the AR follow-up worklist").add_subparsers(
         dest="worklist_command", required=True, metavar="COMMAND")

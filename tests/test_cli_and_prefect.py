@@ -115,7 +115,7 @@ def test_demo_acceptance(tmp_path) -> None:
 
     state = ["--state-dir", str(demo)]
     assert rcmbot(*state, "evidence", "verify", env=env).returncode == 0
-    victim = next(r for r in evidence.records() if r.media_type == "image/jpeg")
+    victim = next(r for r in evidence.records() if r.media_type == "image/png")
     path = demo / "evidence" / victim.path
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF

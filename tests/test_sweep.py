@@ -37,6 +37,9 @@ def test_every_status_kind_is_parsed_and_mapped(settings, portal, dataset: Datas
     assert {r.kind for r in rows} == {r.kind for r in dataset.worklist}
     sweep, summary = sweep_rows(settings, portal, rows)
     assert summary.checked == len(rows) and summary.errors == 0
+    # The map matches the portal as built: telling screens apart (a detail page also has a
+    # table.grid, the results table's fallback) must not be mistaken for drift.
+    assert summary.drift == {}
     items = by_account(sweep)
     for row in rows:
         item = items[row.account_number]
@@ -100,7 +103,7 @@ def test_duplicates_are_ambiguous_never_guessed(settings, portal, dataset) -> No
 
 
 def test_session_expiry_mid_sweep_logs_in_again_and_carries_on(settings, make_portal, dataset, monkeypatch) -> None:
-    short = make_portal(session_idle_s=1.0)
+    short = make_portal(session_idle_s=2.5)  # generous: a loaded machine must not expire mid-claim
     for name, value in short.env().items():
         monkeypatch.setenv(name, value)
     rows = pick(dataset, 1, kind="paid") + pick(dataset, 1, kind="pending") + pick(dataset, 1, kind="denied_coding")
@@ -108,7 +111,7 @@ def test_session_expiry_mid_sweep_logs_in_again_and_carries_on(settings, make_po
 
     async def idle_then_check(sweep: Sweep, bot: Any, item: Any) -> Any:
         if done:  # stay idle past the portal's timeout before every claim but the first
-            await asyncio.sleep(1.6)
+            await asyncio.sleep(3.5)
         done.append(item.id)
         return await sweep.check_and_record(bot, item)
 
@@ -146,3 +149,20 @@ def test_unreachable_portal_becomes_error_outcome_not_a_crash(settings, dataset)
     item = sweep.store.items()[0]
     assert item.outcome is None and item.next_action == "Retry at the next sweep"
     assert sweep.store.history(item.id)[0].error
+
+
+def test_search_form_when_the_registry_gives_no_search_url(settings, portal, dataset: Dataset, tmp_path) -> None:
+    """Portals without a bookmarkable search are worked through their search form."""
+    registry = (ROOT / "config/portals.yaml").read_text()
+    assert "search_url:" in registry
+    no_link = tmp_path / "portals.yaml"
+    no_link.write_text("\n".join(line for line in registry.splitlines() if "search_url:" not in line))
+    settings.portals_file = no_link
+    rows = pick(dataset, 1)
+    sweep, summary = sweep_rows(settings, portal, rows)
+    assert sweep.portals["bluestem"].entry.search_url is None
+    assert summary.checked == len(rows) and summary.errors == 0
+    items = by_account(sweep)
+    for row in rows:
+        outcome = items[row.account_number].outcome
+        assert outcome == row.kind if row.kind in ("not_found", "ambiguous") else outcome in ("status", "unmapped")

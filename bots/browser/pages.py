@@ -3,6 +3,7 @@ They speak only in selector-map keys; the map decides how each element is found.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ SCREENS: dict[str, tuple[str, ...]] = {
     "results": ("results.table", "results.empty"),
     "search": ("search.submit",),
 }
+
+DETAIL_FIELDS = ("claim_number", "account_number", "dos_from", "dos_to", "status_text", "status_date",
+                 "billed", "allowed", "paid", "patient_resp", "check_number", "check_date")
 
 # Every element the shape needs; a selector map without one fails at load.
 REQUIRED_KEYS = (
@@ -55,9 +59,12 @@ class PortalPage:
             await self.resolver.any_of(self.page, keys).wait_for(timeout=self.timeout_ms)
         except Exception as exc:
             raise ApplicationError(f"no known screen appeared at {self.page.url}") from exc
+        probed = await asyncio.gather(*(self.resolver.probe(self.page, k) for k in keys))
+        found = {k: index for k, index in zip(keys, probed, strict=True) if index is not None}
         for name, markers in SCREENS.items():
             for key in markers:
-                if await self.resolver.find(self.page, key) is not None:
+                if key in found:
+                    self.resolver.note(key, found[key])
                     return name
         raise ApplicationError("screen vanished while being identified")
 
@@ -79,8 +86,10 @@ class PortalPage:
     def _cents(text: str | None) -> int | None:
         return parse_cents(text) if text else None
 
-    async def _text(self, scope: Page | Locator, key: str) -> str | None:
-        return await self.resolver.text(scope, key) or None
+    async def _texts(self, scope: Page | Locator, prefix: str, names: tuple[str, ...]) -> dict[str, str | None]:
+        """{name: text or None} of the elements `prefix.name`, read together."""
+        found = await self.resolver.texts(scope, (f"{prefix}.{n}" for n in names))
+        return {n: found[f"{prefix}.{n}"] or None for n in names}
 
     async def rows(self, table: Locator, key: str) -> list[Locator]:
         """Every match of a repeated element (table rows) inside `table`."""
@@ -90,59 +99,55 @@ class PortalPage:
     # -- results ------------------------------------------------------------------------------
     async def result_rows(self) -> list[tuple[ResultRow, str]]:
         """Rows of the current results page with the link that opens each claim."""
-        out = []
-        for row in await self.rows(await self.resolver.get(self.page, "results.table"), "results.row"):
-            t = {k: await self._text(row, f"results.{k}") or "" for k in
-                 ("claim_number", "account_number", "dos_from", "dos_to", "billed", "status")}
-            href = await (await self.resolver.get(row, "results.open")).get_attribute("href")
-            out.append((ResultRow(
-                claim_number=t["claim_number"], account_number=t["account_number"],
-                dos_from=self._date(t["dos_from"]), dos_to=self._date(t["dos_to"]),
-                billed_cents=self._cents(t["billed"]), status_text=t["status"],
-            ), href or ""))
-        return out
+        rows = await self.rows(await self.resolver.get(self.page, "results.table"), "results.row")
+        return list(await asyncio.gather(*(self._result_row(row) for row in rows)))
+
+    async def _result_row(self, row: Locator) -> tuple[ResultRow, str]:
+        t, link = await asyncio.gather(
+            self._texts(row, "results", ("claim_number", "account_number", "dos_from", "dos_to", "billed", "status")),
+            self.resolver.get(row, "results.open"))
+        return ResultRow(
+            claim_number=t["claim_number"] or "", account_number=t["account_number"] or "",
+            dos_from=self._date(t["dos_from"]), dos_to=self._date(t["dos_to"]),
+            billed_cents=self._cents(t["billed"]), status_text=t["status"] or "",
+        ), await link.get_attribute("href") or ""
 
     # -- detail -------------------------------------------------------------------------------
     async def claim_detail(self) -> ClaimDetail:
-        p, t = self.page, self._text
-        lines = []
-        for row in await self.rows(await self.resolver.get(p, "detail.lines"), "detail.line_row"):
-            mods = await t(row, "line.modifiers") or ""
-            lines.append(ServiceLine(
-                line_no=int(await t(row, "line.line_no") or 0),
-                procedure_code=await t(row, "line.procedure_code") or "",
-                modifiers=[m.strip() for m in mods.split(",") if m.strip()],
-                diagnosis_pointers=await t(row, "line.diagnosis_pointers") or "",
-                units=int(await t(row, "line.units") or 1),
-                billed_cents=self._cents(await t(row, "line.billed")) or 0,
-                paid_cents=self._cents(await t(row, "line.paid")) or 0,
-            ))
-        adjustments = []
+        p = self.page
+        line_rows = await self.rows(await self.resolver.get(p, "detail.lines"), "detail.line_row")
         adj_table = await self.resolver.find(p, "detail.adjustments")
-        if adj_table is not None:
-            for row in await self.rows(adj_table.first, "detail.adjustment_row"):
-                line_no = await t(row, "adjustment.line_no")
-                adjustments.append(Adjustment(
-                    line_no=int(line_no) if line_no else None,
-                    group_code=await t(row, "adjustment.group_code") or "",
-                    carc=await t(row, "adjustment.carc") or "",
-                    carc_description=await t(row, "adjustment.carc_description") or "",
-                    rarc=await t(row, "adjustment.rarc"),
-                    rarc_description=await t(row, "adjustment.rarc_description"),
-                    amount_cents=self._cents(await t(row, "adjustment.amount")) or 0,
-                ))
+        adj_rows = await self.rows(adj_table.first, "detail.adjustment_row") if adj_table is not None else []
+        d, lines, adjustments = await asyncio.gather(
+            self._texts(p, "detail", DETAIL_FIELDS),
+            asyncio.gather(*(self._line(row) for row in line_rows)),
+            asyncio.gather(*(self._adjustment(row) for row in adj_rows)))
         return ClaimDetail(
-            payer_claim_number=await t(p, "detail.claim_number") or "",
-            account_number=await t(p, "detail.account_number") or "",
-            dos_from=self._date(await t(p, "detail.dos_from")),
-            dos_to=self._date(await t(p, "detail.dos_to")),
-            status_text=await t(p, "detail.status_text") or "",
-            status_date=self._date(await t(p, "detail.status_date")),
-            billed_cents=self._cents(await t(p, "detail.billed")) or 0,
-            allowed_cents=self._cents(await t(p, "detail.allowed")),
-            paid_cents=self._cents(await t(p, "detail.paid")),
-            patient_resp_cents=self._cents(await t(p, "detail.patient_resp")),
-            check_number=await t(p, "detail.check_number"),
-            check_date=self._date(await t(p, "detail.check_date")),
-            lines=lines, adjustments=adjustments,
+            payer_claim_number=d["claim_number"] or "", account_number=d["account_number"] or "",
+            dos_from=self._date(d["dos_from"]), dos_to=self._date(d["dos_to"]),
+            status_text=d["status_text"] or "", status_date=self._date(d["status_date"]),
+            billed_cents=self._cents(d["billed"]) or 0, allowed_cents=self._cents(d["allowed"]),
+            paid_cents=self._cents(d["paid"]), patient_resp_cents=self._cents(d["patient_resp"]),
+            check_number=d["check_number"], check_date=self._date(d["check_date"]),
+            lines=list(lines), adjustments=list(adjustments),
+        )
+
+    async def _line(self, row: Locator) -> ServiceLine:
+        t = await self._texts(row, "line", ("line_no", "procedure_code", "modifiers", "diagnosis_pointers",
+                                            "units", "billed", "paid"))
+        return ServiceLine(
+            line_no=int(t["line_no"] or 0), procedure_code=t["procedure_code"] or "",
+            modifiers=[m.strip() for m in (t["modifiers"] or "").split(",") if m.strip()],
+            diagnosis_pointers=t["diagnosis_pointers"] or "", units=int(t["units"] or 1),
+            billed_cents=self._cents(t["billed"]) or 0, paid_cents=self._cents(t["paid"]) or 0,
+        )
+
+    async def _adjustment(self, row: Locator) -> Adjustment:
+        t = await self._texts(row, "adjustment", ("line_no", "group_code", "carc", "carc_description",
+                                                  "rarc", "rarc_description", "amount"))
+        return Adjustment(
+            line_no=int(t["line_no"]) if t["line_no"] else None, group_code=t["group_code"] or "",
+            carc=t["carc"] or "", carc_description=t["carc_description"] or "",
+            rarc=t["rarc"], rarc_description=t["rarc_description"],
+            amount_cents=self._cents(t["amount"]) or 0,
         )

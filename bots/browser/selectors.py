@@ -7,6 +7,7 @@ whose `.first` follows document order rather than priority."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -114,18 +115,28 @@ class Resolver:
         self.map = smap
         self.drift: dict[str, int] = {}  # element -> index of the candidate that matched
 
+    def note(self, key: str, index: int) -> None:
+        """Record which candidate of `key` matched; a fallback is drift, logged once."""
+        if index and key not in self.drift:
+            self.drift[key] = index
+            log.warning("selector drift", portal=self.map.portal, element=key,
+                        candidate=f"#{index + 1} {self.map.elements[key].candidates[index].describe()}")
+
+    async def probe(self, scope: Scope, key: str) -> int | None:
+        """Index of the first candidate with a match, without noting drift: for telling screens
+        apart, where a fallback may match an element of another screen."""
+        for index, candidate in enumerate(self.map.elements[key].candidates):
+            if await candidate.locate(scope).count():
+                return index
+        return None
+
     async def find(self, scope: Scope, key: str) -> Locator | None:
         """The locator of the first candidate with a match, or None."""
-        element = self.map.elements[key]
-        for index, candidate in enumerate(element.candidates):
-            locator = candidate.locate(scope)
-            if await locator.count():
-                if index and key not in self.drift:
-                    self.drift[key] = index
-                    log.warning("selector drift", portal=self.map.portal, element=key,
-                                candidate=f"#{index + 1} {candidate.describe()}")
-                return locator
-        return None
+        index = await self.probe(scope, key)
+        if index is None:
+            return None
+        self.note(key, index)
+        return self.map.elements[key].candidates[index].locate(scope)
 
     async def get(self, scope: Scope, key: str) -> Locator:
         locator = await self.find(scope, key)
@@ -146,14 +157,26 @@ class Resolver:
     async def mask_locators(self, page: Page, screen: str) -> list[Locator]:
         """Locators of the masked elements that belong to `screen` (the key's first part)."""
         keys = [key for key in self.map.mask if key.split(".", 1)[0] == screen]
-        found = [await self.find(page, key) for key in keys]
+        found = await asyncio.gather(*(self.find(page, key) for key in keys))
         return [loc for loc in found if loc is not None]
 
     async def text(self, scope: Scope, key: str) -> str | None:
-        """Inner text of an element; None when an optional element is absent."""
-        locator = await self.find(scope, key)
-        if locator is None:
-            if self.map.elements[key].optional:
-                return None
-            raise SelectorNotFoundError(f"{self.map.portal}: no candidate of {key} matched")
-        return (await locator.first.inner_text()).strip()
+        """Inner text of an element; None when an optional element is absent. One browser round
+        trip when the first candidate matches: reading all texts doubles as the presence test.
+        An element the map does not list counts as an absent optional one."""
+        element = self.map.elements.get(key)
+        if element is None:
+            return None
+        for index, candidate in enumerate(element.candidates):
+            texts = await candidate.locate(scope).all_inner_texts()
+            if texts:
+                self.note(key, index)
+                return texts[0].strip()
+        if element.optional:
+            return None
+        raise SelectorNotFoundError(f"{self.map.portal}: no candidate of {key} matched")
+
+    async def texts(self, scope: Scope, keys: Iterable[str]) -> dict[str, str | None]:
+        """text() of several elements at once: the reads travel to the browser together."""
+        keys = list(keys)
+        return dict(zip(keys, await asyncio.gather(*(self.text(scope, k) for k in keys)), strict=True))

@@ -1,15 +1,15 @@
-"""The claim-status bot: one per browser context, sharing one portal login.
+"""The claim-status bot: one per browser page, all pages of a portal sharing one login.
 
 A check walks search -> results -> detail and turns what it reads into a CheckResult.
 Transient trouble (timeouts, portal errors, an expired session) is retried with tenacity;
-an expired session is healed by logging in again once for every context that shares it."""
+an expired session is healed by logging in again once for every page that shares it."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import pyotp
 from playwright.async_api import BrowserContext
@@ -36,24 +36,23 @@ class LoginError(BusinessError):
 
 
 class SharedLogin:
-    """One portal session shared by every context: logged in once, refreshed once on expiry."""
+    """One portal session shared by every page of a browser context (they share its cookies):
+    logged in once, and again once per expiry however many pages notice it."""
 
     def __init__(self, portal: PortalRuntime, settings: Settings) -> None:
         self.portal = portal
         self.settings = settings
-        self.cookies: list = []
         self.generation = 0
         self._lock = asyncio.Lock()
 
     async def refresh(self, context: BrowserContext, resolver: Resolver, seen: int) -> int:
-        """Log in unless another context already did since generation `seen`."""
+        """Log in unless another page already did since generation `seen`."""
         async with self._lock:
             if self.generation == seen:
                 page = await context.new_page()
                 try:
                     await self._login(PortalPage(page, resolver, self.portal.entry.date_format,
                                                  self.settings.browser.navigation_timeout_s * 1000))
-                    self.cookies = await context.cookies()
                 finally:
                     await page.close()
                 self.generation += 1
@@ -92,13 +91,13 @@ class SharedLogin:
 
 
 class ClaimStatusBot:
-    """Checks claims in one browser context, one page, reused from claim to claim."""
+    """Checks claims in one page of the portal's browser context, reused from claim to claim."""
 
     def __init__(self, context: BrowserContext, portal: PortalRuntime, login: SharedLogin,
                  resolver: Resolver, evidence: EvidenceSink, settings: Settings) -> None:
         self.context, self.portal, self.login = context, portal, login
         self.resolver, self.evidence, self.settings = resolver, evidence, settings
-        self.generation = 0
+        self.seen = 0  # the login generation this bot's current attempt started under
         self.pp: PortalPage | None = None
 
     async def _page(self) -> PortalPage:
@@ -110,10 +109,8 @@ class ClaimStatusBot:
 
     async def _ensure_session(self, expired: bool) -> None:
         if expired or self.login.generation == 0:
-            await self.login.refresh(self.context, self.resolver, self.login.generation if expired else 0)
-        if self.generation != self.login.generation:
-            await self.context.add_cookies(self.login.cookies)
-            self.generation = self.login.generation
+            await self.login.refresh(self.context, self.resolver, self.seen if expired else 0)
+        self.seen = self.login.generation
 
     async def check(self, item: ItemRef) -> CheckResult:
         """Check one item. Never raises for portal trouble: that becomes an ERROR outcome."""
@@ -151,8 +148,19 @@ class ClaimStatusBot:
             raise SessionExpiredError("the portal showed its login page")
         raise ApplicationError(f"expected {' or '.join(wanted)} screen, got {screen}")
 
-    async def _check_once(self, item: ItemRef) -> CheckResult:
-        pp = await self._page()
+    async def _search(self, pp: PortalPage, item: ItemRef) -> str:
+        """Run the item's search; the screen it leads to. By claim number when the worklist has
+        it, else by member and service dates widened by the search window."""
+        fmt, pad = self.portal.entry.date_format, dt.timedelta(days=self.settings.sweep.search_window_days)
+        by_claim = bool(item.payer_claim_number)
+        fields = {"claim_number": item.payer_claim_number or "",
+                  "member_id": "" if by_claim else item.member_id,
+                  "dos_from": "" if by_claim else (item.dos_from - pad).strftime(fmt),
+                  "dos_to": "" if by_claim else (item.dos_to + pad).strftime(fmt)}
+        if self.portal.entry.search_url:  # one request instead of form page + post + redirect
+            path = self.portal.entry.search_url.format(**{k: quote(v, safe="") for k, v in fields.items()})
+            await pp.page.goto(self.portal.base_url + path, wait_until="domcontentloaded")
+            return await pp.screen()
         nav = await self.resolver.find(pp.page, "nav.new_search") if pp.page.url != "about:blank" else None
         if nav is not None:
             async with pp.page.expect_navigation(wait_until="domcontentloaded", timeout=pp.timeout_ms):
@@ -160,16 +168,14 @@ class ClaimStatusBot:
         else:
             await pp.page.goto(self.portal.base_url + "/", wait_until="domcontentloaded")
         await self._expect(await pp.screen(), "search")
+        for name, value in fields.items():
+            if value:
+                await pp.fill(f"search.{name}", value)
+        return await pp.submit("search.submit")
 
-        fmt = self.portal.entry.date_format
-        if item.payer_claim_number:
-            await pp.fill("search.claim_number", item.payer_claim_number)
-        else:
-            pad = dt.timedelta(days=self.settings.sweep.search_window_days)
-            await pp.fill("search.member_id", item.member_id)
-            await pp.fill("search.dos_from", (item.dos_from - pad).strftime(fmt))
-            await pp.fill("search.dos_to", (item.dos_to + pad).strftime(fmt))
-        screen = await pp.submit("search.submit")
+    async def _check_once(self, item: ItemRef) -> CheckResult:
+        pp = await self._page()
+        screen = await self._search(pp, item)
         if screen == "search":
             raise BusinessError(f"portal rejected the search: {await self.resolver.text(pp.page, 'search.error')}")
         await self._expect(screen, "results")

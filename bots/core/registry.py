@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from bots.core.errors import ConfigError
 from bots.core.yamlfile import load_model
 
+SEARCH_FIELDS = ("claim_number", "member_id", "dos_from", "dos_to")
+
 
 class CredentialRefs(BaseModel, extra="forbid"):
     username_env: str
@@ -36,6 +38,21 @@ class PortalEntry(BaseModel, extra="forbid"):
     date_format: str = "%m/%d/%Y"
     mfa: Literal["totp", "none"] = "totp"
     credentials: CredentialRefs
+    search_url: str | None = Field(None, description=(
+        "a GET path that shows search results directly, skipping the search form; placeholders "
+        "{claim_number}, {member_id}, {dos_from}, {dos_to} are filled URL-encoded"))
+
+    @field_validator("search_url")
+    @classmethod
+    def _placeholders(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                value.format(**dict.fromkeys(SEARCH_FIELDS, ""))
+            except (KeyError, IndexError, ValueError) as exc:
+                raise ValueError(f"unknown or malformed placeholder {exc} (use {', '.join(SEARCH_FIELDS)})") from None
+            if not value.startswith("/"):
+                raise ValueError("must be a path starting with / (the base URL is prepended)")
+        return value
 
     @field_validator("timezone")
     @classmethod

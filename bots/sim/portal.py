@@ -191,36 +191,22 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         sess = current(request)
         return sess if isinstance(sess, Response) else page(request, "search.html", form={})
 
-    @app.post("/search")
-    def search(
-        request: Request,
-        claim_number: str = Form(""),
-        member_id: str = Form(""),
-        dos_from: str = Form(""),
-        dos_to: str = Form(""),
-    ) -> Response:
-        sess = current(request)
-        if isinstance(sess, Response):
-            return sess
-        form = {"claim_number": claim_number, "member_id": member_id, "dos_from": dos_from, "dos_to": dos_to}
-        start, end = _parse_date(dos_from), _parse_date(dos_to)
-        if not claim_number.strip() and not (member_id.strip() and start and end):
+    def new_inquiry(request: Request, sess: PortalSession, form: dict[str, str]) -> int | Response:
+        """Record a search; the inquiry id, or the search page with the reason it was refused."""
+        claim_number, member_id = form["claim_number"].strip(), form["member_id"].strip()
+        start, end = _parse_date(form["dos_from"]), _parse_date(form["dos_to"])
+        if not claim_number and not (member_id and start and end):
             return page(request, "search.html", 400, form=form,
                         error="Enter a payer claim number, or a member ID with service dates (MM/DD/YYYY).")
         with store.session() as s, s.begin():
-            inquiry = Inquiry(user_id=sess.user_id, claim_number=claim_number.strip() or None,
-                              member_id=None if claim_number.strip() else member_id.strip(),
+            inquiry = Inquiry(user_id=sess.user_id, claim_number=claim_number or None,
+                              member_id=None if claim_number else member_id,
                               dos_from=start, dos_to=end, submitted_at=utcnow())
             s.add(inquiry)
             s.flush()
-            inquiry_id = inquiry.id
-        return RedirectResponse(f"/results/{inquiry_id}", 303)
+            return inquiry.id
 
-    @app.get("/results/{inquiry_id}")
-    def results(request: Request, inquiry_id: int, page_no: int = 1) -> Response:
-        sess = current(request)
-        if isinstance(sess, Response):
-            return sess
+    def results_page(request: Request, sess: PortalSession, inquiry_id: int, page_no: int) -> Response:
         with store.session() as s:
             inquiry = s.get(Inquiry, inquiry_id)
             if inquiry is None or inquiry.user_id != sess.user_id:
@@ -238,6 +224,37 @@ def create_app(cfg: PortalConfig) -> FastAPI:
                              .offset((page_no - 1) * cfg.page_size).limit(cfg.page_size)).all()
         return page(request, "results.html", claims=[(r.claim_key, r.view()) for r in rows],
                     total=total, page_no=page_no, pages=pages, inquiry_id=inquiry_id)
+
+    @app.post("/search")
+    def search(
+        request: Request,
+        claim_number: str = Form(""),
+        member_id: str = Form(""),
+        dos_from: str = Form(""),
+        dos_to: str = Form(""),
+    ) -> Response:
+        sess = current(request)
+        if isinstance(sess, Response):
+            return sess
+        form = {"claim_number": claim_number, "member_id": member_id, "dos_from": dos_from, "dos_to": dos_to}
+        inquiry_id = new_inquiry(request, sess, form)
+        return inquiry_id if isinstance(inquiry_id, Response) else RedirectResponse(f"/results/{inquiry_id}", 303)
+
+    @app.get("/search/results")
+    def search_link(request: Request, claim_number: str = "", member_id: str = "", dos_from: str = "",
+                    dos_to: str = "") -> Response:
+        """A bookmarkable search (as many portals offer): results at once, without the form."""
+        sess = current(request)
+        if isinstance(sess, Response):
+            return sess
+        form = {"claim_number": claim_number, "member_id": member_id, "dos_from": dos_from, "dos_to": dos_to}
+        inquiry_id = new_inquiry(request, sess, form)
+        return inquiry_id if isinstance(inquiry_id, Response) else results_page(request, sess, inquiry_id, 1)
+
+    @app.get("/results/{inquiry_id}")
+    def results(request: Request, inquiry_id: int, page_no: int = 1) -> Response:
+        sess = current(request)
+        return sess if isinstance(sess, Response) else results_page(request, sess, inquiry_id, page_no)
 
     @app.get("/claims/{claim_key}")
     def detail(request: Request, claim_key: str) -> Response:

@@ -1,4 +1,4 @@
-"""A sweep: due items, grouped by portal, worked by a bounded pool of browser contexts that
+"""A sweep: due items, grouped by portal, worked by a bounded pool of browser pages that
 share one login. Each item is recorded the moment its check ends, so a crash loses at most
 the claims in flight. Knows nothing of Prefect: the flow hands in the per-claim step."""
 
@@ -43,6 +43,7 @@ class SweepSummary:
     errors: int
     seconds: float
     drift: dict[str, list[str]] = field(default_factory=dict)
+    flow_run_id: str | None = None
 
     @property
     def checked(self) -> int:
@@ -51,7 +52,8 @@ class SweepSummary:
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "claims": self.claims, "checked": self.checked,
                 "by_category": self.by_category, "evidence_files": self.evidence_files,
-                "errors": self.errors, "seconds": round(self.seconds, 1), "drift": self.drift}
+                "errors": self.errors, "seconds": round(self.seconds, 1), "drift": self.drift,
+                "flow_run_id": self.flow_run_id}
 
     def markdown(self) -> str:
         rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(self.by_category.items()))
@@ -137,6 +139,7 @@ class Sweep:
             run_id=self.run_id, claims=len(items), by_category=dict(sorted(counts.items())),
             evidence_files=self._evidence_count, errors=counts.get(Outcome.ERROR.value, 0),
             seconds=time.monotonic() - started, drift={k: v for k, v in drift.items() if v},
+            flow_run_id=self.flow_run_id,
         )
 
     async def _run_portal(self, browser: Any, key: str, items: list[ItemRef], concurrency: int,
@@ -151,18 +154,19 @@ class Sweep:
         async def sink(content: bytes, media_type: str, item_id: int, url: str) -> str:
             return await self._store_evidence(key, content, media_type, item_id, url)
 
-        async def worker() -> None:
-            context = await browser.new_context(viewport={"width": 1100, "height": 900},
-                                                service_workers="block")
-            context.set_default_timeout(self.settings.browser.action_timeout_s * 1000)
+        async def worker(context: Any) -> None:
             bot = ClaimStatusBot(context, portal, login, resolver, sink, self.settings)
-            try:
-                while not queue.empty():
-                    item = queue.get_nowait()
-                    with structlog.contextvars.bound_contextvars(item_id=item.id):
-                        await step(self, bot, item)
-            finally:
-                await context.close()
+            while not queue.empty():
+                item = queue.get_nowait()
+                with structlog.contextvars.bound_contextvars(item_id=item.id):
+                    await step(self, bot, item)
 
-        await asyncio.gather(*(worker() for _ in range(min(concurrency, len(items)))))
+        # One context, one page per worker: the pages share the login's cookies, and Chromium
+        # runs them in far fewer processes than a context per worker (~50 MB less per worker).
+        context = await browser.new_context(viewport={"width": 1100, "height": 900}, service_workers="block")
+        context.set_default_timeout(self.settings.browser.action_timeout_s * 1000)
+        try:
+            await asyncio.gather(*(worker(context) for _ in range(min(concurrency, len(items)))))
+        finally:
+            await context.close()
         return sorted(resolver.drift)

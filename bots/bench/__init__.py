@@ -1,0 +1,1 @@
+"""`rcmbot bench`: rcmbot's sweep side by side with hand-written Playwright baselines."""
