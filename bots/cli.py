@@ -12,10 +12,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from bots.core.errors import RcmbotError
+from bots.core.errors import InputError, RcmbotError
 from bots.core.settings import Settings
 
-QUICK_CLAIMS = 12  # per point with `bench --quick`: a correctness run, not a measurement
+# `bench --quick`: a correctness run in about two minutes, not a measurement
+QUICK_CLAIMS, QUICK_CONCURRENCY = 10, (1, 4)
 DEMO_KEYS = ("claims", "checked", "by_category", "evidence_files", "errors", "seconds")
 
 
@@ -192,6 +193,8 @@ def cmd_portal_serve(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from bots.bench.run import CONCURRENCY, MODES, Plan, profile_table, run_bench, run_profile, table
 
+    if args.claims is not None and args.claims < 10:
+        raise InputError(f"--claims {args.claims}: the simulated portal's data set needs at least 10 claims")
     settings = _start(args, quiet_logs=True)
     if args.profile:
         claims, concurrency = args.claims or 1000, (args.concurrency or [4])[0]
@@ -201,7 +204,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         report = run_profile(settings, claims, concurrency, args.latency_ms)
         print(json.dumps(report) if args.json else "\n" + table(report) + "\n\n" + profile_table(report))
         return 0 if report["results"][0]["errors"] == 0 else 1
-    concurrency = tuple(args.concurrency or CONCURRENCY)
+    concurrency = tuple(args.concurrency or (QUICK_CONCURRENCY if args.quick else CONCURRENCY))
     claims = args.claims or (QUICK_CLAIMS if args.quick else 200)
     plan = Plan(claims=claims, concurrency=concurrency, modes=tuple(args.mode or MODES), latency_ms=args.latency_ms)
     say = (lambda _msg: None) if args.json else (lambda msg: print(msg, flush=True))
@@ -338,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_portal_serve)
 
     p = sub.add_parser("bench", help="throughput benchmark: rcmbot vs plain Playwright vs a new browser per claim")
-    p.add_argument("--quick", action="store_true", help=f"{QUICK_CLAIMS} claims per point (a check, not a measurement)")
+    p.add_argument("--quick", action="store_true", help=f"{QUICK_CLAIMS} claims per point at concurrency "
+                   f"{' and '.join(map(str, QUICK_CONCURRENCY))} (a check, not a measurement)")
     p.add_argument("--claims", type=int, help="claims per point (default 200)")
     p.add_argument("--concurrency", type=int, action="append", help="a concurrency to measure (repeatable; "
                    "default 1, 2, 4, 8)")

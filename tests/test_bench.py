@@ -1,4 +1,4 @@
-"""`rcmbot bench --quick`: every mode at every concurrency, checked for correctness only.
+"""`rcmbot bench --quick`: every mode at concurrency 1 and 4, checked for correctness only.
 Timings on a shared 2-core machine are noise; the figures live in docs/performance.md."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ def test_percentile_interpolates() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(600)
-def test_quick_bench_runs_every_mode_and_concurrency(tmp_path) -> None:
+def test_quick_bench_runs_every_mode(tmp_path) -> None:
     done = rcmbot("bench", "--quick", "--json", env=base_env(tmp_path), timeout=540)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
@@ -30,7 +30,7 @@ def test_quick_bench_runs_every_mode_and_concurrency(tmp_path) -> None:
     report = json.loads(lines[0])
     results = report["results"]
     assert {(r["mode"], r["concurrency"]) for r in results} == {
-        (m, c) for m in ("rcmbot", "plain", "naive") for c in (1, 2, 4, 8)}
+        (m, c) for m in ("rcmbot", "plain", "naive") for c in (1, 4)}
     assert "Chromium" in report["browser"] and report["latency_ms"] == 150
     for r in results:
         assert r.keys() >= KEYS

@@ -59,6 +59,7 @@ class Point:
     evidence_bytes_median: int
     errors: int
     outcomes: dict[str, int]
+    cpu_s: dict[str, float]  # CPU seconds by kind of process in the point's tree
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -84,19 +85,39 @@ def tree_memory(proc: psutil.Process) -> int:
     return total
 
 
-def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> int:
-    """Run a child process to its end; return the peak memory of its tree in bytes."""
-    peak = 0
+def process_kind(proc: psutil.Process) -> str:
+    """What a process of a point's tree is, for the CPU breakdown."""
+    cmd = " ".join(proc.cmdline())
+    if "chromium" in cmd or "chrome" in cmd:
+        return "chromium renderers" if "--type=renderer" in cmd else "chromium browser, gpu, network"
+    if "driver/node" in cmd:
+        return "playwright driver (node)"
+    if "uvicorn" in cmd and "prefect" in cmd:
+        return "prefect server (embedded)"
+    return "python (sweep or script)"
+
+
+def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> tuple[int, dict[str, float]]:
+    """Run a child process to its end; the peak memory of its tree in bytes, and the CPU seconds
+    each kind of process in the tree used (sampled, so a process's last moments may be missed)."""
+    peak, cpu = 0, {}
     with open(log, "ab") as out:
         child = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         proc = psutil.Process(child.pid)
         while child.poll() is None:
             with contextlib.suppress(psutil.Error):
                 peak = max(peak, tree_memory(proc))
+                for p in [proc, *proc.children(recursive=True)]:
+                    with contextlib.suppress(psutil.Error):
+                        times = p.cpu_times()
+                        cpu[p.pid] = (process_kind(p), times.user + times.system)
             time.sleep(MEMORY_SAMPLE_S)
     if child.returncode:
         raise RcmbotError(f"benchmark point failed (exit {child.returncode}): {' '.join(cmd[2:])}; see {log}")
-    return peak
+    by_kind: dict[str, float] = {}
+    for kind, seconds in cpu.values():
+        by_kind[kind] = round(by_kind.get(kind, 0.0) + seconds, 1)
+    return peak, by_kind
 
 
 def free_port() -> int:
@@ -164,8 +185,8 @@ class Setup:
         spec_path, result_path = point_dir / "spec.json", point_dir / "result.json"
         spec_path.write_text(json.dumps(spec))
         env = self.env | {"RCMBOT_STATE_DIR": str(point_dir), "RCMBOT_EVIDENCE_DIR": str(point_dir / "evidence")}
-        peak = run_measured([sys.executable, "-m", "bots.bench.point", str(spec_path), str(result_path)],
-                            env, point_dir / "point.log")
+        peak, cpu = run_measured([sys.executable, "-m", "bots.bench.point", str(spec_path), str(result_path)],
+                                 env, point_dir / "point.log")
         r = json.loads(result_path.read_text())
         claims = len(spec["items"])
         return Point(mode=spec["mode"], concurrency=spec["concurrency"], claims=claims,
@@ -173,7 +194,7 @@ class Setup:
                      p50_s=round(statistics.median(r["durations"]), 3) if r["durations"] else 0.0,
                      p95_s=round(percentile(r["durations"], 0.95), 3),
                      peak_rss_mb=round(peak / 2**20, 1), evidence_bytes_median=int(r["evidence_median"]),
-                     errors=r["errors"], outcomes=r["outcomes"]), r
+                     errors=r["errors"], outcomes=r["outcomes"], cpu_s=cpu), r
 
 
 @contextmanager
@@ -235,6 +256,10 @@ def profile_table(report: dict[str, Any]) -> str:
     lines.append(f"{'one claim, end to end':<42} {prof['claim_seconds']:>8.3f}")
     lines.append(f"orchestration overhead (Prefect + database + evidence store): "
                  f"{prof['orchestration_overhead_share']:.1%} of claim wall time")
+    point = report["results"][0]
+    lines.append(f"\n{'CPU by process (whole run)':<42} {'s/claim':>8}")
+    for kind, seconds in sorted(point["cpu_s"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"{kind:<42} {seconds / point['claims']:>8.3f}")
     return "\n".join(lines)
 
 

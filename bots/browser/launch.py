@@ -58,9 +58,15 @@ def browser_version(path: Path) -> str:
     return out.stdout.strip() or out.stderr.strip()
 
 
+def renderer_limit(settings: BrowserSettings) -> int:
+    # Two per core: a renderer's main thread waits on the portal about half the time.
+    return settings.renderer_processes or 2 * (os.cpu_count() or 1)
+
+
 async def launch(pw: Playwright, settings: BrowserSettings, executable: Path | None = None) -> Browser:
     return await pw.chromium.launch(
         executable_path=str(executable or find_browser(settings)),
         headless=settings.headless,
-        args=launch_args(),
+        args=[*launch_args(), f"--renderer-process-limit={renderer_limit(settings)}",
+              f"--js-flags=--max-old-space-size={settings.js_heap_mb}", *settings.extra_args],
     )

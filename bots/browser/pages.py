@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 from playwright.async_api import Locator, Page
@@ -13,6 +14,8 @@ from bots.browser.selectors import Resolver
 from bots.core.errors import ApplicationError
 from bots.core.models import Adjustment, ClaimDetail, ResultRow, ServiceLine
 from bots.core.money import parse_cents
+
+SCREEN_POLL_S = 0.1
 
 # Screen -> element keys whose presence identifies it, in the order screens are told apart.
 SCREENS: dict[str, tuple[str, ...]] = {
@@ -27,6 +30,10 @@ SCREENS: dict[str, tuple[str, ...]] = {
 
 DETAIL_FIELDS = ("claim_number", "account_number", "dos_from", "dos_to", "status_text", "status_date",
                  "billed", "allowed", "paid", "patient_resp", "check_number", "check_date")
+
+RESULT_FIELDS = ("claim_number", "account_number", "dos_from", "dos_to", "billed", "status")
+LINE_FIELDS = ("line_no", "procedure_code", "modifiers", "diagnosis_pointers", "units", "billed", "paid")
+ADJUSTMENT_FIELDS = ("line_no", "group_code", "carc", "carc_description", "rarc", "rarc_description", "amount")
 
 # Every element the shape needs; a selector map without one fails at load.
 REQUIRED_KEYS = (
@@ -53,20 +60,22 @@ class PortalPage:
 
     # -- screens ------------------------------------------------------------------------------
     async def screen(self) -> str:
-        """Wait for a known screen and say which it is."""
+        """Say which known screen the page shows, polling until one appears: one browser query
+        per marker and round, where waiting on a union of every marker's candidates would make
+        the browser evaluate them all twice."""
         keys = [k for keys in SCREENS.values() for k in keys]
-        try:
-            await self.resolver.any_of(self.page, keys).wait_for(timeout=self.timeout_ms)
-        except Exception as exc:
-            raise ApplicationError(f"no known screen appeared at {self.page.url}") from exc
-        probed = await asyncio.gather(*(self.resolver.probe(self.page, k) for k in keys))
-        found = {k: index for k, index in zip(keys, probed, strict=True) if index is not None}
-        for name, markers in SCREENS.items():
-            for key in markers:
-                if key in found:
-                    self.resolver.note(key, found[key])
-                    return name
-        raise ApplicationError("screen vanished while being identified")
+        deadline = time.monotonic() + self.timeout_ms / 1000
+        while True:
+            probed = await asyncio.gather(*(self.resolver.probe(self.page, k) for k in keys))
+            found = {k: index for k, index in zip(keys, probed, strict=True) if index is not None}
+            for name, markers in SCREENS.items():
+                for key in markers:
+                    if key in found:
+                        self.resolver.note(key, found[key])
+                        return name
+            if time.monotonic() > deadline:
+                raise ApplicationError(f"no known screen appeared at {self.page.url}")
+            await asyncio.sleep(SCREEN_POLL_S)
 
     async def submit(self, button_key: str) -> str:
         """Click a button that loads a new page; return the screen it leads to."""
@@ -91,37 +100,50 @@ class PortalPage:
         found = await self.resolver.texts(scope, (f"{prefix}.{n}" for n in names))
         return {n: found[f"{prefix}.{n}"] or None for n in names}
 
-    async def rows(self, table: Locator, key: str) -> list[Locator]:
-        """Every match of a repeated element (table rows) inside `table`."""
-        found = await self.resolver.find(table, key)
-        return await found.all() if found is not None else []
+    async def table(self, table: Locator, row_key: str, prefix: str, names: tuple[str, ...],
+                    link_key: str | None = None) -> list[dict[str, str | None]]:
+        """Every row's fields `prefix.name` (and its link's href under "href"), read a column at a
+        time: one browser call per field for the whole table. Row by row instead when a column
+        does not line up with the rows (a cell missing somewhere)."""
+        rows = await self.resolver.find(table, row_key)
+        if rows is None:
+            return []
+        count = await rows.count()
+        keys = [f"{prefix}.{n}" for n in names]
+        columns = await asyncio.gather(*(self.resolver.column(rows, k) for k in keys),
+                                       *([self.resolver.column(rows, link_key, "href")] if link_key else []))
+        if all(c is None or len(c) == count for c in columns):
+            fields = [*names, "href"] if link_key else list(names)
+            return [{f: (c[i] or None) if c is not None else None for f, c in zip(fields, columns, strict=True)}
+                    for i in range(count)]
+        return list(await asyncio.gather(*(self._row(row, prefix, names, link_key) for row in await rows.all())))
+
+    async def _row(self, row: Locator, prefix: str, names: tuple[str, ...],
+                   link_key: str | None) -> dict[str, str | None]:
+        values = await self._texts(row, prefix, names)
+        if link_key:
+            values["href"] = await (await self.resolver.get(row, link_key)).get_attribute("href")
+        return values
 
     # -- results ------------------------------------------------------------------------------
     async def result_rows(self) -> list[tuple[ResultRow, str]]:
         """Rows of the current results page with the link that opens each claim."""
-        rows = await self.rows(await self.resolver.get(self.page, "results.table"), "results.row")
-        return list(await asyncio.gather(*(self._result_row(row) for row in rows)))
-
-    async def _result_row(self, row: Locator) -> tuple[ResultRow, str]:
-        t, link = await asyncio.gather(
-            self._texts(row, "results", ("claim_number", "account_number", "dos_from", "dos_to", "billed", "status")),
-            self.resolver.get(row, "results.open"))
-        return ResultRow(
+        table = await self.resolver.get(self.page, "results.table")
+        return [(ResultRow(
             claim_number=t["claim_number"] or "", account_number=t["account_number"] or "",
             dos_from=self._date(t["dos_from"]), dos_to=self._date(t["dos_to"]),
             billed_cents=self._cents(t["billed"]), status_text=t["status"] or "",
-        ), await link.get_attribute("href") or ""
+        ), t["href"] or "") for t in await self.table(table, "results.row", "results", RESULT_FIELDS, "results.open")]
 
     # -- detail -------------------------------------------------------------------------------
     async def claim_detail(self) -> ClaimDetail:
         p = self.page
-        line_rows = await self.rows(await self.resolver.get(p, "detail.lines"), "detail.line_row")
         adj_table = await self.resolver.find(p, "detail.adjustments")
-        adj_rows = await self.rows(adj_table.first, "detail.adjustment_row") if adj_table is not None else []
         d, lines, adjustments = await asyncio.gather(
             self._texts(p, "detail", DETAIL_FIELDS),
-            asyncio.gather(*(self._line(row) for row in line_rows)),
-            asyncio.gather(*(self._adjustment(row) for row in adj_rows)))
+            self.table(await self.resolver.get(p, "detail.lines"), "detail.line_row", "line", LINE_FIELDS),
+            self.table(adj_table.first, "detail.adjustment_row", "adjustment", ADJUSTMENT_FIELDS)
+            if adj_table is not None else asyncio.sleep(0, []))
         return ClaimDetail(
             payer_claim_number=d["claim_number"] or "", account_number=d["account_number"] or "",
             dos_from=self._date(d["dos_from"]), dos_to=self._date(d["dos_to"]),
@@ -129,12 +151,10 @@ class PortalPage:
             billed_cents=self._cents(d["billed"]) or 0, allowed_cents=self._cents(d["allowed"]),
             paid_cents=self._cents(d["paid"]), patient_resp_cents=self._cents(d["patient_resp"]),
             check_number=d["check_number"], check_date=self._date(d["check_date"]),
-            lines=list(lines), adjustments=list(adjustments),
+            lines=[self._line(t) for t in lines], adjustments=[self._adjustment(t) for t in adjustments],
         )
 
-    async def _line(self, row: Locator) -> ServiceLine:
-        t = await self._texts(row, "line", ("line_no", "procedure_code", "modifiers", "diagnosis_pointers",
-                                            "units", "billed", "paid"))
+    def _line(self, t: dict[str, str | None]) -> ServiceLine:
         return ServiceLine(
             line_no=int(t["line_no"] or 0), procedure_code=t["procedure_code"] or "",
             modifiers=[m.strip() for m in (t["modifiers"] or "").split(",") if m.strip()],
@@ -142,9 +162,7 @@ class PortalPage:
             billed_cents=self._cents(t["billed"]) or 0, paid_cents=self._cents(t["paid"]) or 0,
         )
 
-    async def _adjustment(self, row: Locator) -> Adjustment:
-        t = await self._texts(row, "adjustment", ("line_no", "group_code", "carc", "carc_description",
-                                                  "rarc", "rarc_description", "amount"))
+    def _adjustment(self, t: dict[str, str | None]) -> Adjustment:
         return Adjustment(
             line_no=int(t["line_no"]) if t["line_no"] else None, group_code=t["group_code"] or "",
             carc=t["carc"] or "", carc_description=t["carc_description"] or "",

@@ -144,16 +144,6 @@ class Resolver:
             raise SelectorNotFoundError(f"{self.map.portal}: no candidate of {key} matched")
         return locator.first
 
-    def any_of(self, scope: Scope, keys: Iterable[str]) -> Locator:
-        """A locator matching any candidate of any key, for waiting until a screen appears."""
-        union: Locator | None = None
-        for key in keys:
-            for candidate in self.map.elements[key].candidates:
-                loc = candidate.locate(scope)
-                union = loc if union is None else union.or_(loc)
-        assert union is not None
-        return union.first
-
     async def mask_locators(self, page: Page, screen: str) -> list[Locator]:
         """Locators of the masked elements that belong to `screen` (the key's first part)."""
         keys = [key for key in self.map.mask if key.split(".", 1)[0] == screen]
@@ -175,6 +165,21 @@ class Resolver:
         if element.optional:
             return None
         raise SelectorNotFoundError(f"{self.map.portal}: no candidate of {key} matched")
+
+    async def column(self, rows: Locator, key: str, attribute: str | None = None) -> list[str] | None:
+        """The text (or an attribute) of `key` inside every row matched by `rows`, in one browser
+        call: [] when nothing matches, None when the map does not list the element."""
+        element = self.map.elements.get(key)
+        if element is None:
+            return None
+        for index, candidate in enumerate(element.candidates):
+            found = candidate.locate(rows)
+            values = await (found.all_inner_texts() if attribute is None else
+                            found.evaluate_all("(els, a) => els.map(e => e.getAttribute(a) || '')", attribute))
+            if values:
+                self.note(key, index)
+                return [v.strip() for v in values]
+        return []
 
     async def texts(self, scope: Scope, keys: Iterable[str]) -> dict[str, str | None]:
         """text() of several elements at once: the reads travel to the browser together."""

@@ -99,9 +99,14 @@ class ClaimStatusBot:
         self.resolver, self.evidence, self.settings = resolver, evidence, settings
         self.seen = 0  # the login generation this bot's current attempt started under
         self.pp: PortalPage | None = None
+        self.used = 0  # claims checked on the current page
 
     async def _page(self) -> PortalPage:
+        if self.pp is not None and self.used >= self.settings.browser.page_claims:
+            await self.pp.page.close()
+            self.pp = None
         if self.pp is None:
+            self.used = 0
             page = await self.context.new_page()
             self.pp = PortalPage(page, self.resolver, self.portal.entry.date_format,
                                  self.settings.browser.navigation_timeout_s * 1000)
@@ -175,6 +180,7 @@ class ClaimStatusBot:
 
     async def _check_once(self, item: ItemRef) -> CheckResult:
         pp = await self._page()
+        self.used += 1
         screen = await self._search(pp, item)
         if screen == "search":
             raise BusinessError(f"portal rejected the search: {await self.resolver.text(pp.page, 'search.error')}")
@@ -213,7 +219,8 @@ class ClaimStatusBot:
             await self._expect(await pp.submit("results.next_page"), "results")
 
     async def _evidence(self, item: ItemRef, screen: str) -> list[str]:
-        pp = await self._page()
+        pp = self.pp
+        assert pp is not None, "evidence is captured from the page that was just checked"
         image, media_type, html = await capture(pp.page, screen, self.resolver, self.settings.browser)
         url = pp.page.url
         return [await self.evidence(image, media_type, item.id, url),

@@ -22,6 +22,16 @@ from pydantic_settings import (
 class BrowserSettings(BaseModel):
     path: Path | None = Field(None, description="Chromium executable; found automatically if unset")
     headless: bool = True
+    renderer_processes: int | None = Field(None, ge=1, description=(
+        "most Chromium renderer processes; unset: two per CPU core. Pages beyond it share "
+        "processes: more only contend for the cores and cost ~80 MB each"))
+    js_heap_mb: int = Field(64, ge=16, description=(
+        "V8 old-generation limit per renderer: portal pages need little, and without a limit V8 "
+        "collects so lazily that a renderer grows by hundreds of MB over a sweep"))
+    extra_args: list[str] = Field(default_factory=list, description="more Chromium command-line flags")
+    page_claims: int = Field(25, ge=1, description=(
+        "claims a page checks before a fresh page replaces it: a renderer's memory otherwise "
+        "creeps up over a long sweep"))
     navigation_timeout_s: float = 20.0
     action_timeout_s: float = 10.0
     screenshot_format: Literal["png8", "png", "jpeg"] = Field(

@@ -7,8 +7,19 @@ import os
 
 from bots.core.settings import Settings
 
+# For the embedded server of a one-off sweep only (`rcmbot serve` starts its server without
+# them). It records flow and task runs; services for schedules, workers, automations and
+# pauses have nothing to do there but cost CPU the browsers need, and block types are
+# registered when a block is first saved rather than (~3 s) at every start.
+EMBEDDED_SERVER = {
+    "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
+    **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in (
+        "CANCELLATION_CLEANUP", "EVENT_LOGGER", "FOREMAN", "LATE_RUNS", "SCHEDULER", "PAUSE_EXPIRATIONS",
+        "REPOSSESSOR", "CLEANUP_RECONCILER", "TRIGGERS")},
+}
 
-def configure_prefect(settings: Settings, quiet: bool = True) -> None:
+
+def configure_prefect(settings: Settings) -> None:
     home = settings.prefect_home
     home.mkdir(parents=True, exist_ok=True)
     defaults = {
@@ -17,9 +28,9 @@ def configure_prefect(settings: Settings, quiet: bool = True) -> None:
         "DO_NOT_TRACK": "1",
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": str(int(settings.prefect.startup_timeout_s)),
         "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
-        "PREFECT_UI_ENABLED": "false" if quiet else "true",
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        **EMBEDDED_SERVER,
     }
-    if quiet:
-        defaults["PREFECT_LOGGING_LEVEL"] = "WARNING"
     for name, value in defaults.items():
         os.environ.setdefault(name, value)

@@ -21,6 +21,7 @@ import psutil
 
 from bots.core.logs import get_logger
 from bots.core.settings import Settings
+from bots.orchestration.prefect_env import EMBEDDED_SERVER
 
 log = get_logger(__name__)
 STOP_TIMEOUT_S = 20.0
@@ -38,7 +39,9 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 def start_local_server(settings: Settings) -> subprocess.Popen[bytes]:
     port = settings.prefect.serve_port
     url = f"http://127.0.0.1:{port}/api"
-    env = {**os.environ, "PREFECT_UI_ENABLED": "true", "PREFECT_API_URL": url}
+    # A full server: every service (the scheduler above all), the UI, block types registered.
+    env = {k: v for k, v in os.environ.items() if k not in EMBEDDED_SERVER}
+    env.update(PREFECT_UI_ENABLED="true", PREFECT_API_URL=url)
     log_path = settings.prefect_home / "server.log"
     with open(log_path, "ab") as server_log:  # never a pipe: an unread pipe fills and blocks the server
         proc = subprocess.Popen(
