@@ -17,7 +17,7 @@ from bots.core.settings import Settings
 
 # `bench --quick`: a correctness run in about two minutes, not a measurement
 QUICK_CLAIMS, QUICK_CONCURRENCY = 10, (1, 4)
-DEMO_KEYS = ("claims", "checked", "by_category", "evidence_files", "errors", "seconds")
+DEMO_KEYS = ("claims", "checked", "by_category", "by_portal", "evidence_files", "errors", "seconds")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -86,7 +86,8 @@ def _print_summary(summary: dict[str, Any], settings: Settings, state_flag: str)
     from bots.core.models import Outcome, category_name
 
     labels = {Outcome.NOT_FOUND: "not found", Outcome.AMBIGUOUS: "ambiguous (several match)",
-              Outcome.UNMAPPED: "unmapped status text", Outcome.ERROR: "errors"}
+              Outcome.UNMAPPED: "unmapped status text", Outcome.ERROR: "errors",
+              Outcome.DEFERRED: "deferred to the next sweep", Outcome.MANUAL: "manual follow-up"}
     print(f"\nChecked {summary['checked']} of {summary['claims']} claims in {summary['seconds']:.0f} s "
           f"(run {summary['run_id']}).")
     print(f"\n  {'outcome':<36} {'claims':>6}")
@@ -94,6 +95,10 @@ def _print_summary(summary: dict[str, Any], settings: Settings, state_flag: str)
         label = labels.get(key, f"{key} {category_name(key)}")  # type: ignore[call-overload]
         print(f"  {label:<36} {n:>6}")
     print(f"\nEvidence: {summary['evidence_files']} files under {settings.evidence_path}")
+    if summary.get("by_portal"):
+        print("Checked per portal: " + ", ".join(f"{k} {v}" for k, v in summary["by_portal"].items()))
+    for portal, reason in summary.get("needs_person", {}).items():
+        print(f"A PERSON IS NEEDED for {portal}: {reason}")
     if summary.get("drift"):
         print(f"Selector drift (fix the map): {summary['drift']}")
     prog = "rcmbot" if shutil.which("rcmbot") else os.path.relpath(Path(sys.executable).parent / "rcmbot")

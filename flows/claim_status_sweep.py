@@ -5,6 +5,7 @@ one task run per claim (about 15 ms each), the run summary artifact, and schedul
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from prefect import flow, task
@@ -15,6 +16,7 @@ from prefect.runtime import flow_run
 from bots.claimstatus.bot import ClaimStatusBot
 from bots.core.models import CheckResult, ItemRef
 from bots.core.settings import Settings
+from bots.orchestration.limits import portal_slot, shared_server, sync_portal_limits
 from bots.sweep.runner import Sweep
 
 
@@ -32,7 +34,11 @@ async def claim_status_sweep(
 ) -> dict[str, Any]:
     """Check up to `limit` due items with `concurrency` browser contexts; return the summary."""
     sweep = Sweep(Settings(), run_id=run_id, flow_run_id=str(flow_run.id), base_urls=portal_urls)
-    summary = await sweep.run(sweep.due(limit), concurrency, step=check_claim)
+    slot = None
+    if shared_server():  # other workers may sweep the same portals: share their limits
+        await asyncio.to_thread(sync_portal_limits, sweep.registry)
+        slot = portal_slot
+    summary = await sweep.run(sweep.due(limit), concurrency, step=check_claim, slot=slot)
     await acreate_markdown_artifact(key="claim-status-sweep", markdown=summary.markdown(),
                                     description="Claims by outcome; no PHI")
     return summary.as_dict()

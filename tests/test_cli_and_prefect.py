@@ -93,7 +93,8 @@ def test_demo_acceptance(tmp_path) -> None:
     out = rcmbot("demo", "--json", "--claims", "60", env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads(out.stdout.strip().splitlines()[-1])
-    assert list(summary) == ["claims", "checked", "by_category", "evidence_files", "errors", "seconds"]
+    assert list(summary) == ["claims", "checked", "by_category", "by_portal", "evidence_files", "errors", "seconds"]
+    assert summary["by_portal"] == {"bluestem": summary["checked"]}
     assert summary["claims"] == summary["checked"] == 60 and summary["errors"] == 0
     assert {"not_found", "ambiguous", "unmapped", "F1", "F2"} <= set(summary["by_category"])
     assert "Traceback" not in out.stderr

@@ -14,6 +14,7 @@ from bots.browser.selectors import Resolver
 from bots.core.errors import ApplicationError
 from bots.core.models import Adjustment, ClaimDetail, ResultRow, ServiceLine
 from bots.core.money import parse_cents
+from bots.core.ratelimit import RateLimiter
 
 SCREEN_POLL_S = 0.1
 
@@ -57,6 +58,7 @@ class PortalPage:
     resolver: Resolver
     date_format: str
     timeout_ms: float
+    limiter: RateLimiter | None = None  # the portal's request rate limit, shared by its pages
 
     # -- screens ------------------------------------------------------------------------------
     async def screen(self) -> str:
@@ -77,12 +79,23 @@ class PortalPage:
                 raise ApplicationError(f"no known screen appeared at {self.page.url}")
             await asyncio.sleep(SCREEN_POLL_S)
 
-    async def submit(self, button_key: str) -> str:
-        """Click a button that loads a new page; return the screen it leads to."""
-        button = await self.resolver.get(self.page, button_key)
-        async with self.page.expect_navigation(wait_until="domcontentloaded", timeout=self.timeout_ms):
-            await button.click()
+    async def goto(self, url: str) -> str:
+        """Load a URL; return the screen it shows."""
+        if self.limiter:
+            await self.limiter.wait()
+        await self.page.goto(url, wait_until="domcontentloaded", timeout=self.timeout_ms)
         return await self.screen()
+
+    async def follow(self, target: Locator) -> str:
+        """Click something that loads a new page (a link, a submit button); return its screen."""
+        if self.limiter:
+            await self.limiter.wait()
+        async with self.page.expect_navigation(wait_until="domcontentloaded", timeout=self.timeout_ms):
+            await target.click()
+        return await self.screen()
+
+    async def submit(self, button_key: str) -> str:
+        return await self.follow(await self.resolver.get(self.page, button_key))
 
     async def fill(self, key: str, value: str) -> None:
         await (await self.resolver.get(self.page, key)).fill(value)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import quote, urljoin
 
 import pyotp
-from playwright.async_api import BrowserContext
+from playwright.async_api import BrowserContext, Page
 from playwright.async_api import Error as PlaywrightError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
@@ -23,6 +23,7 @@ from bots.claimstatus.runtime import PortalRuntime
 from bots.core.errors import ApplicationError, BusinessError, SessionExpiredError
 from bots.core.logs import get_logger, redactor
 from bots.core.models import CheckResult, ItemRef, Outcome, ResultRow
+from bots.core.ratelimit import RateLimiter
 from bots.core.settings import Settings
 
 log = get_logger(__name__)
@@ -35,6 +36,11 @@ class LoginError(BusinessError):
     """The portal refused the credentials or the code: retrying could lock the account."""
 
 
+class PersonNeededError(BusinessError):
+    """The portal shows something only a person may answer (a terms page the registry reserves
+    for people): its sweep stops, and its items wait for the next sweep."""
+
+
 class SharedLogin:
     """One portal session shared by every page of a browser context (they share its cookies):
     logged in once, and again once per expiry however many pages notice it."""
@@ -43,16 +49,29 @@ class SharedLogin:
         self.portal = portal
         self.settings = settings
         self.generation = 0
+        self.stopped: str | None = None  # why a person is needed; no login is tried after it
+        rate = portal.entry.rate_limit_per_min
+        self.limiter = RateLimiter(rate) if rate else None
         self._lock = asyncio.Lock()
+
+    def page(self, page: Page, resolver: Resolver) -> PortalPage:
+        """A page object for this portal, under its rate limit."""
+        return PortalPage(page, resolver, self.portal.entry.date_format,
+                          self.settings.browser.navigation_timeout_s * 1000, self.limiter)
 
     async def refresh(self, context: BrowserContext, resolver: Resolver, seen: int) -> int:
         """Log in unless another page already did since generation `seen`."""
         async with self._lock:
+            if self.stopped:
+                raise PersonNeededError(self.stopped)
             if self.generation == seen:
                 page = await context.new_page()
                 try:
-                    await self._login(PortalPage(page, resolver, self.portal.entry.date_format,
-                                                 self.settings.browser.navigation_timeout_s * 1000))
+                    await self._login(self.page(page, resolver))
+                except PersonNeededError as exc:
+                    self.stopped = str(exc)
+                    log.error("portal needs a person; its sweep stops", portal=self.portal.key, reason=self.stopped)
+                    raise
                 finally:
                     await page.close()
                 self.generation += 1
@@ -61,8 +80,7 @@ class SharedLogin:
 
     async def _login(self, pp: PortalPage) -> None:
         creds = self.portal.credentials
-        await pp.page.goto(self.portal.base_url + "/", wait_until="domcontentloaded")
-        screen = await pp.screen()
+        screen = await pp.goto(self.portal.base_url + "/")
         for _ in range(6):
             if screen == "login":
                 await pp.fill("login.username", creds.username.get_secret_value())
@@ -81,6 +99,10 @@ class SharedLogin:
                 if screen == "mfa":
                     raise LoginError(f"{self.portal.key}: verification code refused")
             elif screen == "terms":
+                if self.portal.entry.terms_acknowledged_by == "person":
+                    raise PersonNeededError(
+                        f"{self.portal.key}: the portal asks to accept its terms of use, which its registry "
+                        "entry reserves for a person: sign in by hand, read and accept them, then sweep again")
                 await (await pp.resolver.get(pp.page, "terms.agree")).check()
                 screen = await pp.submit("terms.continue")
             elif screen == "unavailable":
@@ -107,9 +129,7 @@ class ClaimStatusBot:
             self.pp = None
         if self.pp is None:
             self.used = 0
-            page = await self.context.new_page()
-            self.pp = PortalPage(page, self.resolver, self.portal.entry.date_format,
-                                 self.settings.browser.navigation_timeout_s * 1000)
+            self.pp = self.login.page(await self.context.new_page(), self.resolver)
         return self.pp
 
     async def _ensure_session(self, expired: bool) -> None:
@@ -141,6 +161,8 @@ class ClaimStatusBot:
                         raise ApplicationError(str(exc).splitlines()[0]) from exc
                     except ValueError as exc:  # a screen we could not parse: a changed layout
                         raise ApplicationError(f"unreadable screen: {exc}") from exc
+        except PersonNeededError as exc:
+            return CheckResult(outcome=Outcome.DEFERRED, error=str(exc))
         except (ApplicationError, BusinessError) as exc:
             log.warning("check failed", item_id=item.id, error=redactor.text(str(exc)))
             return CheckResult(outcome=Outcome.ERROR, error=redactor.text(str(exc)))
@@ -164,15 +186,10 @@ class ClaimStatusBot:
                   "dos_to": "" if by_claim else (item.dos_to + pad).strftime(fmt)}
         if self.portal.entry.search_url:  # one request instead of form page + post + redirect
             path = self.portal.entry.search_url.format(**{k: quote(v, safe="") for k, v in fields.items()})
-            await pp.page.goto(self.portal.base_url + path, wait_until="domcontentloaded")
-            return await pp.screen()
+            return await pp.goto(self.portal.base_url + path)
         nav = await self.resolver.find(pp.page, "nav.new_search") if pp.page.url != "about:blank" else None
-        if nav is not None:
-            async with pp.page.expect_navigation(wait_until="domcontentloaded", timeout=pp.timeout_ms):
-                await nav.first.click()
-        else:
-            await pp.page.goto(self.portal.base_url + "/", wait_until="domcontentloaded")
-        await self._expect(await pp.screen(), "search")
+        screen = await (pp.follow(nav.first) if nav is not None else pp.goto(self.portal.base_url + "/"))
+        await self._expect(screen, "search")
         for name, value in fields.items():
             if value:
                 await pp.fill(f"search.{name}", value)
@@ -193,8 +210,7 @@ class ClaimStatusBot:
             return CheckResult(outcome=Outcome.AMBIGUOUS, matches=len(matches),
                                evidence=await self._evidence(item, "results"))
 
-        await pp.page.goto(urljoin(pp.page.url, matches[0][1]), wait_until="domcontentloaded")
-        await self._expect(await pp.screen(), "detail")
+        await self._expect(await pp.goto(urljoin(pp.page.url, matches[0][1])), "detail")
         detail = await pp.claim_detail()
         evidence = await self._evidence(item, "detail")
         mapping = self.portal.statuses.lookup(detail.status_text)

@@ -37,6 +37,8 @@ class Outcome(StrEnum):
     NOT_FOUND = "not_found"  # the search returned no claim
     AMBIGUOUS = "ambiguous"  # several claims (or none of several) matched the item
     ERROR = "error"  # the portal could not be worked; retried and gave up
+    DEFERRED = "deferred"  # not checked now (maintenance, a terms page for a person); next sweep
+    MANUAL = "manual"  # no portal may be automated for this payer: a person checks it
 
 
 def summary_key(outcome: str, category: str | None) -> str:

@@ -1,9 +1,12 @@
-"""The portal registry (config/portals.yaml): which portals exist, where, and how to log in.
+"""The portal registry (config/portals.yaml): which portals exist, where, how to log in, what
+their terms of use allow, how hard they may be worked, and which payer goes where.
 Credentials are referenced by environment variable name, never stored here."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -28,6 +31,30 @@ class Credentials(BaseModel):
     totp_secret: SecretStr | None = None
 
 
+Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class MaintenanceWindow(BaseModel, extra="forbid"):
+    """A recurring window, in the portal's own time zone, when it must not be worked. A window
+    whose end is before its start runs past midnight into the next day."""
+
+    days: list[Day] = Field(default_factory=lambda: list(DAYS))
+    start: dt.time
+    end: dt.time
+
+    def covers(self, local: dt.datetime) -> bool:
+        t, day = local.time(), DAYS[local.weekday()]
+        yesterday = DAYS[(local.weekday() - 1) % 7]
+        if self.start <= self.end:
+            return day in self.days and self.start <= t < self.end
+        return (day in self.days and t >= self.start) or (yesterday in self.days and t < self.end)
+
+    def describe(self, tz: str) -> str:
+        days = "daily" if len(self.days) == 7 else ",".join(self.days)
+        return f"{days} {self.start:%H:%M}-{self.end:%H:%M} {tz}"
+
+
 class PortalEntry(BaseModel, extra="forbid"):
     name: str
     payer_ids: list[str] = Field(min_length=1)
@@ -38,6 +65,13 @@ class PortalEntry(BaseModel, extra="forbid"):
     date_format: str = "%m/%d/%Y"
     mfa: Literal["totp", "none"] = "totp"
     credentials: CredentialRefs
+    automation_permitted: bool = Field(True, description=(
+        "whether the portal's terms of use permit automated access; if not, it is never worked"))
+    terms_acknowledged_by: Literal["bot", "person"] = Field("bot", description=(
+        "who may accept a terms-of-use page: if a person, the sweep of this portal stops there"))
+    max_concurrency: int = Field(4, ge=1, le=32, description="pages working the portal at once")
+    rate_limit_per_min: float | None = Field(None, gt=0, description="page loads per minute, all pages together")
+    maintenance: list[MaintenanceWindow] = Field(default_factory=list)
     search_url: str | None = Field(None, description=(
         "a GET path that shows search results directly, skipping the search form; placeholders "
         "{claim_number}, {member_id}, {dos_from}, {dos_to} are filled URL-encoded"))
@@ -63,6 +97,11 @@ class PortalEntry(BaseModel, extra="forbid"):
             raise ValueError(f"not an IANA time zone: {value!r}") from None
         return value
 
+    def maintenance_at(self, when: dt.datetime) -> MaintenanceWindow | None:
+        """The maintenance window covering `when` (UTC), if any."""
+        local = when.astimezone(ZoneInfo(self.timezone))
+        return next((w for w in self.maintenance if w.covers(local)), None)
+
     def credentials_from_env(self, portal: str) -> Credentials:
         refs = self.credentials
         totp_env = refs.totp_secret_env if self.mfa == "totp" else None
@@ -87,5 +126,32 @@ class PortalRegistry(BaseModel, extra="forbid"):
     def load(cls, path: Path) -> PortalRegistry:
         return load_model(path, cls)
 
-    def for_payer(self, payer_id: str) -> str | None:
-        return next((key for key, p in self.portals.items() if payer_id in p.payer_ids), None)
+    def route(self, payer_id: str, when: dt.datetime) -> Route:
+        """Where an item of this payer is checked now: the first registered portal for the payer
+        that may be automated and is not in maintenance; else why not, as a reason for a person
+        (manual) or for the next sweep (deferred)."""
+        candidates = [key for key, p in self.portals.items() if payer_id in p.payer_ids]
+        if not candidates:
+            return Route(None, f"no portal is registered for payer {payer_id}", deferred=False)
+        reasons, deferred = [], False
+        for key in candidates:
+            entry = self.portals[key]
+            window = entry.maintenance_at(when)
+            if not entry.automation_permitted:
+                reasons.append(f"{key}: its terms of use do not permit automation")
+            elif window is not None:
+                reasons.append(f"{key}: in its maintenance window ({window.describe(entry.timezone)})")
+                deferred = True
+            else:
+                return Route(key, None, deferred=False)
+        return Route(None, "; ".join(reasons), deferred=deferred)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A routing decision: a portal key, or the reason there is none (deferred: try again later,
+    else manual follow-up)."""
+
+    portal: str | None
+    reason: str | None
+    deferred: bool

@@ -56,6 +56,15 @@ class Faults:
     latency_ms: int | None = None  # override the configured latency
 
 
+@dataclass
+class Stats:
+    """What the portal saw, for tests of client behaviour (GET /_sim/stats)."""
+
+    in_flight: int = 0  # page requests being answered now
+    max_in_flight: int = 0
+    pages: int = 0
+
+
 def _money(cents: int | None) -> str:
     return "" if cents is None else f"${cents / 100:,.2f}"
 
@@ -78,6 +87,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
     store.seed_claims(build_dataset(cfg.seed, cfg.claims).claims)
     tz = ZoneInfo(cfg.timezone)
     faults = Faults()
+    stats = Stats()
     env = Environment(loader=PackageLoader("bots.sim", "templates"), autoescape=select_autoescape())
     env.filters.update(money=_money, date=_date)
     templates = Jinja2Templates(env=env)
@@ -92,14 +102,20 @@ def create_app(cfg: PortalConfig) -> FastAPI:
     async def latency_and_faults(request: Request, call_next: Any) -> Response:
         if request.url.path.startswith(("/_sim", "/static", "/healthz")):
             return await call_next(request)
-        delay = faults.latency_ms if faults.latency_ms is not None else cfg.latency_ms
-        if delay:
-            await asyncio.sleep(delay / 1000)
-        if faults.fail_next > 0:
-            faults.fail_next -= 1
-            return page(request, "message.html", 503, title="Service temporarily unavailable",
-                        message="The claim system is not responding. Please try again shortly.")
-        return await call_next(request)
+        stats.pages += 1
+        stats.in_flight += 1
+        stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
+        try:
+            delay = faults.latency_ms if faults.latency_ms is not None else cfg.latency_ms
+            if delay:
+                await asyncio.sleep(delay / 1000)
+            if faults.fail_next > 0:
+                faults.fail_next -= 1
+                return page(request, "message.html", 503, title="Service temporarily unavailable",
+                            message="The claim system is not responding. Please try again shortly.")
+            return await call_next(request)
+        finally:
+            stats.in_flight -= 1
 
     def current(request: Request, want: str = "ready") -> PortalSession | Response:
         """The caller's session at the wanted stage, or the redirect that fixes it."""
@@ -294,6 +310,13 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         if "latency_ms" in body:
             faults.latency_ms = body["latency_ms"]
         return JSONResponse({"fail_next": faults.fail_next, "latency_ms": faults.latency_ms})
+
+    @app.get("/_sim/stats")
+    def get_stats(request: Request) -> JSONResponse:
+        """Test hook: how many page requests, and most at once."""
+        if not secrets.compare_digest(request.headers.get("x-sim-admin", ""), cfg.admin_token):
+            return JSONResponse({"error": "forbidden"}, 403)
+        return JSONResponse({"pages": stats.pages, "max_in_flight": stats.max_in_flight})
 
     app.state.store = store
     app.state.config = cfg

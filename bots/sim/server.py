@@ -38,6 +38,12 @@ class PortalServer:
         r.raise_for_status()
         return dict(r.json())
 
+    def stats(self) -> dict[str, int]:
+        """{"pages": page requests answered, "max_in_flight": most answered at once}."""
+        r = httpx.get(f"{self.url}/_sim/stats", headers={"x-sim-admin": self.cfg.admin_token})
+        r.raise_for_status()
+        return dict(r.json())
+
     def start(self) -> PortalServer:
         self._thread.start()
         deadline = time.monotonic() + 30

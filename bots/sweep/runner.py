@@ -5,9 +5,13 @@ the claims in flight. Knows nothing of Prefect: the flow hands in the per-claim 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +32,8 @@ from bots.worklist.store import WorklistStore
 
 log = get_logger(__name__)
 Step = Callable[["Sweep", ClaimStatusBot, ItemRef], Awaitable[CheckResult]]
+# portal key -> a context held by each page working that portal (a cross-worker limit)
+Slot = Callable[[str], AbstractAsyncContextManager[None]]
 
 
 def new_run_id() -> str:
@@ -44,6 +50,8 @@ class SweepSummary:
     seconds: float
     drift: dict[str, list[str]] = field(default_factory=dict)
     flow_run_id: str | None = None
+    by_portal: dict[str, int] = field(default_factory=dict)  # claims checked in each portal
+    needs_person: dict[str, str] = field(default_factory=dict)  # portal -> why its sweep stopped
 
     @property
     def checked(self) -> int:
@@ -53,7 +61,7 @@ class SweepSummary:
         return {"run_id": self.run_id, "claims": self.claims, "checked": self.checked,
                 "by_category": self.by_category, "evidence_files": self.evidence_files,
                 "errors": self.errors, "seconds": round(self.seconds, 1), "drift": self.drift,
-                "flow_run_id": self.flow_run_id}
+                "flow_run_id": self.flow_run_id, "by_portal": self.by_portal, "needs_person": self.needs_person}
 
     def markdown(self) -> str:
         rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(self.by_category.items()))
@@ -75,15 +83,29 @@ class Sweep:
         self.registry = PortalRegistry.load(settings.path(settings.portals_file))
         self.portals: dict[str, PortalRuntime] = {}
         self._evidence_count = 0
+        self._by_portal: Counter[str] = Counter()
 
     def due(self, limit: int | None = None) -> list[ItemRef]:
         return self.store.due(limit=limit)
 
+    def route(self, items: list[ItemRef]) -> tuple[dict[str, list[ItemRef]], list[tuple[ItemRef, CheckResult]]]:
+        """Each item to the portal that checks it now, or the outcome saying why none does."""
+        now = dt.datetime.now(dt.UTC)
+        by_portal: dict[str, list[ItemRef]] = {}
+        unrouted = []
+        for item in items:
+            route = self.registry.route(item.payer_id, now)
+            if route.portal is not None:
+                by_portal.setdefault(route.portal, []).append(item)
+            else:
+                outcome = Outcome.DEFERRED if route.deferred else Outcome.MANUAL
+                unrouted.append((item, CheckResult(outcome=outcome, error=route.reason)))
+        return by_portal, unrouted
+
     def preflight(self, items: list[ItemRef]) -> dict[str, PortalRuntime]:
-        """Load and validate every portal these items need (registry entry, selector map,
+        """Load and validate every portal these items go to (registry entry, selector map,
         status map, credentials); raise ConfigError naming file, line and key before any work."""
-        for key in {self.registry.for_payer(item.payer_id) for item in items} - {None}:
-            assert key is not None
+        for key in self.route(items)[0]:
             if key not in self.portals:
                 self.portals[key] = PortalRuntime.load(self.settings, key, self.base_urls.get(key), self.registry)
         return self.portals
@@ -99,6 +121,8 @@ class Sweep:
         await asyncio.to_thread(self.store.record, item.id, result, decision, portal=portal,
                                 run_id=self.run_id, flow_run_id=self.flow_run_id)
         self._evidence_count += len(result.evidence)
+        if result.outcome not in (Outcome.DEFERRED, Outcome.MANUAL):
+            self._by_portal[portal] += 1
         log.info("checked", item_id=item.id, outcome=result.outcome.value,
                  category=result.category, rule=decision.rule)
 
@@ -110,28 +134,27 @@ class Sweep:
         return record.sha256
 
     async def run(self, items: list[ItemRef], concurrency: int | None = None,
-                  step: Step | None = None) -> SweepSummary:
+                  step: Step | None = None, slot: Slot | None = None) -> SweepSummary:
         """Work every item; return the summary of this run."""
         started = time.monotonic()
         step = step or Sweep.check_and_record
         concurrency = concurrency or self.settings.sweep.concurrency
         structlog.contextvars.bind_contextvars(run_id=self.run_id)
-        by_portal: dict[str, list[ItemRef]] = {}
-        for item in items:
-            key = self.registry.for_payer(item.payer_id)
-            if key is None:
-                await self.record("-", item, CheckResult(
-                    outcome=Outcome.ERROR, error=f"no portal registered for payer {item.payer_id}"))
-            else:
-                by_portal.setdefault(key, []).append(item)
+        by_portal, unrouted = self.route(items)
+        for item, result in unrouted:
+            await self.record("-", item, result)
         drift: dict[str, list[str]] = {}
+        needs_person: dict[str, str] = {}
         self.preflight(items)
         if by_portal:
             async with async_playwright() as pw:
                 browser = await launch(pw, self.settings.browser)
                 try:
                     for key, portal_items in by_portal.items():
-                        drift[key] = await self._run_portal(browser, key, portal_items, concurrency, step)
+                        drift[key], stopped = await self._run_portal(browser, key, portal_items, concurrency,
+                                                                     step, slot)
+                        if stopped:
+                            needs_person[key] = stopped
                 finally:
                     await browser.close()
         counts = self.store.run_counts(self.run_id)
@@ -139,11 +162,13 @@ class Sweep:
             run_id=self.run_id, claims=len(items), by_category=dict(sorted(counts.items())),
             evidence_files=self._evidence_count, errors=counts.get(Outcome.ERROR.value, 0),
             seconds=time.monotonic() - started, drift={k: v for k, v in drift.items() if v},
-            flow_run_id=self.flow_run_id,
+            flow_run_id=self.flow_run_id, by_portal=dict(sorted(self._by_portal.items())),
+            needs_person=needs_person,
         )
 
     async def _run_portal(self, browser: Any, key: str, items: list[ItemRef], concurrency: int,
-                          step: Step) -> list[str]:
+                          step: Step, slot: Slot | None) -> tuple[list[str], str | None]:
+        """Work one portal's items; its drifted elements, and why it needs a person if it does."""
         portal = self.portals[key]
         resolver = Resolver(portal.selectors)
         login = SharedLogin(portal, self.settings)
@@ -155,18 +180,20 @@ class Sweep:
             return await self._store_evidence(key, content, media_type, item_id, url)
 
         async def worker(context: Any) -> None:
-            bot = ClaimStatusBot(context, portal, login, resolver, sink, self.settings)
-            while not queue.empty():
-                item = queue.get_nowait()
-                with structlog.contextvars.bound_contextvars(item_id=item.id):
-                    await step(self, bot, item)
+            async with slot(key) if slot else contextlib.nullcontext():
+                bot = ClaimStatusBot(context, portal, login, resolver, sink, self.settings)
+                while not queue.empty():
+                    item = queue.get_nowait()
+                    with structlog.contextvars.bound_contextvars(item_id=item.id):
+                        await step(self, bot, item)
 
         # One context, one page per worker: the pages share the login's cookies, and Chromium
         # runs them in far fewer processes than a context per worker (~50 MB less per worker).
         context = await browser.new_context(viewport={"width": 1100, "height": 900}, service_workers="block")
         context.set_default_timeout(self.settings.browser.action_timeout_s * 1000)
         try:
-            await asyncio.gather(*(worker(context) for _ in range(min(concurrency, len(items)))))
+            pages = min(concurrency, portal.entry.max_concurrency, len(items))
+            await asyncio.gather(*(worker(context) for _ in range(pages)))
         finally:
             await context.close()
-        return sorted(resolver.drift)
+        return sorted(resolver.drift), login.stopped

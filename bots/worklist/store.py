@@ -134,8 +134,10 @@ class WorklistStore:
             item.next_action = decision.next_action
             item.closed_at = at if decision.close else None
             item.next_follow_up_at = at + dt.timedelta(seconds=decision.follow_up_s or 0)
-            if result.outcome is not Outcome.ERROR:  # an error keeps the last good status
+            # Transient outcomes keep the item's last good outcome; only a read replaces its status.
+            if result.outcome not in (Outcome.ERROR, Outcome.DEFERRED):
                 item.outcome = result.outcome.value
+            if result.outcome not in (Outcome.ERROR, Outcome.DEFERRED, Outcome.MANUAL):
                 item.status_category, item.status_code = result.category, result.status_code
                 item.status_text = result.status_text
             if d is not None:
