@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
-import secrets
 import shutil
 import sys
 import threading
@@ -109,13 +109,10 @@ def _print_summary(summary: dict[str, Any], settings: Settings, state_flag: str)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    import pyotp
-
     from bots.core.registry import PortalRegistry
     from bots.orchestration.sweepflow import run_sweep_flow
-    from bots.sim.dataset import build_dataset, write_worklist_csv
-    from bots.sim.portal import PortalConfig
-    from bots.sim.server import PortalServer
+    from bots.sim.dataset import demo_worklist, write_worklist_csv
+    from bots.sim.fleet import SIMULATED, Fleet
     from bots.worklist.csvio import read_worklist_csv
     from bots.worklist.store import WorklistStore
 
@@ -126,26 +123,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = _start(args, quiet_logs=True)
     sim = settings.sim
     claims = args.claims or sim.claims
-    # Fresh random credentials for this demo's portal user; they live only in this process.
-    entry = PortalRegistry.load(settings.path(settings.portals_file)).portals["bluestem"]
-    password, secret = secrets.token_urlsafe(16), pyotp.random_base32()
-    os.environ[entry.credentials.username_env] = "rcm-demo-bot"
-    os.environ[entry.credentials.password_env] = password
-    if entry.credentials.totp_secret_env:
-        os.environ[entry.credentials.totp_secret_env] = secret
-    cfg = PortalConfig.from_settings(sim, demo_dir / "portal" / "bluestem.db", claims)
+    registry = PortalRegistry.load(settings.path(settings.portals_file))
     say = (lambda *a: None) if args.json else print
-    with PortalServer(cfg) as portal:
-        portal.add_user("rcm-demo-bot", password, secret)
-        say(f"Simulated payer portal (Bluestem Health Plan) at {portal.url}")
+    # Fresh random credentials for each portal's demo user; they live only in this process.
+    with Fleet(sim, registry, list(SIMULATED), demo_dir / "portal", claims) as fleet:
+        os.environ.update(fleet.env)
+        for key, url in fleet.urls.items():
+            say(f"Simulated portal {registry.portals[key].name} at {url}")
         csv_path = demo_dir / "worklist.csv"
-        write_worklist_csv(build_dataset(sim.seed, claims).worklist, csv_path)
+        write_worklist_csv(demo_worklist(sim.seed, claims), csv_path)
         inserted, _ = WorklistStore(settings.worklist_url).upsert(read_worklist_csv(csv_path))
         say(f"Seeded a {inserted}-claim AR worklist from {csv_path}")
         say(f"Sweeping with {args.concurrency or settings.sweep.concurrency} browser pages "
             "(Prefect runs embedded; the first start on a fresh machine takes a while)...")
         summary = run_sweep_flow(settings, limit=None, concurrency=args.concurrency,
-                                 portal_urls={"bluestem": portal.url}, progress=_progress(settings, args))
+                                 portal_urls=fleet.urls, progress=_progress(settings, args))
     if args.json:
         print(json.dumps({k: summary[k] for k in DEMO_KEYS}))
     else:
@@ -177,22 +169,50 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_portal_serve(args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit
+
     from bots.core.registry import PortalRegistry
+    from bots.sim.fleet import SIMULATED
     from bots.sim.portal import PortalConfig
     from bots.sim.server import serve_foreground
     from bots.sim.store import PortalStore
 
     settings = _start(args)
-    entry = PortalRegistry.load(settings.path(settings.portals_file)).portals["bluestem"]
-    creds = entry.credentials_from_env("bluestem")
-    cfg = PortalConfig.from_settings(settings.sim, settings.state_path / "portal" / "bluestem.db")
-    PortalStore(cfg.db_path).upsert_user(creds.username.get_secret_value(),
-                                         creds.password.get_secret_value(),
-                                         creds.totp_secret.get_secret_value() if creds.totp_secret else None)
-    print(f"Bluestem Health Plan (simulated) on http://127.0.0.1:{args.port}; user from "
-          f"${entry.credentials.username_env}", flush=True)
-    serve_foreground(cfg, args.port)
+    entry = PortalRegistry.load(settings.path(settings.portals_file)).portals[args.portal]
+    creds = entry.resolve_credentials(args.portal)
+    port = args.port or urlsplit(entry.base_url).port or 8710
+    cfg = PortalConfig.from_settings(settings.sim, settings.state_path / "portal" / f"{args.portal}.db",
+                                     kind=SIMULATED[args.portal], layout=args.layout, timezone=entry.timezone)
+    PortalStore(cfg.db_path).upsert_user(
+        creds.username.get_secret_value(), creds.password.get_secret_value(),
+        creds.totp_secret.get_secret_value() if creds.totp_secret else None,
+        creds.mailbox_token.get_secret_value() if creds.mailbox_token else None)
+    print(f"{entry.name} ({args.layout} layout) on http://127.0.0.1:{port}; its bot user from the "
+          f"registry's credentials", flush=True)
+    serve_foreground(cfg, port)
     return 0
+
+
+def cmd_selectors_check(args: argparse.Namespace) -> int:
+    from bots.sweep.selectorcheck import STATUSES, check_selectors
+
+    settings = _start(args, quiet_logs=True)
+    report = asyncio.run(check_selectors(settings, args.portal, args.portal_url))
+    if args.json:
+        print(json.dumps({"portal": report.portal, "checked_at": report.checked_at, "counts": report.counts,
+                          "elements": report.elements, "canaries": report.canaries}))
+    else:
+        width = max(map(len, report.elements))
+        for status in STATUSES:
+            for key, element in report.elements.items():
+                if element["status"] == status:
+                    print(f"  {status:<12} {key:<{width}}  {element['detail']}")
+        print(f"\n{report.portal}: " + ", ".join(f"{n} {s}" for s, n in report.counts.items())
+              + f" ({len(report.canaries)} canaries, {report.seconds:.0f} s)")
+        for canary in report.canaries:
+            if canary["error"]:
+                print(f"  canary {canary['canary']}: {canary['error']}")
+    return 1 if report.broken else 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -340,10 +360,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     portal = sub.add_parser("portal", help="simulated portals").add_subparsers(
         dest="portal_command", required=True, metavar="COMMAND")
-    p = portal.add_parser("serve", help="serve the simulated Bluestem portal on 127.0.0.1 "
-                          "(user from $RCMBOT_BLUESTEM_USERNAME/_PASSWORD/_TOTP_SECRET)")
-    p.add_argument("--port", type=int, default=8710)
+    p = portal.add_parser("serve", help="serve a simulated portal on 127.0.0.1, its bot user taken "
+                          "from the registry's credentials (e.g. $RCMBOT_BLUESTEM_USERNAME)")
+    p.add_argument("portal", nargs="?", default="bluestem", choices=["bluestem", "juniper", "harbor"])
+    p.add_argument("--port", type=int, help="default: the port of the registry's base_url")
+    p.add_argument("--layout", choices=["normal", "drift"], default="normal",
+                   help="drift: labels and names the selector map tries first are changed")
     p.set_defaults(func=cmd_portal_serve)
+
+    selectors = sub.add_parser("selectors", help="selector maps").add_subparsers(
+        dest="selectors_command", required=True, metavar="COMMAND")
+    p = selectors.add_parser("check", help="drive a live portal through every screen with its canary claims; "
+                             "report each element ok, drift, broken or not reached (exit 1 on broken)")
+    p.add_argument("portal", help="a portal key of the registry")
+    p.add_argument("--portal-url", help="override the registry's base URL")
+    p.add_argument("--json", action="store_true", help="print one JSON line")
+    p.set_defaults(func=cmd_selectors_check)
 
     p = sub.add_parser("bench", help="throughput benchmark: rcmbot vs plain Playwright vs a new browser per claim")
     p.add_argument("--quick", action="store_true", help=f"{QUICK_CLAIMS} claims per point at concurrency "

@@ -13,7 +13,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from bots.claimstatus.bot import ClaimStatusBot
+from bots.claimstatus.bot import PortalBot
 from bots.core.models import CheckResult, ItemRef
 from bots.core.settings import Settings
 from bots.orchestration.limits import portal_slot, shared_server, sync_portal_limits
@@ -21,7 +21,7 @@ from bots.sweep.runner import Sweep
 
 
 @task(name="check-claim", task_run_name="check-item-{item.id}", cache_policy=NO_CACHE)
-async def check_claim(sweep: Sweep, bot: ClaimStatusBot, item: ItemRef) -> CheckResult:
+async def check_claim(sweep: Sweep, bot: PortalBot, item: ItemRef) -> CheckResult:
     return await sweep.check_and_record(bot, item)
 
 

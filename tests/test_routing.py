@@ -30,9 +30,11 @@ UTC = dt.UTC
 
 
 def registry_variant(tmp_path: Path, **bluestem: Any) -> Path:
-    """config/portals.yaml with the Bluestem entry changed."""
+    """config/portals.yaml with the Bluestem entry changed, and without the clearinghouse as
+    Bluestem's fallback (tests/test_portals.py covers that)."""
     data = yaml.safe_load((ROOT / "config/portals.yaml").read_text())
     data["portals"]["bluestem"].update(bluestem)
+    data["portals"]["harbor"]["payer_ids"].remove("BSTM1")
     path = tmp_path / "portals.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -42,6 +44,9 @@ def test_routes_to_the_payers_portal_else_says_why_not(tmp_path) -> None:
     noon = dt.datetime(2026, 11, 23, 18, 0, tzinfo=UTC)  # a Monday, 12:00 in Chicago
     registry = PortalRegistry.load(ROOT / "config/portals.yaml")
     assert registry.route("BSTM1", noon).portal == "bluestem"
+    assert registry.route("MDWST", noon).portal == "harbor"  # no portal of its own: the clearinghouse
+    fallback = registry.route("BSTM1", noon, unusable={"bluestem": "bluestem: broken"})
+    assert (fallback.portal, fallback.reason) == ("harbor", None)
     unknown = registry.route("ZZZ99", noon)
     assert (unknown.portal, unknown.deferred) == (None, False) and "ZZZ99" in (unknown.reason or "")
 

@@ -12,11 +12,12 @@ from structlog.testing import capture_logs
 
 from bots.browser.capture import MASKED_TEXT, capture
 from bots.browser.launch import launch
-from bots.browser.pages import REQUIRED_KEYS
+from bots.browser.pages import required_keys
 from bots.browser.selectors import Resolver, SelectorMap
-from bots.claimstatus.bot import SharedLogin
+from bots.claimstatus.login import SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.core.errors import ConfigError
+from bots.core.registry import PortalRegistry
 from tests.conftest import ROOT, run_async
 
 GOOD = (ROOT / "selectors/bluestem.yaml").read_text()
@@ -28,9 +29,14 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_shipped_map_is_valid_and_complete() -> None:
-    smap = SelectorMap.load(ROOT / "selectors/bluestem.yaml", REQUIRED_KEYS)
-    assert set(REQUIRED_KEYS) <= set(smap.elements)
+REQUIRED_KEYS = required_keys("detail", "single_page", "totp")
+
+
+def test_shipped_maps_are_valid_and_complete() -> None:
+    for key, entry in PortalRegistry.load(ROOT / "config/portals.yaml").portals.items():
+        needed = required_keys(entry.shape, entry.login, entry.mfa)
+        smap = SelectorMap.load(ROOT / entry.selector_map, needed)
+        assert smap.portal == key and set(needed) <= set(smap.elements)
 
 
 def test_selectors_folder_is_data_only() -> None:
@@ -130,7 +136,7 @@ def test_masked_fields_are_painted_over_and_blanked(settings, portal, dataset) -
             await SharedLogin(runtime, settings).refresh(context, resolver, 0)
             page = await context.new_page()
             await page.goto(f"{portal.url}/claims/{claim.claim_key}")
-            image, _, html = await capture(page, "detail", resolver, settings.browser)
+            image, _, html = await capture(page, resolver, settings.browser)
             box = await page.get_by_label("Patient name").bounding_box()
             status_box = await page.get_by_label("Claim status").bounding_box()
             viewer = await context.new_page()

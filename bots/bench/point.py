@@ -91,7 +91,7 @@ def task_run_seconds(flow_run_id: str, expected: int, wait_s: float = 60) -> lis
 async def run_baseline(spec: dict[str, Any]) -> dict[str, Any]:
     """The plain or naive script; same portal, same items, same screenshots."""
     entry = PortalRegistry.load(Settings().path(Settings().portals_file)).portals["bluestem"]
-    creds = entry.credentials_from_env("bluestem")
+    creds = entry.resolve_credentials("bluestem")
     assert creds.totp_secret is not None
     job = plain.Job(base_url=spec["portal_url"], username=creds.username.get_secret_value(),
                     password=creds.password.get_secret_value(), totp_secret=creds.totp_secret.get_secret_value(),

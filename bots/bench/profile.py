@@ -19,8 +19,8 @@ T = TypeVar("T")
 FUNCTIONS = {
     "claim": ("run_task_async", "prefect/task_engine.py"),  # one check-claim task run, end to end
     "check_and_record": ("Sweep.check_and_record", "bots/sweep/runner.py"),
-    "check": ("ClaimStatusBot.check", "bots/claimstatus/bot.py"),
-    "login": ("SharedLogin.refresh", "bots/claimstatus/bot.py"),
+    "check": ("PortalBot.check", "bots/claimstatus/bot.py"),
+    "login": ("SharedLogin.refresh", "bots/claimstatus/login.py"),
     "record": ("Sweep.record", "bots/sweep/runner.py"),
     "store_evidence": ("Sweep._store_evidence", "bots/sweep/runner.py"),
     "capture": ("capture", "bots/browser/capture.py"),

@@ -211,10 +211,8 @@ def bench_setup(settings: Settings, claims: int, latency_ms: int) -> Iterator[Se
              for r in data.worklist]
     # A fresh portal user; its secrets live only in these processes' environments.
     refs = PortalRegistry.load(settings.path(settings.portals_file)).portals["bluestem"].credentials
-    env = dict(os.environ) | {refs.username_env: "rcm-bench-bot", refs.password_env: secrets.token_urlsafe(16),
-                              "PREFECT_HOME": str(bench_dir / "prefect")}
-    if refs.totp_secret_env:
-        env[refs.totp_secret_env] = pyotp.random_base32()
+    env = dict(os.environ) | {"PREFECT_HOME": str(bench_dir / "prefect")} | refs.env_for(
+        {"username": "rcm-bench-bot", "password": secrets.token_urlsafe(16), "totp_secret": pyotp.random_base32()})
     executable = find_browser(settings.browser)
     portal = PortalProcess(bench_dir, claims, latency_ms, env)
     try:

@@ -8,7 +8,7 @@ import io
 from typing import Any
 
 from PIL import Image
-from playwright.async_api import Page
+from playwright.async_api import Locator, Page
 
 from bots.browser.selectors import Resolver
 from bots.core.settings import BrowserSettings
@@ -50,16 +50,45 @@ def to_palette_png(png: bytes, colors: int) -> bytes:
     return out.getvalue()
 
 
-async def capture(page: Page, screen: str, resolver: Resolver,
-                  settings: BrowserSettings) -> tuple[bytes, str, bytes]:
-    """(image bytes, image media type, html bytes) of `screen` as it is now."""
-    masks = await resolver.mask_locators(page, screen)
+async def capture(page: Page, resolver: Resolver, settings: BrowserSettings) -> tuple[bytes, str, bytes]:
+    """(image bytes, image media type, html bytes) of the page as it is now."""
+    masks = await resolver.mask_locators(page)
+    html = await _snapshot(page, masks)
+    image, media_type = await _screenshot(page, masks, settings)
+    return image, media_type, html
+
+
+async def capture_rows(page: Page, resolver: Resolver, settings: BrowserSettings,
+                       rows: list[list[Locator]]) -> tuple[list[tuple[bytes, str]], bytes]:
+    """One image per group of rows (clipped to them) and the HTML of the whole page: a batch
+    answer's evidence, where each claim has its own rows on one shared page."""
+    masks = await resolver.mask_locators(page)
+    html = await _snapshot(page, masks)
+    images = []
+    for group in rows:
+        boxes = [box for box in await asyncio.gather(*(r.bounding_box() for r in group)) if box]
+        if not boxes:
+            raise ValueError("a result row to capture has no size on the page")
+        scroll = await page.evaluate("() => [window.scrollX, window.scrollY]")
+        left, top = min(b["x"] for b in boxes), min(b["y"] for b in boxes)
+        clip = {"x": left + scroll[0], "y": top + scroll[1], "width": max(b["x"] + b["width"] for b in boxes) - left,
+                "height": max(b["y"] + b["height"] for b in boxes) - top}
+        images.append(await _screenshot(page, masks, settings, clip))
+    return images, html
+
+
+async def _snapshot(page: Page, masks: list[Locator]) -> bytes:
     for locator in masks:
         await locator.evaluate_all(f"els => els.forEach(e => e.setAttribute('{MARK}', ''))")
-    html = await page.evaluate(_SNAPSHOT_JS)
-    masks.append(page.locator(_SECRET_INPUTS))
-    image = await page.screenshot(mask=masks, mask_color="#202020", **screenshot_options(settings))
+    return str(await page.evaluate(_SNAPSHOT_JS)).encode("utf-8")
+
+
+async def _screenshot(page: Page, masks: list[Locator], settings: BrowserSettings,
+                      clip: dict[str, float] | None = None) -> tuple[bytes, str]:
+    options = screenshot_options(settings)
+    if clip:  # page coordinates, with full_page so rows below the fold are reachable
+        options["clip"] = clip
+    image = await page.screenshot(mask=[*masks, page.locator(_SECRET_INPUTS)], mask_color="#202020", **options)
     if settings.screenshot_format == "png8":  # off the event loop: ~20 ms of CPU per screen
         image = await asyncio.to_thread(to_palette_png, image, settings.screenshot_colors)
-    media_type = "image/jpeg" if settings.screenshot_format == "jpeg" else "image/png"
-    return image, media_type, html.encode("utf-8")
+    return image, "image/jpeg" if settings.screenshot_format == "jpeg" else "image/png"

@@ -1,11 +1,14 @@
-"""Page objects for the claim-status portal shape: login, MFA, terms, search, results, detail.
-They speak only in selector-map keys; the map decides how each element is found."""
+"""Page objects for the supported portal shapes: login (one page or two steps), optional MFA,
+optional terms page, then either search, results and a detail page or panel per claim
+("detail"), or a batch inquiry answered with 277 codes ("batch"). They speak only in
+selector-map keys; the map decides how each element is found."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from playwright.async_api import Locator, Page
@@ -19,14 +22,21 @@ from bots.core.ratelimit import RateLimiter
 SCREEN_POLL_S = 0.1
 
 # Screen -> element keys whose presence identifies it, in the order screens are told apart.
+# (page, screen name) -> None: told of every screen recognised (the selectors check's census)
+ScreenObserver = Callable[[Page, str], Awaitable[None]]
+
+# A screen whose markers the map does not list is not part of that portal.
 SCREENS: dict[str, tuple[str, ...]] = {
     "unavailable": ("page.unavailable",),
     "login": ("login.username",),
+    "password": ("login.password",),  # the second step of a two-step login
     "mfa": ("mfa.code",),
     "terms": ("terms.agree",),
     "detail": ("detail.heading",),
     "results": ("results.table", "results.empty"),
     "search": ("search.submit",),
+    "responses": ("batch.table",),
+    "inquiry": ("batch.submit",),
 }
 
 DETAIL_FIELDS = ("claim_number", "account_number", "dos_from", "dos_to", "status_text", "status_date",
@@ -36,18 +46,32 @@ RESULT_FIELDS = ("claim_number", "account_number", "dos_from", "dos_to", "billed
 LINE_FIELDS = ("line_no", "procedure_code", "modifiers", "diagnosis_pointers", "units", "billed", "paid")
 ADJUSTMENT_FIELDS = ("line_no", "group_code", "carc", "carc_description", "rarc", "rarc_description", "amount")
 
-# Every element the shape needs; a selector map without one fails at load.
-REQUIRED_KEYS = (
-    "login.username", "login.password", "login.submit", "mfa.code", "mfa.submit", "terms.agree",
-    "terms.continue", "search.claim_number", "search.member_id", "search.dos_from",
-    "search.dos_to", "search.submit", "results.table", "results.empty", "results.row",
-    "results.claim_number", "results.open", "results.account_number", "results.dos_from",
-    "results.dos_to", "results.billed", "results.status", "detail.heading", "detail.claim_number",
-    "detail.account_number", "detail.dos_from", "detail.dos_to", "detail.status_text",
-    "detail.status_date", "detail.billed", "detail.lines", "detail.line_row", "line.line_no",
-    "line.procedure_code", "line.modifiers", "line.diagnosis_pointers", "line.units",
-    "line.billed", "line.paid", "page.unavailable", "nav.new_search",
-)
+RESPONSE_FIELDS = ("line", "claim_number", "account_number", "dos_from", "dos_to", "billed", "category_code",
+                   "category_description", "status_code", "status_description", "status_date", "paid")
+BATCH_LINE_FIELDS = ("claim_number", "member_id", "dos_from", "dos_to")
+
+# The elements each part of a shape needs; a selector map without one fails at load.
+SHAPE_KEYS: dict[str, tuple[str, ...]] = {
+    "login": ("login.username", "login.password", "login.submit"),
+    "two_step": ("login.next",),
+    "totp": ("mfa.code", "mfa.submit"),
+    "mailbox": ("mfa.code", "mfa.submit", "mfa.reference", "mailbox.message", "mailbox.reference", "mailbox.code"),
+    "detail": (
+        "search.claim_number", "search.member_id", "search.dos_from", "search.dos_to", "search.submit",
+        "results.table", "results.empty", "results.row", "results.open",
+        *(f"results.{n}" for n in RESULT_FIELDS), "detail.heading",
+        *(f"detail.{n}" for n in ("claim_number", "account_number", "dos_from", "dos_to", "status_text",
+                                  "status_date", "billed", "lines", "line_row")),
+        *(f"line.{n}" for n in LINE_FIELDS)),
+    "batch": ("batch.payer", "batch.line", *(f"batch.{n}" for n in BATCH_LINE_FIELDS), "batch.submit",
+              "batch.table", "batch.row", *(f"response.{n}" for n in RESPONSE_FIELDS)),
+}
+
+
+def required_keys(shape: str, login: str, mfa: str) -> tuple[str, ...]:
+    """Every element a portal of this shape, login and MFA kind must have in its map."""
+    parts = ["login", shape] + (["two_step"] if login == "two_step" else []) + ([mfa] if mfa in SHAPE_KEYS else [])
+    return tuple(key for part in parts for key in SHAPE_KEYS[part])
 
 
 @dataclass
@@ -59,22 +83,26 @@ class PortalPage:
     date_format: str
     timeout_ms: float
     limiter: RateLimiter | None = None  # the portal's request rate limit, shared by its pages
+    observer: ScreenObserver | None = None
 
     # -- screens ------------------------------------------------------------------------------
-    async def screen(self) -> str:
-        """Say which known screen the page shows, polling until one appears: one browser query
-        per marker and round, where waiting on a union of every marker's candidates would make
-        the browser evaluate them all twice."""
-        keys = [k for keys in SCREENS.values() for k in keys]
+    async def screen(self, expect: tuple[str, ...] = ()) -> str:
+        """Say which known screen the page shows, polling until one appears (one of `expect`,
+        or login or unavailable, when given): one browser query per marker and round, where
+        waiting on a union of every marker's candidates would make the browser evaluate them
+        all twice."""
+        keys = [k for keys in SCREENS.values() for k in keys if k in self.resolver.map.elements]
         deadline = time.monotonic() + self.timeout_ms / 1000
         while True:
             probed = await asyncio.gather(*(self.resolver.probe(self.page, k) for k in keys))
             found = {k: index for k, index in zip(keys, probed, strict=True) if index is not None}
             for name, markers in SCREENS.items():
-                for key in markers:
-                    if key in found:
-                        self.resolver.note(key, found[key])
-                        return name
+                hit = next((key for key in markers if key in found), None)
+                if hit and (not expect or name in (*expect, "login", "unavailable")):
+                    self.resolver.note(hit, found[hit])
+                    if self.observer:
+                        await self.observer(self.page, name)
+                    return name
             if time.monotonic() > deadline:
                 raise ApplicationError(f"no known screen appeared at {self.page.url}")
             await asyncio.sleep(SCREEN_POLL_S)
@@ -94,6 +122,14 @@ class PortalPage:
             await target.click()
         return await self.screen()
 
+    async def reveal(self, target: Locator, *screens: str) -> str:
+        """Click something that changes the page in place (a single-page app's expanding
+        panel) and wait for one of `screens`."""
+        if self.limiter:
+            await self.limiter.wait()
+        await target.click()
+        return await self.screen(screens)
+
     async def submit(self, button_key: str) -> str:
         return await self.follow(await self.resolver.get(self.page, button_key))
 
@@ -101,11 +137,11 @@ class PortalPage:
         await (await self.resolver.get(self.page, key)).fill(value)
 
     # -- values -------------------------------------------------------------------------------
-    def _date(self, text: str | None) -> dt.date | None:
+    def date(self, text: str | None) -> dt.date | None:
         return dt.datetime.strptime(text, self.date_format).date() if text else None
 
     @staticmethod
-    def _cents(text: str | None) -> int | None:
+    def cents(text: str | None) -> int | None:
         return parse_cents(text) if text else None
 
     async def _texts(self, scope: Page | Locator, prefix: str, names: tuple[str, ...]) -> dict[str, str | None]:
@@ -140,12 +176,13 @@ class PortalPage:
 
     # -- results ------------------------------------------------------------------------------
     async def result_rows(self) -> list[tuple[ResultRow, str]]:
-        """Rows of the current results page with the link that opens each claim."""
+        """Rows of the current results page with the link that opens each claim ("" where the
+        row opens in place, with a button)."""
         table = await self.resolver.get(self.page, "results.table")
         return [(ResultRow(
             claim_number=t["claim_number"] or "", account_number=t["account_number"] or "",
-            dos_from=self._date(t["dos_from"]), dos_to=self._date(t["dos_to"]),
-            billed_cents=self._cents(t["billed"]), status_text=t["status"] or "",
+            dos_from=self.date(t["dos_from"]), dos_to=self.date(t["dos_to"]),
+            billed_cents=self.cents(t["billed"]), status_text=t["status"] or "",
         ), t["href"] or "") for t in await self.table(table, "results.row", "results", RESULT_FIELDS, "results.open")]
 
     # -- detail -------------------------------------------------------------------------------
@@ -159,11 +196,11 @@ class PortalPage:
             if adj_table is not None else asyncio.sleep(0, []))
         return ClaimDetail(
             payer_claim_number=d["claim_number"] or "", account_number=d["account_number"] or "",
-            dos_from=self._date(d["dos_from"]), dos_to=self._date(d["dos_to"]),
-            status_text=d["status_text"] or "", status_date=self._date(d["status_date"]),
-            billed_cents=self._cents(d["billed"]) or 0, allowed_cents=self._cents(d["allowed"]),
-            paid_cents=self._cents(d["paid"]), patient_resp_cents=self._cents(d["patient_resp"]),
-            check_number=d["check_number"], check_date=self._date(d["check_date"]),
+            dos_from=self.date(d["dos_from"]), dos_to=self.date(d["dos_to"]),
+            status_text=d["status_text"] or "", status_date=self.date(d["status_date"]),
+            billed_cents=self.cents(d["billed"]) or 0, allowed_cents=self.cents(d["allowed"]),
+            paid_cents=self.cents(d["paid"]), patient_resp_cents=self.cents(d["patient_resp"]),
+            check_number=d["check_number"], check_date=self.date(d["check_date"]),
             lines=[self._line(t) for t in lines], adjustments=[self._adjustment(t) for t in adjustments],
         )
 
@@ -172,7 +209,7 @@ class PortalPage:
             line_no=int(t["line_no"] or 0), procedure_code=t["procedure_code"] or "",
             modifiers=[m.strip() for m in (t["modifiers"] or "").split(",") if m.strip()],
             diagnosis_pointers=t["diagnosis_pointers"] or "", units=int(t["units"] or 1),
-            billed_cents=self._cents(t["billed"]) or 0, paid_cents=self._cents(t["paid"]) or 0,
+            billed_cents=self.cents(t["billed"]) or 0, paid_cents=self.cents(t["paid"]) or 0,
         )
 
     def _adjustment(self, t: dict[str, str | None]) -> Adjustment:
@@ -180,5 +217,5 @@ class PortalPage:
             line_no=int(t["line_no"]) if t["line_no"] else None, group_code=t["group_code"] or "",
             carc=t["carc"] or "", carc_description=t["carc_description"] or "",
             rarc=t["rarc"], rarc_description=t["rarc_description"],
-            amount_cents=self._cents(t["amount"]) or 0,
+            amount_cents=self.cents(t["amount"]) or 0,
         )

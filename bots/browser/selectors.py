@@ -124,9 +124,15 @@ class Resolver:
 
     async def probe(self, scope: Scope, key: str) -> int | None:
         """Index of the first candidate with a match, without noting drift: for telling screens
-        apart, where a fallback may match an element of another screen."""
-        for index, candidate in enumerate(self.map.elements[key].candidates):
+        apart, where a fallback may match an element of another screen. When a fallback
+        matches, the earlier candidates are asked again: a page still rendering (a single-page
+        app) may have added the element between two questions."""
+        candidates = self.map.elements[key].candidates
+        for index, candidate in enumerate(candidates):
             if await candidate.locate(scope).count():
+                for earlier, first in enumerate(candidates[:index]):
+                    if await first.locate(scope).count():
+                        return earlier
                 return index
         return None
 
@@ -139,16 +145,32 @@ class Resolver:
         return self.map.elements[key].candidates[index].locate(scope)
 
     async def get(self, scope: Scope, key: str) -> Locator:
+        return (await self.get_all(scope, key)).first
+
+    async def get_all(self, scope: Scope, key: str) -> Locator:
+        """Every match of a required element (the rows of a table)."""
         locator = await self.find(scope, key)
         if locator is None:
             raise SelectorNotFoundError(f"{self.map.portal}: no candidate of {key} matched")
-        return locator.first
+        return locator
 
-    async def mask_locators(self, page: Page, screen: str) -> list[Locator]:
-        """Locators of the masked elements that belong to `screen` (the key's first part)."""
-        keys = [key for key in self.map.mask if key.split(".", 1)[0] == screen]
-        found = await asyncio.gather(*(self.find(page, key) for key in keys))
-        return [loc for loc in found if loc is not None]
+    async def mask_locators(self, page: Page) -> list[Locator]:
+        """Locators of every masked element on the page, whichever screen it belongs to (a
+        single-page app shows results and a claim's details together)."""
+        found = await asyncio.gather(*(self.nested(page, key) for key in self.map.mask))
+        return [hit[1] for hit in found if hit is not None]
+
+    async def nested(self, page: Page, key: str) -> tuple[int, Locator] | None:
+        """(candidate index, locator) of an element found inside the elements it is `within`
+        (a cell inside the rows of its table), so a fallback never matches some other table's
+        cells. None when it, or what it is within, is absent. Drift is not noted here: the
+        screen's own reads report it."""
+        within = self.map.elements[key].within
+        parent: tuple[int, Scope] | None = await self.nested(page, within) if within else (0, page)
+        if parent is None:
+            return None
+        index = await self.probe(parent[1], key)
+        return None if index is None else (index, self.map.elements[key].candidates[index].locate(parent[1]))
 
     async def text(self, scope: Scope, key: str) -> str | None:
         """Inner text of an element; None when an optional element is absent. One browser round

@@ -1,29 +1,30 @@
-"""The claim-status bot: one per browser page, all pages of a portal sharing one login.
+"""Claim-status bots: one per browser page, all pages of a portal sharing one login.
 
-A check walks search -> results -> detail and turns what it reads into a CheckResult.
-Transient trouble (timeouts, portal errors, an expired session) is retried with tenacity;
-an expired session is healed by logging in again once for every page that shares it."""
+A check turns what the portal shows about one worklist item into a CheckResult. Transient
+trouble (timeouts, portal errors, an expired session) is retried with tenacity; an expired
+session is healed by logging in again once for every page that shares it. ClaimStatusBot
+works the "detail" shape (search -> results -> detail page or panel); the batch shape is in
+bots.claimstatus.batch."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from urllib.parse import quote, urljoin
 
-import pyotp
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import BrowserContext
 from playwright.async_api import Error as PlaywrightError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from bots.browser.capture import capture
 from bots.browser.pages import PortalPage
 from bots.browser.selectors import Resolver
+from bots.claimstatus.login import PersonNeededError, SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.core.errors import ApplicationError, BusinessError, SessionExpiredError
 from bots.core.logs import get_logger, redactor
 from bots.core.models import CheckResult, ItemRef, Outcome, ResultRow
-from bots.core.ratelimit import RateLimiter
 from bots.core.settings import Settings
 
 log = get_logger(__name__)
@@ -32,88 +33,9 @@ log = get_logger(__name__)
 EvidenceSink = Callable[[bytes, str, int, str], Awaitable[str]]
 
 
-class LoginError(BusinessError):
-    """The portal refused the credentials or the code: retrying could lock the account."""
-
-
-class PersonNeededError(BusinessError):
-    """The portal shows something only a person may answer (a terms page the registry reserves
-    for people): its sweep stops, and its items wait for the next sweep."""
-
-
-class SharedLogin:
-    """One portal session shared by every page of a browser context (they share its cookies):
-    logged in once, and again once per expiry however many pages notice it."""
-
-    def __init__(self, portal: PortalRuntime, settings: Settings) -> None:
-        self.portal = portal
-        self.settings = settings
-        self.generation = 0
-        self.stopped: str | None = None  # why a person is needed; no login is tried after it
-        rate = portal.entry.rate_limit_per_min
-        self.limiter = RateLimiter(rate) if rate else None
-        self._lock = asyncio.Lock()
-
-    def page(self, page: Page, resolver: Resolver) -> PortalPage:
-        """A page object for this portal, under its rate limit."""
-        return PortalPage(page, resolver, self.portal.entry.date_format,
-                          self.settings.browser.navigation_timeout_s * 1000, self.limiter)
-
-    async def refresh(self, context: BrowserContext, resolver: Resolver, seen: int) -> int:
-        """Log in unless another page already did since generation `seen`."""
-        async with self._lock:
-            if self.stopped:
-                raise PersonNeededError(self.stopped)
-            if self.generation == seen:
-                page = await context.new_page()
-                try:
-                    await self._login(self.page(page, resolver))
-                except PersonNeededError as exc:
-                    self.stopped = str(exc)
-                    log.error("portal needs a person; its sweep stops", portal=self.portal.key, reason=self.stopped)
-                    raise
-                finally:
-                    await page.close()
-                self.generation += 1
-                log.info("logged in", portal=self.portal.key, generation=self.generation)
-            return self.generation
-
-    async def _login(self, pp: PortalPage) -> None:
-        creds = self.portal.credentials
-        screen = await pp.goto(self.portal.base_url + "/")
-        for _ in range(6):
-            if screen == "login":
-                await pp.fill("login.username", creds.username.get_secret_value())
-                await pp.fill("login.password", creds.password.get_secret_value())
-                screen = await pp.submit("login.submit")
-                if screen == "login":
-                    raise LoginError(f"{self.portal.key}: login refused: "
-                                     f"{await pp.resolver.text(pp.page, 'login.error') or 'no reason shown'}")
-            elif screen == "mfa":
-                if creds.totp_secret is None:
-                    raise LoginError(f"{self.portal.key}: portal asks for MFA but no TOTP secret is configured")
-                code = pyotp.TOTP(creds.totp_secret.get_secret_value()).now()
-                redactor.register([code])
-                await pp.fill("mfa.code", code)
-                screen = await pp.submit("mfa.submit")
-                if screen == "mfa":
-                    raise LoginError(f"{self.portal.key}: verification code refused")
-            elif screen == "terms":
-                if self.portal.entry.terms_acknowledged_by == "person":
-                    raise PersonNeededError(
-                        f"{self.portal.key}: the portal asks to accept its terms of use, which its registry "
-                        "entry reserves for a person: sign in by hand, read and accept them, then sweep again")
-                await (await pp.resolver.get(pp.page, "terms.agree")).check()
-                screen = await pp.submit("terms.continue")
-            elif screen == "unavailable":
-                raise ApplicationError(f"{self.portal.key}: portal unavailable during login")
-            else:
-                return
-        raise LoginError(f"{self.portal.key}: login did not reach the search screen")
-
-
-class ClaimStatusBot:
-    """Checks claims in one page of the portal's browser context, reused from claim to claim."""
+class PortalBot:
+    """Checks claims in one page of the portal's browser context, reused from claim to claim.
+    Subclasses say how one check reads the portal (`_check_once`)."""
 
     def __init__(self, context: BrowserContext, portal: PortalRuntime, login: SharedLogin,
                  resolver: Resolver, evidence: EvidenceSink, settings: Settings) -> None:
@@ -168,12 +90,28 @@ class ClaimStatusBot:
             return CheckResult(outcome=Outcome.ERROR, error=redactor.text(str(exc)))
         raise AssertionError("unreachable: tenacity reraises")
 
+    async def begin(self, batch: list[ItemRef]) -> None:
+        """The items this bot checks next, in this order (one, unless the portal takes batches)."""
+
+    async def _check_once(self, item: ItemRef) -> CheckResult:
+        raise NotImplementedError
+
     async def _expect(self, screen: str, *wanted: str) -> None:
         if screen in wanted:
             return
         if screen == "login":
             raise SessionExpiredError("the portal showed its login page")
         raise ApplicationError(f"expected {' or '.join(wanted)} screen, got {screen}")
+
+    async def _store(self, item: ItemRef, url: str, *files: tuple[bytes, str]) -> list[str]:
+        """Store evidence files of `item`; their content hashes."""
+        return [await self.evidence(content, media_type, item.id, url) for content, media_type in files]
+
+
+class ClaimStatusBot(PortalBot):
+    """The "detail" shape: search, find the item's row among the results, open its detail."""
+
+    use_search_url = True  # False: always the search form (the selectors check walks every screen)
 
     async def _search(self, pp: PortalPage, item: ItemRef) -> str:
         """Run the item's search; the screen it leads to. By claim number when the worklist has
@@ -184,7 +122,7 @@ class ClaimStatusBot:
                   "member_id": "" if by_claim else item.member_id,
                   "dos_from": "" if by_claim else (item.dos_from - pad).strftime(fmt),
                   "dos_to": "" if by_claim else (item.dos_to + pad).strftime(fmt)}
-        if self.portal.entry.search_url:  # one request instead of form page + post + redirect
+        if self.portal.entry.search_url and self.use_search_url:  # one request instead of form page + post + redirect
             path = self.portal.entry.search_url.format(**{k: quote(v, safe="") for k, v in fields.items()})
             return await pp.goto(self.portal.base_url + path)
         nav = await self.resolver.find(pp.page, "nav.new_search") if pp.page.url != "about:blank" else None
@@ -204,15 +142,15 @@ class ClaimStatusBot:
         await self._expect(screen, "results")
 
         if await self.resolver.find(pp.page, "results.empty") is not None:
-            return CheckResult(outcome=Outcome.NOT_FOUND, evidence=await self._evidence(item, "results"))
+            return CheckResult(outcome=Outcome.NOT_FOUND, evidence=await self._evidence(item))
         matches = await self._matching_rows(pp, item)
         if len(matches) != 1:
             return CheckResult(outcome=Outcome.AMBIGUOUS, matches=len(matches),
-                               evidence=await self._evidence(item, "results"))
+                               evidence=await self._evidence(item))
 
-        await self._expect(await pp.goto(urljoin(pp.page.url, matches[0][1])), "detail")
+        await self._expect(await self._open(pp, matches[0]), "detail")
         detail = await pp.claim_detail()
-        evidence = await self._evidence(item, "detail")
+        evidence = await self._evidence(item)
         mapping = self.portal.statuses.lookup(detail.status_text)
         if mapping is None:
             return CheckResult(outcome=Outcome.UNMAPPED, status_text=detail.status_text,
@@ -220,24 +158,43 @@ class ClaimStatusBot:
         return CheckResult(outcome=Outcome.STATUS, category=mapping.category, status_code=mapping.code,
                            status_text=detail.status_text, detail=detail, evidence=evidence, matches=1)
 
-    async def _matching_rows(self, pp: PortalPage, item: ItemRef) -> list[tuple[ResultRow, str]]:
+    async def _matching_rows(self, pp: PortalPage, item: ItemRef) -> list[Match]:
         """Rows that are this item's claim, across every results page."""
         matches = []
         while True:
-            for row, href in await pp.result_rows():
+            for index, (row, href) in enumerate(await pp.result_rows()):
                 same = (row.claim_number == item.payer_claim_number if item.payer_claim_number
                         else row.matches(item))
                 if same:
-                    matches.append((row, href))
+                    matches.append(Match(row, href, index, pp.page.url))
             next_page = await self.resolver.find(pp.page, "results.next_page")
             if next_page is None:
                 return matches
             await self._expect(await pp.submit("results.next_page"), "results")
 
-    async def _evidence(self, item: ItemRef, screen: str) -> list[str]:
+    async def _open(self, pp: PortalPage, match: Match) -> str:
+        """Open a matched row's claim: follow its link, or (a single-page app) go back to its
+        results page if need be and expand it in place."""
+        if match.href:
+            return await pp.goto(urljoin(match.page_url, match.href))
+        if pp.page.url != match.page_url:
+            await self._expect(await pp.goto(match.page_url), "results")
+        rows = await self.resolver.get(pp.page, "results.table")
+        row = (await self.resolver.get_all(rows, "results.row")).nth(match.index)
+        return await pp.reveal(await self.resolver.get(row, "results.open"), "detail")
+
+    async def _evidence(self, item: ItemRef) -> list[str]:
         pp = self.pp
         assert pp is not None, "evidence is captured from the page that was just checked"
-        image, media_type, html = await capture(pp.page, screen, self.resolver, self.settings.browser)
-        url = pp.page.url
-        return [await self.evidence(image, media_type, item.id, url),
-                await self.evidence(html, "text/html", item.id, url)]
+        image, media_type, html = await capture(pp.page, self.resolver, self.settings.browser)
+        return await self._store(item, pp.page.url, (image, media_type), (html, "text/html"))
+
+
+@dataclass(frozen=True)
+class Match:
+    """A results row that is the item's claim, and where to open it from."""
+
+    row: ResultRow
+    href: str  # "" when the row opens in place
+    index: int
+    page_url: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bots.browser.pages import REQUIRED_KEYS
+from bots.browser.pages import required_keys
 from bots.browser.selectors import SelectorMap
 from bots.claimstatus.statusmap import StatusMap
 from bots.core.logs import redactor
@@ -28,11 +28,12 @@ class PortalRuntime:
         Pass the registry when the caller has already loaded it."""
         registry = registry or PortalRegistry.load(settings.path(settings.portals_file))
         entry = registry.portals[key]
-        creds = entry.credentials_from_env(key)
+        creds = entry.resolve_credentials(key)
         redactor.register([creds.username, creds.password, creds.totp_secret])
         return cls(
             key=key, entry=entry, base_url=(base_url or entry.base_url).rstrip("/"),
-            selectors=SelectorMap.load(settings.path(entry.selector_map), REQUIRED_KEYS),
+            selectors=SelectorMap.load(settings.path(entry.selector_map),
+                                       required_keys(entry.shape, entry.login, entry.mfa)),
             statuses=StatusMap.load(settings.path(entry.status_map)),
             credentials=creds,
         )

@@ -6,29 +6,83 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from bots.core.errors import ConfigError
+from bots.core.models import ItemRef
 from bots.core.yamlfile import load_model
 
 SEARCH_FIELDS = ("claim_number", "member_id", "dos_from", "dos_to")
 
 
+SECRETS = ("username", "password", "totp_secret", "mailbox_token")
+
+
 class CredentialRefs(BaseModel, extra="forbid"):
-    username_env: str
-    password_env: str
+    """Where each secret lives: the name of an environment variable (`<secret>_env`) or of a
+    Prefect Secret block (`<secret>_block`). Never the value."""
+
+    username_env: str | None = None
+    username_block: str | None = None
+    password_env: str | None = None
+    password_block: str | None = None
     totp_secret_env: str | None = None
+    totp_secret_block: str | None = None
+    mailbox_token_env: str | None = None
+    mailbox_token_block: str | None = None
+
+    @model_validator(mode="after")
+    def _one_place_each(self) -> CredentialRefs:
+        for name in SECRETS:
+            if self.ref(name) and getattr(self, f"{name}_env") and getattr(self, f"{name}_block"):
+                raise ValueError(f"give {name}_env or {name}_block, not both")
+        for name in ("username", "password"):
+            if self.ref(name) is None:
+                raise ValueError(f"give {name}_env (an environment variable) or {name}_block (a Prefect Secret block)")
+        return self
+
+    def env_for(self, values: dict[str, str]) -> dict[str, str]:
+        """Environment variables that supply these secret values (a simulated portal's
+        throwaway user); secrets kept in Prefect Secret blocks are left out."""
+        return {env: value for name, value in values.items() if (env := getattr(self, f"{name}_env"))}
+
+    def ref(self, name: str) -> tuple[str, str] | None:
+        """("env" | "block", where) for one secret, or None if not configured."""
+        env, block = getattr(self, f"{name}_env"), getattr(self, f"{name}_block")
+        return ("env", env) if env else ("block", block) if block else None
+
+
+# Reads a Prefect Secret block's value by block name (None if there is no such block). Core
+# may not import Prefect: the orchestration layer hands its reader in (use_secret_blocks).
+BlockReader = Callable[[str], str | None]
+_block_reader: list[BlockReader] = []
+
+
+def use_secret_blocks(reader: BlockReader) -> None:
+    _block_reader[:] = [reader]
+
+
+def _secret(kind: str, where: str) -> str | None:
+    if kind == "env":
+        return os.environ.get(where) or None
+    if not _block_reader:
+        raise ConfigError("credentials", None, where, "Prefect Secret blocks are read through Prefect: "
+                          "run rcmbot's commands or flows, which set it up")
+    return _block_reader[0](where)
 
 
 class Credentials(BaseModel):
     username: SecretStr
     password: SecretStr
     totp_secret: SecretStr | None = None
+    mailbox_token: SecretStr | None = None
 
 
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -55,6 +109,33 @@ class MaintenanceWindow(BaseModel, extra="forbid"):
         return f"{days} {self.start:%H:%M}-{self.end:%H:%M} {tz}"
 
 
+class Canary(BaseModel, extra="forbid"):
+    """A claim `rcmbot selectors check` looks up to drive the portal through every screen (a
+    denial reaches the adjustment details; a member search the results pages; a claim the
+    portal does not hold the empty results)."""
+
+    payer_id: str
+    account_number: str
+    claim_number: str | None = None
+    member_id: str | None = None
+    dos_from: dt.date
+    dos_to: dt.date
+    billed: Decimal = Field(ge=0, decimal_places=2)
+    reaches: str = Field("", description="what the canary is for, for people reading the registry")
+
+    @model_validator(mode="after")
+    def _searchable(self) -> Canary:
+        if not self.claim_number and not self.member_id:
+            raise ValueError("give claim_number, or member_id (searched with the service dates)")
+        return self
+
+    def item(self, n: int) -> ItemRef:
+        """As a worklist item; canaries get negative ids, never a worklist item's."""
+        return ItemRef(id=-n, payer_id=self.payer_id, account_number=self.account_number,
+                       member_id=self.member_id or "", dos_from=self.dos_from, dos_to=self.dos_to,
+                       billed_cents=int(self.billed * 100), payer_claim_number=self.claim_number)
+
+
 class PortalEntry(BaseModel, extra="forbid"):
     name: str
     payer_ids: list[str] = Field(min_length=1)
@@ -63,7 +144,16 @@ class PortalEntry(BaseModel, extra="forbid"):
     status_map: Path
     timezone: str
     date_format: str = "%m/%d/%Y"
-    mfa: Literal["totp", "none"] = "totp"
+    shape: Literal["detail", "batch"] = Field("detail", description=(
+        "detail: search, results, a detail page or panel per claim; batch: a clearinghouse inquiry "
+        "of several claims at once, answered with 277 codes per claim"))
+    login: Literal["single_page", "two_step"] = Field("single_page", description=(
+        "two_step: the username page comes first (its button is login.next), then the password page"))
+    mfa: Literal["totp", "mailbox", "none"] = "totp"
+    mailbox_url: str | None = Field(None, description=(
+        "with mfa mailbox: the inbox page the code is read from; a path is relative to base_url"))
+    batch_size: int = Field(10, ge=1, le=10, description="claims per inquiry, with shape batch")
+    canaries: list[Canary] = Field(default_factory=list, description="claims for `rcmbot selectors check`")
     credentials: CredentialRefs
     automation_permitted: bool = Field(True, description=(
         "whether the portal's terms of use permit automated access; if not, it is never worked"))
@@ -88,6 +178,15 @@ class PortalEntry(BaseModel, extra="forbid"):
                 raise ValueError("must be a path starting with / (the base URL is prepended)")
         return value
 
+    @model_validator(mode="after")
+    def _mfa_needs(self) -> PortalEntry:
+        needs = {"totp": "totp_secret", "mailbox": "mailbox_token"}.get(self.mfa)
+        if needs and self.credentials.ref(needs) is None:
+            raise ValueError(f"mfa {self.mfa} needs credentials.{needs}_env or credentials.{needs}_block")
+        if self.mfa == "mailbox" and not self.mailbox_url:
+            raise ValueError("mfa mailbox needs mailbox_url")
+        return self
+
     @field_validator("timezone")
     @classmethod
     def _iana(cls, value: str) -> str:
@@ -102,21 +201,19 @@ class PortalEntry(BaseModel, extra="forbid"):
         local = when.astimezone(ZoneInfo(self.timezone))
         return next((w for w in self.maintenance if w.covers(local)), None)
 
-    def credentials_from_env(self, portal: str) -> Credentials:
-        refs = self.credentials
-        totp_env = refs.totp_secret_env if self.mfa == "totp" else None
-        if self.mfa == "totp" and not totp_env:
-            raise ConfigError("registry", None, f"portals.{portal}.credentials.totp_secret_env",
-                              "required when mfa is totp")
-        names = [refs.username_env, refs.password_env] + ([totp_env] if totp_env else [])
-        missing = [n for n in names if not os.environ.get(n)]
+    def resolve_credentials(self, portal: str) -> Credentials:
+        """The secrets this portal's login needs, from the environment or Prefect Secret blocks."""
+        wanted = ["username", "password"] + {"totp": ["totp_secret"], "mailbox": ["mailbox_token"]}.get(self.mfa, [])
+        values, missing = {}, []
+        for name in wanted:
+            kind, where = self.credentials.ref(name) or ("env", "?")
+            value = _secret(kind, where)
+            if value is None:
+                missing.append(f"{'environment variable' if kind == 'env' else 'Prefect Secret block'} {where}")
+            values[name] = SecretStr(value or "")
         if missing:
-            raise ConfigError("environment", None, f"portals.{portal}.credentials",
-                              f"missing environment variable(s): {', '.join(missing)}")
-        totp = os.environ[totp_env] if totp_env else None
-        return Credentials(username=SecretStr(os.environ[refs.username_env]),
-                           password=SecretStr(os.environ[refs.password_env]),
-                           totp_secret=SecretStr(totp) if totp else None)
+            raise ConfigError("credentials", None, f"portals.{portal}.credentials", f"missing: {', '.join(missing)}")
+        return Credentials(**values)
 
 
 class PortalRegistry(BaseModel, extra="forbid"):
@@ -126,10 +223,11 @@ class PortalRegistry(BaseModel, extra="forbid"):
     def load(cls, path: Path) -> PortalRegistry:
         return load_model(path, cls)
 
-    def route(self, payer_id: str, when: dt.datetime) -> Route:
+    def route(self, payer_id: str, when: dt.datetime, unusable: Mapping[str, str] | None = None) -> Route:
         """Where an item of this payer is checked now: the first registered portal for the payer
-        that may be automated and is not in maintenance; else why not, as a reason for a person
-        (manual) or for the next sweep (deferred)."""
+        that may be automated, is not in maintenance and not `unusable` (portal -> why, such as
+        a failed selectors check); else why not, as a reason for a person (manual) or for the
+        next sweep (deferred)."""
         candidates = [key for key, p in self.portals.items() if payer_id in p.payer_ids]
         if not candidates:
             return Route(None, f"no portal is registered for payer {payer_id}", deferred=False)
@@ -141,6 +239,9 @@ class PortalRegistry(BaseModel, extra="forbid"):
                 reasons.append(f"{key}: its terms of use do not permit automation")
             elif window is not None:
                 reasons.append(f"{key}: in its maintenance window ({window.describe(entry.timezone)})")
+                deferred = True
+            elif unusable and key in unusable:
+                reasons.append(unusable[key])
                 deferred = True
             else:
                 return Route(key, None, deferred=False)

@@ -46,6 +46,8 @@ class SweepSettings(BaseModel):
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
     search_window_days: int = Field(30, ge=0, description="DOS padding for member searches")
+    mailbox_wait_s: float = Field(60.0, gt=0, description="how long to wait for a mailed sign-in code")
+    mailbox_poll_s: float = Field(1.0, gt=0, description="how often to look in the mailbox meanwhile")
 
 
 class PrefectSettings(BaseModel):
@@ -67,6 +69,7 @@ class SimSettings(BaseModel):
     latency_ms: int = Field(0, ge=0, description="added to every portal page response")
     session_idle_s: float = 900.0
     totp_valid_window: int = Field(1, ge=0, description="accepted TOTP steps either side of now")
+    mail_code_ttl_s: float = Field(600.0, gt=0, description="how long a mailed sign-in code stays valid")
     page_size: int = 10
     timezone: str = "America/Chicago"
 

@@ -4,7 +4,9 @@ off, a generous first start for the embedded server. Must run before Prefect is 
 from __future__ import annotations
 
 import os
+from typing import Any, cast
 
+from bots.core.registry import use_secret_blocks
 from bots.core.settings import Settings
 
 # For the embedded server of a one-off sweep only (`rcmbot serve` starts its server without
@@ -34,3 +36,15 @@ def configure_prefect(settings: Settings) -> None:
     }
     for name, value in defaults.items():
         os.environ.setdefault(name, value)
+    use_secret_blocks(read_secret_block)
+
+
+def read_secret_block(name: str) -> str | None:
+    """A Prefect Secret block's value; None if there is no such block."""
+    from prefect.blocks.system import Secret
+
+    try:  # _sync: credentials are resolved in plain code that may run under an event loop
+        block = cast(Secret[Any], Secret.load(name, _sync=True))  # type: ignore[call-arg]
+    except ValueError:
+        return None
+    return str(block.get()) or None

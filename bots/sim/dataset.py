@@ -23,7 +23,6 @@ from bots.sim.codes import (
     RARC,
 )
 
-PAYER_ID = "BSTM1"
 ANCHOR = dt.date(2026, 10, 1)  # fixed, so the data set never depends on today's date
 
 # kind -> (share of the worklist, portal status texts it may show)
@@ -44,8 +43,43 @@ KINDS: dict[str, tuple[float, list[str]]] = {
 }
 
 
+@dataclass(frozen=True)
+class Payer:
+    """A synthetic payer. Portals word statuses their own way: `texts` turns the data set's
+    status texts (Bluestem's wording) into this payer's."""
+
+    payer_id: str
+    name: str
+    member_prefix: str
+    seed_offset: int
+    texts: dict[str, str] = field(default_factory=dict)
+
+    def text(self, status: str) -> str:
+        return self.texts.get(status, status)
+
+
+JUNIPER_TEXTS = {
+    "Paid": "Finalized – Paid", "Partially Paid": "Finalized – Partial Payment",
+    "Denied": "Finalized – Denied", "Finalized - No Payment": "Finalized – Zero Pay",
+    "Pending - Medical Review": "Pending – Clinical Review", "Pending": "Pending",
+    "In Process": "In Adjudication", "Accepted for Adjudication": "Accepted", "Received": "Received",
+    "Information Requested from Provider": "Provider Action Required",
+    "Medical Records Requested": "Records Requested", "Returned - Invalid Information": "Rejected – Invalid Data",
+    "Suspended - Legacy Hold": "On Hold – Migration", "Under Reconsideration": "Reopened",
+    "Adjusted - See Correspondence": "Adjusted – See Letter",
+}
+
+PAYERS = {p.payer_id: p for p in (
+    Payer("BSTM1", "Bluestem Health Plan", "BSM", 0),
+    Payer("JNPR1", "Juniper Health", "JNP", 101, JUNIPER_TEXTS),
+    Payer("MDWST", "Midwest Mutual Insurance", "MWM", 202),
+    Payer("PRAIR", "Prairie Benefit Administrators", "PBA", 303),
+)}
+
+
 @dataclass
 class SimClaim:
+    payer_id: str
     claim_key: str  # opaque id in the portal's URLs; never the claim number
     claim_number: str
     account_number: str
@@ -86,8 +120,9 @@ class Dataset:
 
 
 class _Builder:
-    def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)
+    def __init__(self, seed: int, payer: Payer) -> None:
+        self.rng = random.Random(seed + payer.seed_offset)
+        self.payer = payer
         self.serial = 0
 
     def _next(self) -> int:
@@ -98,7 +133,7 @@ class _Builder:
         r = self.rng
         name = f"{r.choice(FIRST_NAMES)} {r.choice(LAST_NAMES)}"
         dob = dt.date(1940, 1, 1) + dt.timedelta(days=r.randrange(27000))
-        return f"BSM{r.randrange(10**8, 10**9)}", name, dob
+        return f"{self.payer.member_prefix}{r.randrange(10**8, 10**9)}", name, dob
 
     def claim(self, member: tuple[str, str, dt.date], kind: str, dos: dt.date | None = None) -> SimClaim:
         r = self.rng
@@ -119,12 +154,12 @@ class _Builder:
         billed = sum(line["billed_cents"] for line in lines)
         texts = KINDS[kind][1]
         claim = SimClaim(
-            claim_key=f"c{n:05d}{r.randrange(16**6):06x}",
+            payer_id=self.payer.payer_id, claim_key=f"c{n:05d}{r.randrange(16**6):06x}",
             claim_number=f"{dos_from.year}{r.randrange(10**8, 10**9)}{n % 1000:03d}"[:13],
             account_number=f"PA{r.randrange(10**6, 10**7)}",
             member_id=member_id, patient_name=name, patient_dob=dob,
             dos_from=dos_from, dos_to=dos_to,
-            status_text=r.choice(texts) if texts else "Paid",
+            status_text=self.payer.text(r.choice(texts) if texts else "Paid"),
             status_date=min(ANCHOR, dos_to + dt.timedelta(days=r.randrange(8, 40))),
             billed_cents=billed, lines=lines,
         )
@@ -178,9 +213,9 @@ class _Builder:
         })
 
 
-def build_dataset(seed: int = 7, items: int = 200) -> Dataset:
-    """Build `items` worklist rows and the portal claims behind them."""
-    b = _Builder(seed)
+def build_dataset(seed: int = 7, items: int = 200, payer: str = "BSTM1") -> Dataset:
+    """Build `items` worklist rows of one payer and the portal claims behind them."""
+    b = _Builder(seed, PAYERS[payer])
     counts = {kind: int(share * items) for kind, (share, _) in KINDS.items()}
     counts["paid"] += items - sum(counts.values())
     kinds = [kind for kind, count in counts.items() for _ in range(count)]
@@ -197,7 +232,7 @@ def build_dataset(seed: int = 7, items: int = 200) -> Dataset:
         if kind == "ambiguous":  # a duplicate submission: same account, DOS and charge
             dup = b.claim(member, "denied_other", dos=claim.dos_from)
             dup.account_number, dup.dos_to, dup.lines = claim.account_number, claim.dos_to, claim.lines
-            dup.billed_cents, dup.status_text = claim.billed_cents, "Denied"
+            dup.billed_cents, dup.status_text = claim.billed_cents, b.payer.text("Denied")
             dup.adjustments = [{"line_no": None, "group_code": "OA", "carc": "18",
                                 "carc_description": CARC["18"], "rarc": None,
                                 "rarc_description": None, "amount_cents": claim.billed_cents}]
@@ -209,7 +244,7 @@ def build_dataset(seed: int = 7, items: int = 200) -> Dataset:
                 near = claim.dos_from + dt.timedelta(days=b.rng.randint(-20, 20))
                 claims.append(b.claim(member, b.rng.choice(["paid", "pending"]), dos=near))
         worklist.append(WorklistRow(
-            payer_id=PAYER_ID, account_number=claim.account_number, member_id=member[0],
+            payer_id=payer, account_number=claim.account_number, member_id=member[0],
             patient_name=member[1], dos_from=claim.dos_from, dos_to=claim.dos_to,
             billed_cents=claim.billed_cents,
             payer_claim_number=None if by_member else claim.claim_number, kind=kind,
@@ -228,3 +263,16 @@ def write_worklist_csv(rows: list[WorklistRow], path: Path) -> None:
             writer.writerow([r.payer_id, r.account_number, r.payer_claim_number or "", r.member_id,
                              r.patient_name, r.dos_from.strftime("%m/%d/%Y"), r.dos_to.isoformat(),
                              f"{r.billed_cents / 100:.2f}"])
+
+
+# The demo's worklist: half Bluestem, a third Juniper, the rest for payers without a portal of
+# their own, checked through the Harbor clearinghouse.
+DEMO_MIX = {"BSTM1": 0.5, "JNPR1": 0.3, "MDWST": 0.1, "PRAIR": 0.1}
+
+
+def demo_worklist(seed: int, items: int) -> list[WorklistRow]:
+    """`items` worklist rows across the demo's payers: each payer's share is the head of its
+    own data set, so portals built with `items` claims per payer hold every one of them."""
+    shares = {p: int(share * items) for p, share in DEMO_MIX.items()}
+    shares["BSTM1"] += items - sum(shares.values())
+    return [row for payer, n in shares.items() for row in build_dataset(seed, items, payer).worklist[:n]]

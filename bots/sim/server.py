@@ -8,8 +8,16 @@ from types import TracebackType
 
 import httpx
 import uvicorn
+from fastapi import FastAPI
 
-from bots.sim.portal import PortalConfig, create_app
+from bots.sim import bluestem, harbor, juniper
+from bots.sim.portal import PortalConfig
+
+APPS = {"bluestem": bluestem.create_app, "juniper": juniper.create_app, "harbor": harbor.create_app}
+
+
+def create_app(cfg: PortalConfig) -> FastAPI:
+    return APPS[cfg.kind](cfg)
 
 
 class PortalServer:
@@ -28,8 +36,9 @@ class PortalServer:
         port = self._server.servers[0].sockets[0].getsockname()[1]
         return f"http://127.0.0.1:{port}"
 
-    def add_user(self, username: str, password: str, totp_secret: str | None) -> None:
-        self.app.state.store.upsert_user(username, password, totp_secret)
+    def add_user(self, username: str, password: str, totp_secret: str | None = None,
+                 mailbox_token: str | None = None) -> None:
+        self.app.state.store.upsert_user(username, password, totp_secret, mailbox_token)
 
     def faults(self, **changes: object) -> dict[str, object]:
         """Set faults on demand: expire_sessions=True, fail_next=N, latency_ms=N."""
@@ -55,7 +64,8 @@ class PortalServer:
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
 
     def __enter__(self) -> PortalServer:
         return self.start()

@@ -58,6 +58,36 @@ class Inquiry(Base):
     submitted_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
+class BatchInquiry(Base):
+    """A clearinghouse batch: one payer, up to ten inquiry lines (kept as JSON)."""
+
+    __tablename__ = "batch_inquiries"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    payer_id: Mapped[str] = mapped_column(String(16))
+    lines: Mapped[str] = mapped_column(Text)
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Mailbox(Base):
+    """A simulated e-mail inbox that sign-in codes are sent to, opened with a bearer token."""
+
+    __tablename__ = "mailboxes"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    address: Mapped[str] = mapped_column(String(120))
+    token_hash: Mapped[str] = mapped_column(String(200))
+
+
+class MailMessage(Base):
+    __tablename__ = "mail_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    session_token: Mapped[str] = mapped_column(String(64))
+    reference: Mapped[str] = mapped_column(String(8))
+    code: Mapped[str] = mapped_column(String(8))
+    sent_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
 class Claim(Base):
     __tablename__ = "claims"
     claim_key: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -106,9 +136,15 @@ class PortalStore:
                             member_id=c.member_id, dos_from=c.dos_from, dos_to=c.dos_to,
                             data=json.dumps(asdict(c), default=str)))
 
-    def upsert_user(self, username: str, password: str, totp_secret: str | None) -> None:
+    def upsert_user(self, username: str, password: str, totp_secret: str | None,
+                    mailbox_token: str | None = None) -> None:
+        """Create or reset a user; with a mailbox token, sign-in codes go to their mailbox."""
         with self.session() as s, s.begin():
             user = s.scalar(select(User).where(User.username == username)) or User(username=username)
             user.password_hash = hash_password(password)
             user.totp_secret = totp_secret
             s.add(user)
+            s.flush()
+            if mailbox_token:
+                s.merge(Mailbox(user_id=user.id, address=f"{username}@harbor-mail.example.test",
+                                token_hash=hash_password(mailbox_token)))

@@ -20,18 +20,21 @@ from playwright.async_api import async_playwright
 
 from bots.browser.launch import launch
 from bots.browser.selectors import Resolver
-from bots.claimstatus.bot import ClaimStatusBot, SharedLogin
+from bots.claimstatus.batch import BatchInquiryBot
+from bots.claimstatus.bot import ClaimStatusBot, PortalBot
+from bots.claimstatus.login import SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.core.logs import get_logger
 from bots.core.models import CheckResult, ItemRef, Outcome
 from bots.core.registry import PortalRegistry
 from bots.core.settings import Settings
 from bots.evidence import open_evidence_store
+from bots.sweep.checks import broken_portals
 from bots.worklist.followup import FollowUpRules
 from bots.worklist.store import WorklistStore
 
 log = get_logger(__name__)
-Step = Callable[["Sweep", ClaimStatusBot, ItemRef], Awaitable[CheckResult]]
+Step = Callable[["Sweep", PortalBot, ItemRef], Awaitable[CheckResult]]
 # portal key -> a context held by each page working that portal (a cross-worker limit)
 Slot = Callable[[str], AbstractAsyncContextManager[None]]
 
@@ -70,6 +73,14 @@ class SweepSummary:
                 f"{self.evidence_files} evidence files.\n\n| outcome | claims |\n|---|---|\n{rows}\n")
 
 
+def batches(items: list[ItemRef], size: int) -> list[list[ItemRef]]:
+    """Items in groups of at most `size`, each of one payer, in worklist order."""
+    by_payer: dict[str, list[ItemRef]] = {}
+    for item in items:
+        by_payer.setdefault(item.payer_id, []).append(item)
+    return [group[i:i + size] for group in by_payer.values() for i in range(0, len(group), size)]
+
+
 class Sweep:
     def __init__(self, settings: Settings, run_id: str | None = None, flow_run_id: str | None = None,
                  base_urls: dict[str, str] | None = None) -> None:
@@ -91,10 +102,11 @@ class Sweep:
     def route(self, items: list[ItemRef]) -> tuple[dict[str, list[ItemRef]], list[tuple[ItemRef, CheckResult]]]:
         """Each item to the portal that checks it now, or the outcome saying why none does."""
         now = dt.datetime.now(dt.UTC)
+        unusable = broken_portals(self.settings, list(self.registry.portals))
         by_portal: dict[str, list[ItemRef]] = {}
         unrouted = []
         for item in items:
-            route = self.registry.route(item.payer_id, now)
+            route = self.registry.route(item.payer_id, now, unusable)
             if route.portal is not None:
                 by_portal.setdefault(route.portal, []).append(item)
             else:
@@ -110,7 +122,7 @@ class Sweep:
                 self.portals[key] = PortalRuntime.load(self.settings, key, self.base_urls.get(key), self.registry)
         return self.portals
 
-    async def check_and_record(self, bot: ClaimStatusBot, item: ItemRef) -> CheckResult:
+    async def check_and_record(self, bot: PortalBot, item: ItemRef) -> CheckResult:
         """The per-claim step: check in the portal, then record at once."""
         result = await bot.check(item)
         await self.record(bot.portal.key, item, result)
@@ -172,27 +184,30 @@ class Sweep:
         portal = self.portals[key]
         resolver = Resolver(portal.selectors)
         login = SharedLogin(portal, self.settings)
-        queue: asyncio.Queue[ItemRef] = asyncio.Queue()
-        for item in items:
-            queue.put_nowait(item)
+        bot_class = BatchInquiryBot if portal.entry.shape == "batch" else ClaimStatusBot
+        queue: asyncio.Queue[list[ItemRef]] = asyncio.Queue()
+        for batch in batches(items, portal.entry.batch_size if portal.entry.shape == "batch" else 1):
+            queue.put_nowait(batch)
 
         async def sink(content: bytes, media_type: str, item_id: int, url: str) -> str:
             return await self._store_evidence(key, content, media_type, item_id, url)
 
         async def worker(context: Any) -> None:
             async with slot(key) if slot else contextlib.nullcontext():
-                bot = ClaimStatusBot(context, portal, login, resolver, sink, self.settings)
+                bot = bot_class(context, portal, login, resolver, sink, self.settings)
                 while not queue.empty():
-                    item = queue.get_nowait()
-                    with structlog.contextvars.bound_contextvars(item_id=item.id):
-                        await step(self, bot, item)
+                    batch = queue.get_nowait()
+                    await bot.begin(batch)
+                    for item in batch:
+                        with structlog.contextvars.bound_contextvars(item_id=item.id):
+                            await step(self, bot, item)
 
         # One context, one page per worker: the pages share the login's cookies, and Chromium
         # runs them in far fewer processes than a context per worker (~50 MB less per worker).
         context = await browser.new_context(viewport={"width": 1100, "height": 900}, service_workers="block")
         context.set_default_timeout(self.settings.browser.action_timeout_s * 1000)
         try:
-            pages = min(concurrency, portal.entry.max_concurrency, len(items))
+            pages = min(concurrency, portal.entry.max_concurrency, queue.qsize())
             await asyncio.gather(*(worker(context) for _ in range(pages)))
         finally:
             await context.close()

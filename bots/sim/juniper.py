@@ -1,0 +1,112 @@
+"""The simulated payer portal "Juniper Health Provider Center": built unlike Bluestem on purpose.
+A two-step sign-in (username, then password) without MFA or terms; then a single-page app
+that renders claims client-side from a JSON API into an ARIA grid of divs, with each claim's
+details in an expandable panel instead of a page of their own, in Juniper's own status
+wording ("Finalized – Denied") and ISO dates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Form, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy import and_
+
+from bots.sim.portal import PortalConfig, SimPortal, parse_date
+from bots.sim.store import Claim
+
+DATE_FORMAT = "%Y-%m-%d"
+PATHS = {"login": "/signin", "ready": "/app"}
+LOGIN_COOKIE = "jn_login"  # the username between the two sign-in steps
+
+
+def create_app(cfg: PortalConfig) -> FastAPI:
+    sim = SimPortal(cfg, "Juniper Health Provider Center", ["JNPR1"], "jn_session", PATHS, DATE_FORMAT)
+    app, page = sim.app, sim.page
+
+    def session_or_401(request: Request) -> Response | None:
+        sess = sim.current(request)
+        return JSONResponse({"error": "session expired"}, 401) if isinstance(sess, Response) else None
+
+    @app.get("/")
+    def root() -> RedirectResponse:
+        return RedirectResponse("/app", 303)
+
+    @app.get("/signin")
+    def signin_form(request: Request, expired: int = 0) -> Response:
+        notice = "You were signed out after a period of inactivity." if expired else None
+        return page(request, "juniper/signin.html", notice=notice)
+
+    @app.post("/signin")
+    def signin(login_id: str = Form("")) -> Response:
+        # Like real portals, the password step follows whether or not the username exists.
+        response = RedirectResponse("/signin/password", 303)
+        response.set_cookie(LOGIN_COOKIE, login_id.strip(), httponly=True, samesite="lax", max_age=600)
+        return response
+
+    @app.get("/signin/password")
+    def password_form(request: Request) -> Response:
+        login_id = request.cookies.get(LOGIN_COOKIE)
+        if not login_id:
+            return RedirectResponse("/signin", 303)
+        return page(request, "juniper/password.html", login_id=login_id)
+
+    @app.post("/signin/password")
+    def password(request: Request, passwd: str = Form("")) -> Response:
+        login_id = request.cookies.get(LOGIN_COOKIE, "")
+        user = sim.authenticate(login_id, passwd)
+        if user is None:
+            return page(request, "juniper/signin.html", 401,
+                        error="We could not sign you in with that username and password.")
+        token = sim.start_session(user.id, "ready")
+        response = sim.with_cookie(RedirectResponse("/app", 303), token)
+        response.delete_cookie(LOGIN_COOKIE)
+        return response
+
+    @app.get("/app")
+    @app.get("/app/claims")
+    def shell(request: Request) -> Response:
+        sess = sim.current(request)
+        return sess if isinstance(sess, Response) else page(request, "juniper/app.html")
+
+    @app.get("/api/claims")
+    def find_claims(request: Request) -> Response:
+        """?claim=… or ?member=…&from=…&to=…, and &page=N."""
+        refused = session_or_401(request)
+        if refused:
+            return refused
+        q = request.query_params
+        claim, member, start, end = (q.get("claim", ""), q.get("member", ""), q.get("from", ""), q.get("to", ""))
+        first, last = parse_date(start, DATE_FORMAT), parse_date(end, DATE_FORMAT)
+        if claim.strip():
+            where: Any = Claim.claim_number == claim.strip()
+        elif member.strip() and first and last:
+            where = and_(Claim.member_id == member.strip(), Claim.dos_from <= last, Claim.dos_to >= first)
+        else:
+            return JSONResponse({"error": "Enter a claim number, or a subscriber ID with service dates "
+                                 "(YYYY-MM-DD)."}, 400)
+        found = sim.claims_where(where)
+        pages = max(1, -(-len(found) // cfg.page_size))
+        number = min(max(1, int(q.get("page", "1") or 1)), pages)
+        shown = found[(number - 1) * cfg.page_size:number * cfg.page_size]
+        return JSONResponse({"total": len(found), "page": number, "pages": pages, "claims": [
+            {"key": c["claim_key"], "claim_no": c["claim_number"], "patient": c["patient_name"],
+             "account": c["account_number"], "from": c["dos_from"], "to": c["dos_to"],
+             "billed_cents": c["billed_cents"], "status": c["status_text"]} for c in shown]})
+
+    @app.get("/api/claims/{claim_key}")
+    def claim_detail(request: Request, claim_key: str) -> Response:
+        refused = session_or_401(request)
+        if refused:
+            return refused
+        with sim.store.session() as s:
+            claim = s.get(Claim, claim_key)
+        if claim is None:
+            return JSONResponse({"error": "That claim is not available."}, 404)
+        return JSONResponse(claim.view())
+
+    @app.get("/signout")
+    def signout(request: Request) -> RedirectResponse:
+        return sim.logout(request)
+
+    return app

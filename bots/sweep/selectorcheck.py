@@ -1,0 +1,136 @@
+"""`rcmbot selectors check`: drive a live portal through every screen with its canary claims
+and report each element of its selector map as ok (the first candidate matched), drift (only
+a fallback matched), broken (its screen was reached and nothing matched) or not reached.
+The result is kept for the sweep (bots.sweep.checks)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from playwright.async_api import Page, async_playwright
+
+from bots.browser.launch import launch
+from bots.browser.selectors import Resolver, SelectorMap
+from bots.claimstatus.batch import BatchInquiryBot
+from bots.claimstatus.bot import ClaimStatusBot, PortalBot
+from bots.claimstatus.login import SharedLogin
+from bots.claimstatus.runtime import PortalRuntime
+from bots.core.errors import InputError
+from bots.core.logs import get_logger
+from bots.core.registry import PortalRegistry
+from bots.core.settings import Settings
+from bots.sweep.checks import save_check
+from bots.sweep.runner import batches
+
+log = get_logger(__name__)
+Status = Literal["ok", "drift", "broken", "not reached"]
+STATUSES: tuple[Status, ...] = ("ok", "drift", "broken", "not reached")
+
+# Where each element may be seen, by its key's first part.
+APP_SCREENS = {"search", "results", "detail", "inquiry", "responses"}
+SCREENS_OF: dict[str, set[str]] = {
+    "login": {"login", "password"}, "mfa": {"mfa"}, "terms": {"terms"}, "search": {"search"},
+    "results": {"results"}, "detail": {"detail"}, "line": {"detail"}, "adjustment": {"detail"},
+    "batch": {"inquiry", "responses"}, "response": {"responses"}, "mailbox": {"mailbox"},
+    "nav": APP_SCREENS, "page": {"unavailable"},
+}
+
+
+class Census:
+    """Watches every screen the bot reaches and probes every element that belongs there,
+    keeping the best candidate each element ever matched."""
+
+    def __init__(self, smap: SelectorMap) -> None:
+        self.map = smap
+        self.resolver = Resolver(smap)
+        self.best: dict[str, int | None] = {}  # key -> best candidate index; None: looked, absent
+        self.screens: set[str] = set()
+
+    async def observe(self, page: Page, screen: str) -> None:
+        self.screens.add(screen)
+        for key in self.map.elements:
+            if screen not in SCREENS_OF.get(key.split(".", 1)[0], set()):
+                continue
+            within = self.map.elements[key].within
+            if within and await self.resolver.nested(page, within) is None:
+                continue  # its container is absent: nothing to say about it on this screen
+            hit = await self.resolver.nested(page, key)
+            old = self.best.get(key)
+            if hit is not None and (old is None or hit[0] < old):
+                self.best[key] = hit[0]
+            else:
+                self.best.setdefault(key, None)
+
+    def status(self, key: str) -> tuple[Status, str]:
+        """The element's status and the candidate that matched (or why not)."""
+        element = self.map.elements[key]
+        if key not in self.best:
+            return "not reached", "its screen was not reached"
+        index = self.best[key]
+        if index is None:
+            return ("not reached", "optional, not shown") if element.optional else ("broken", "no candidate matched")
+        return ("ok" if index == 0 else "drift"), f"#{index + 1} {element.candidates[index].describe()}"
+
+
+@dataclass
+class CheckReport:
+    portal: str
+    checked_at: str  # UTC, ISO 8601
+    seconds: float
+    elements: dict[str, dict[str, str]]  # key -> {"status", "detail"}
+    canaries: list[dict[str, Any]] = field(default_factory=list)  # what each canary's check found
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def broken(self) -> list[str]:
+        return [k for k, v in self.elements.items() if v["status"] == "broken"]
+
+
+async def check_selectors(settings: Settings, key: str, base_url: str | None = None) -> CheckReport:
+    """Run the portal's canaries through its screens in one browser session; report every element."""
+    started = time.monotonic()
+    registry = PortalRegistry.load(settings.path(settings.portals_file))
+    if key not in registry.portals:
+        raise InputError(f"no portal {key!r} in {settings.portals_file} (have: {', '.join(registry.portals)})")
+    portal = PortalRuntime.load(settings, key, base_url, registry)
+    if not portal.entry.canaries:
+        raise InputError(f"portal {key!r} lists no canaries in {settings.portals_file}: nothing to drive it with")
+    census = Census(portal.selectors)
+    resolver = Resolver(portal.selectors)
+    login = SharedLogin(portal, settings, census.observe)
+
+    async def discard(content: bytes, media_type: str, item_id: int, url: str) -> str:
+        return ""  # a canary's evidence is not worklist evidence
+
+    outcomes = []
+    async with async_playwright() as pw:
+        browser = await launch(pw, settings.browser)
+        try:
+            context = await browser.new_context(viewport={"width": 1100, "height": 900}, service_workers="block")
+            context.set_default_timeout(settings.browser.action_timeout_s * 1000)
+            bot: PortalBot
+            if portal.entry.shape == "batch":
+                bot = BatchInquiryBot(context, portal, login, resolver, discard, settings)
+            else:
+                bot = ClaimStatusBot(context, portal, login, resolver, discard, settings)
+                bot.use_search_url = False  # the search form is a screen to check too
+            items = [c.item(n) for n, c in enumerate(portal.entry.canaries, 1)]
+            for batch in batches(items, portal.entry.batch_size if portal.entry.shape == "batch" else 1):
+                await bot.begin(batch)
+                for item in batch:
+                    result = await bot.check(item)
+                    outcomes.append({"canary": -item.id, "outcome": result.outcome.value,
+                                     "category": result.category, "error": result.error})
+        finally:
+            await browser.close()
+    elements = {k: dict(zip(("status", "detail"), census.status(k), strict=True)) for k in portal.selectors.elements}
+    counts = {str(s): sum(1 for v in elements.values() if v["status"] == s) for s in STATUSES}
+    report = CheckReport(portal=key, checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                         seconds=round(time.monotonic() - started, 1), elements=elements, canaries=outcomes,
+                         counts=counts)
+    save_check(settings, report.portal, asdict(report))
+    log.info("selectors checked", portal=key, **counts)
+    return report

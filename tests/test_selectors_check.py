@@ -1,0 +1,88 @@
+"""`rcmbot selectors check` against every simulated portal, in its normal and its drift layout,
+and a map broken on purpose: reported, non-zero exit, and the sweep skips that portal."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bots.core.registry import PortalRegistry
+from bots.core.settings import SimSettings
+from bots.sim.fleet import SIMULATED, Fleet
+from bots.sweep.selectorcheck import check_selectors
+from tests.conftest import CLAIMS, ROOT, SEED, run_async, sweep_rows
+from tests.test_cli_and_prefect import base_env, rcmbot
+
+REGISTRY = PortalRegistry.load(ROOT / "config/portals.yaml")
+ALWAYS_ABSENT = {"login.error", "page.unavailable"}  # no refused login, no outage on a good day
+# What each portal's drift layout renames, so that only a fallback candidate still matches.
+DRIFTED = {
+    "bluestem": {"login.username", "search.claim_number", "results.table", "detail.status_text"},
+    "juniper": {"login.username", "search.claim_number", "results.table", "results.open", "detail.heading"},
+    "harbor": {"login.username", "mfa.code", "batch.line", "batch.table"},
+}
+
+
+@pytest.fixture(scope="module", params=["normal", "drift"])
+def layout_fleet(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
+        tuple[str, Fleet]]:
+    """Every simulated portal in one layout (the "drift" one renames what the maps try first)."""
+    with Fleet(SimSettings(seed=SEED), REGISTRY, list(SIMULATED), tmp_path_factory.mktemp(request.param), CLAIMS,
+               request.param) as fleet:
+        yield request.param, fleet
+
+
+@pytest.mark.parametrize("key", list(SIMULATED))
+def test_check_reports_every_element(layout_fleet, key, settings, monkeypatch) -> None:
+    layout, fleet = layout_fleet
+    for name, value in fleet.env.items():
+        monkeypatch.setenv(name, value)
+    report = run_async(check_selectors(settings, key, fleet.urls[key]))
+    status = {key: e["status"] for key, e in report.elements.items()}
+    assert all(c["error"] is None for c in report.canaries), report.canaries
+    assert {c["outcome"] for c in report.canaries} == {"status", "not_found"}
+    drifted = DRIFTED[key] if layout == "drift" else set()
+    assert {k for k, s in status.items() if s == "drift"} == drifted
+    assert not report.broken
+    not_reached = {k for k, s in status.items() if s == "not reached"}
+    assert not_reached >= ALWAYS_ABSENT
+    # Every element the shape needs was seen, including a denial's adjustment details.
+    optional = {k for k, e in yaml.safe_load((ROOT / f"selectors/{key}.yaml").read_text())["elements"].items()
+                if e.get("optional")}
+    assert not_reached <= optional | {k for k in status if k.startswith("terms.")}
+    if key != "harbor":
+        assert status["adjustment.carc"] in ("ok", "drift") and status["results.next_page"] == "ok"
+    assert (settings.state_path / "selector-checks" / f"{key}.json").is_file()
+
+
+def test_a_broken_map_fails_the_check_and_the_sweep_skips_the_portal(tmp_path: Path, make_portal, settings,
+                                                                       dataset, monkeypatch) -> None:
+    portal = make_portal(layout="drift")
+    for name, value in portal.env().items():
+        monkeypatch.setenv(name, value)
+    # A map whose only candidate for the status field is the one the drift layout renamed.
+    smap = yaml.safe_load((ROOT / "selectors/bluestem.yaml").read_text())
+    smap["elements"]["detail.status_text"]["candidates"] = [{"label": "Claim status"}]
+    (tmp_path / "bluestem.yaml").write_text(yaml.safe_dump(smap, sort_keys=False))
+    registry = yaml.safe_load((ROOT / "config/portals.yaml").read_text())
+    registry["portals"]["bluestem"]["selector_map"] = str(tmp_path / "bluestem.yaml")
+    registry["portals"]["harbor"]["payer_ids"].remove("BSTM1")  # no fallback: the items must wait
+    (tmp_path / "portals.yaml").write_text(yaml.safe_dump(registry, sort_keys=False))
+
+    env = base_env(tmp_path) | portal.env() | {"RCMBOT_PORTALS_FILE": str(tmp_path / "portals.yaml")}
+    out = rcmbot("--state-dir", str(settings.state_path), "selectors", "check", "bluestem",
+                 "--portal-url", portal.url, "--json", env=env)
+    assert out.returncode == 1, out.stderr[-2000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["elements"]["detail.status_text"] == {"status": "broken", "detail": "no candidate matched"}
+    assert report["elements"]["login.username"]["status"] == "drift" and report["counts"]["broken"] == 1
+
+    settings.portals_file = tmp_path / "portals.yaml"
+    sweep, summary = sweep_rows(settings, portal, dataset.worklist[:3])
+    assert summary.by_category == {"deferred": 3} and summary.by_portal == {}
+    reason = sweep.store.history(sweep.store.items()[0].id)[-1].error
+    assert "selectors check" in reason and "detail.status_text" in reason
