@@ -129,7 +129,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with Fleet(sim, registry, list(SIMULATED), demo_dir / "portal", claims) as fleet:
         os.environ.update(fleet.env)
         for key, url in fleet.urls.items():
-            say(f"Simulated portal {registry.portals[key].name} at {url}")
+            say(f"{registry.portals[key].name} at {url}")
         csv_path = demo_dir / "worklist.csv"
         write_worklist_csv(demo_worklist(sim.seed, claims), csv_path)
         inserted, _ = WorklistStore(settings.worklist_url).upsert(read_worklist_csv(csv_path))
@@ -172,7 +172,6 @@ def cmd_portal_serve(args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
     from bots.core.registry import PortalRegistry
-    from bots.sim.fleet import SIMULATED
     from bots.sim.portal import PortalConfig
     from bots.sim.server import serve_foreground
     from bots.sim.store import PortalStore
@@ -182,12 +181,12 @@ def cmd_portal_serve(args: argparse.Namespace) -> int:
     creds = entry.resolve_credentials(args.portal)
     port = args.port or urlsplit(entry.base_url).port or 8710
     cfg = PortalConfig.from_settings(settings.sim, settings.state_path / "portal" / f"{args.portal}.db",
-                                     kind=SIMULATED[args.portal], layout=args.layout, timezone=entry.timezone)
+                                     kind=args.portal, layout=args.layout, timezone=entry.timezone)
     PortalStore(cfg.db_path).upsert_user(
         creds.username.get_secret_value(), creds.password.get_secret_value(),
         creds.totp_secret.get_secret_value() if creds.totp_secret else None,
         creds.mailbox_token.get_secret_value() if creds.mailbox_token else None)
-    print(f"{entry.name} ({args.layout} layout) on http://127.0.0.1:{port}; its bot user from the "
+    print(f"{entry.name}, {args.layout} layout, on http://127.0.0.1:{port}; its bot user from the "
           f"registry's credentials", flush=True)
     serve_foreground(cfg, port)
     return 0
@@ -362,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="portal_command", required=True, metavar="COMMAND")
     p = portal.add_parser("serve", help="serve a simulated portal on 127.0.0.1, its bot user taken "
                           "from the registry's credentials (e.g. $RCMBOT_BLUESTEM_USERNAME)")
-    p.add_argument("portal", nargs="?", default="bluestem", choices=["bluestem", "juniper", "harbor"])
+    p.add_argument("portal", nargs="?", default="bluestem", choices=["bluestem", "cedar", "juniper", "harbor"],
+                   help="which simulated portal; its registry entry has the same key (cedar: see docs/onboarding.md)")
     p.add_argument("--port", type=int, help="default: the port of the registry's base_url")
     p.add_argument("--layout", choices=["normal", "drift"], default="normal",
                    help="drift: labels and names the selector map tries first are changed")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bots.core.errors import ConfigError, InputError
-from bots.core.models import CheckResult, ClaimDetail, Outcome
+from bots.core.models import Adjustment, CheckResult, ClaimDetail, Outcome
 from bots.worklist.csvio import read_worklist_csv, write_worklist_csv
 from bots.worklist.followup import FollowUpRules
 from bots.worklist.store import WorklistStore
@@ -91,6 +91,7 @@ def paid_result() -> CheckResult:
         allowed_cents=800,
         paid_cents=800,
         patient_resp_cents=0,
+        adjustments=[Adjustment(group_code="CO", carc="45", amount_cents=200)],  # the contractual write-off
     )
     return CheckResult(outcome=Outcome.STATUS, category="F1", status_text="Paid", detail=detail)
 
@@ -148,3 +149,17 @@ def test_rules_file_errors_name_file_line_and_key(tmp_path) -> None:
         FollowUpRules.load(path)
     assert (err.value.line, err.value.key) == (5, "rules.0.follow_up")
     assert "not a duration" in str(err.value)
+
+
+def test_a_clearinghouse_answer_without_remittance_asks_for_the_835() -> None:
+    def result(category: str, adjustments: list[Adjustment]) -> CheckResult:
+        detail = ClaimDetail(payer_claim_number="C1", account_number="PA1", dos_from=dt.date(2026, 9, 1),
+                             dos_to=dt.date(2026, 9, 1), status_text="x", billed_cents=100, adjustments=adjustments)
+        return CheckResult(outcome=Outcome.STATUS, category=category, detail=detail)
+
+    contractual = [Adjustment(group_code="CO", carc="45", amount_cents=40)]
+    assert RULES.decide(result("F1", [])).rule == "paid, remittance not seen"
+    assert RULES.decide(result("F1", contractual)).rule == "paid in full"
+    assert RULES.decide(result("F2", [])).rule == "denied, reasons not seen"
+    missing_info = [Adjustment(group_code="CO", carc="16", amount_cents=100)]
+    assert RULES.decide(result("F2", missing_info)).rule == "coding denial"

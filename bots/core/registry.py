@@ -154,6 +154,8 @@ class PortalEntry(BaseModel, extra="forbid"):
         "with mfa mailbox: the inbox page the code is read from; a path is relative to base_url"))
     batch_size: int = Field(10, ge=1, le=10, description="claims per inquiry, with shape batch")
     canaries: list[Canary] = Field(default_factory=list, description="claims for `rcmbot selectors check`")
+    bot: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", description=(
+        "module:Class of a PortalBot subclass, for a portal that needs behaviour the shapes lack"))
     credentials: CredentialRefs
     automation_permitted: bool = Field(True, description=(
         "whether the portal's terms of use permit automated access; if not, it is never worked"))
@@ -195,6 +197,10 @@ class PortalEntry(BaseModel, extra="forbid"):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"not an IANA time zone: {value!r}") from None
         return value
+
+    @property
+    def claims_per_inquiry(self) -> int:
+        return self.batch_size if self.shape == "batch" else 1
 
     def maintenance_at(self, when: dt.datetime) -> MaintenanceWindow | None:
         """The maintenance window covering `when` (UTC), if any."""

@@ -29,6 +29,14 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
+def line_of(path: Path, loc: tuple[int | str, ...]) -> int | None:
+    """The line of a key path in a YAML file that has already loaded (for errors found later)."""
+    try:
+        return _line_of(yaml.compose(path.read_text(encoding="utf-8")), loc)
+    except (OSError, yaml.YAMLError):
+        return None
+
+
 def load_model(path: Path, model: type[M]) -> M:
     """Parse `path` as YAML and validate it as `model`; raise ConfigError naming the place."""
     name = str(path)

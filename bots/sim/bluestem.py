@@ -1,10 +1,14 @@
 """The simulated payer portal "Bluestem Health Plan": a server-rendered web app with login,
 TOTP MFA, a daily terms-of-use page, claim search (a form, or a bookmarkable results URL),
-paginated results and a claim detail page per claim."""
+paginated results and a claim detail page per claim.
+
+The same app under another skin is "Cedar Valley Health": other labels, ids and structure
+(results as cards, details as a key-value table), for onboarding a portal by data alone."""
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pyotp
 from fastapi import FastAPI, Form, Request
@@ -18,9 +22,15 @@ DATE_FORMAT = "%m/%d/%Y"
 PATHS = {"login": "/login", "mfa": "/mfa", "terms": "/terms", "ready": "/search"}
 
 
+TITLES = {"bluestem": "Bluestem Health Plan provider portal", "cedar": "Cedar Valley Health provider self-service"}
+
+
 def create_app(cfg: PortalConfig) -> FastAPI:
-    sim = SimPortal(cfg, "Bluestem Health Plan provider portal", ["BSTM1"], "bs_session", PATHS, DATE_FORMAT)
-    app, page = sim.app, sim.page
+    sim = SimPortal(cfg, TITLES[cfg.kind], ["BSTM1"], "bs_session", PATHS, DATE_FORMAT)
+    app, skin = sim.app, cfg.kind
+
+    def page(request: Request, name: str, status: int = 200, **ctx: Any) -> Response:
+        return sim.page(request, f"{skin}/{name}", status, **ctx)
 
     @app.get("/")
     def root() -> RedirectResponse:
@@ -29,13 +39,13 @@ def create_app(cfg: PortalConfig) -> FastAPI:
     @app.get("/login")
     def login_form(request: Request, expired: int = 0) -> Response:
         notice = "Your session has expired due to inactivity. Please sign in again." if expired else None
-        return page(request, "bluestem/login.html", notice=notice)
+        return page(request, "login.html", notice=notice)
 
     @app.post("/login")
     def login(request: Request, username: str = Form(""), password: str = Form("")) -> Response:
         user = sim.authenticate(username, password)
         if user is None:
-            return page(request, "bluestem/login.html", 401, error="The user ID or password is incorrect.")
+            return page(request, "login.html", 401, error="The user ID or password is incorrect.")
         token = sim.start_session(user.id, "mfa")
         response = RedirectResponse("/mfa", 303) if user.totp_secret else sim.advance(token, user.id)
         return sim.with_cookie(response, token)
@@ -43,7 +53,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
     @app.get("/mfa")
     def mfa_form(request: Request) -> Response:
         sess = sim.current(request, "mfa")
-        return sess if isinstance(sess, Response) else page(request, "bluestem/mfa.html")
+        return sess if isinstance(sess, Response) else page(request, "mfa.html")
 
     @app.post("/mfa")
     def mfa(request: Request, code: str = Form("")) -> Response:
@@ -54,13 +64,13 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         assert secret
         totp = pyotp.TOTP(secret)  # RFC 6238's 30-second step, as authenticator apps use
         if not totp.verify(code.strip(), valid_window=cfg.totp_valid_window):
-            return page(request, "bluestem/mfa.html", 401, error="That verification code is not valid.")
+            return page(request, "mfa.html", 401, error="That verification code is not valid.")
         return sim.advance(sess.token, sess.user_id)
 
     @app.get("/terms")
     def terms_form(request: Request) -> Response:
         sess = sim.current(request, "terms")
-        return sess if isinstance(sess, Response) else page(request, "bluestem/terms.html")
+        return sess if isinstance(sess, Response) else page(request, "terms.html")
 
     @app.post("/terms")
     def terms(request: Request, agree: str = Form("")) -> Response:
@@ -68,20 +78,20 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         if isinstance(sess, Response):
             return sess
         if agree != "yes":
-            return page(request, "bluestem/terms.html", 400, error="You must agree to the Terms of Use to continue.")
+            return page(request, "terms.html", 400, error="You must agree to the Terms of Use to continue.")
         return sim.acknowledge_terms(sess)
 
     @app.get("/search")
     def search_form(request: Request) -> Response:
         sess = sim.current(request)
-        return sess if isinstance(sess, Response) else page(request, "bluestem/search.html", form={})
+        return sess if isinstance(sess, Response) else page(request, "search.html", form={})
 
     def new_inquiry(request: Request, sess: PortalSession, form: dict[str, str]) -> int | Response:
         """Record a search; the inquiry id, or the search page with the reason it was refused."""
         claim_number, member_id = form["claim_number"].strip(), form["member_id"].strip()
         start, end = parse_date(form["dos_from"], DATE_FORMAT), parse_date(form["dos_to"], DATE_FORMAT)
         if not claim_number and not (member_id and start and end):
-            return page(request, "bluestem/search.html", 400, form=form,
+            return page(request, "search.html", 400, form=form,
                         error="Enter a payer claim number, or a member ID with service dates (MM/DD/YYYY).")
         with sim.store.session() as s, s.begin():
             inquiry = Inquiry(user_id=sess.user_id, claim_number=claim_number or None,
@@ -107,7 +117,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
             page_no = min(max(1, page_no), pages)
             rows = s.scalars(select(Claim).where(where).order_by(Claim.dos_from, Claim.claim_number)
                              .offset((page_no - 1) * cfg.page_size).limit(cfg.page_size)).all()
-        return page(request, "bluestem/results.html", claims=[(r.claim_key, r.view()) for r in rows],
+        return page(request, "results.html", claims=[(r.claim_key, r.view()) for r in rows],
                     total=total, page_no=page_no, pages=pages, inquiry_id=inquiry_id)
 
     @app.post("/search")
@@ -145,7 +155,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
             claim = s.get(Claim, claim_key)
         if claim is None:
             return sim.message(request, 404, "Claim not found", "That claim is not available.")
-        return page(request, "bluestem/detail.html", c=claim.view(),
+        return page(request, "detail.html", c=claim.view(),
                     retrieved=dt.datetime.now(sim.tz).strftime("%m/%d/%Y %I:%M %p %Z"))
 
     @app.get("/logout")

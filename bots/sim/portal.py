@@ -25,7 +25,7 @@ from bots.core.settings import SimSettings
 from bots.sim.dataset import build_dataset
 from bots.sim.store import Claim, PortalSession, PortalStore, TermsAck, User, check_password, utcnow
 
-Kind = Literal["bluestem", "juniper", "harbor"]
+Kind = Literal["bluestem", "cedar", "juniper", "harbor"]
 Layout = Literal["normal", "drift"]
 
 

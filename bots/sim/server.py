@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from bots.sim import bluestem, harbor, juniper
 from bots.sim.portal import PortalConfig
 
-APPS = {"bluestem": bluestem.create_app, "juniper": juniper.create_app, "harbor": harbor.create_app}
+APPS = {"bluestem": bluestem.create_app, "cedar": bluestem.create_app, "juniper": juniper.create_app,
+        "harbor": harbor.create_app}
 
 
 def create_app(cfg: PortalConfig) -> FastAPI:

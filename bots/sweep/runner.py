@@ -20,8 +20,8 @@ from playwright.async_api import async_playwright
 
 from bots.browser.launch import launch
 from bots.browser.selectors import Resolver
-from bots.claimstatus.batch import BatchInquiryBot
-from bots.claimstatus.bot import ClaimStatusBot, PortalBot
+from bots.claimstatus.bot import PortalBot
+from bots.claimstatus.hooks import bot_class
 from bots.claimstatus.login import SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.core.logs import get_logger
@@ -93,6 +93,7 @@ class Sweep:
         self.rules = FollowUpRules.load(settings.path(settings.followup_rules_file))
         self.registry = PortalRegistry.load(settings.path(settings.portals_file))
         self.portals: dict[str, PortalRuntime] = {}
+        self.bots: dict[str, type[PortalBot]] = {}
         self._evidence_count = 0
         self._by_portal: Counter[str] = Counter()
 
@@ -120,6 +121,8 @@ class Sweep:
         for key in self.route(items)[0]:
             if key not in self.portals:
                 self.portals[key] = PortalRuntime.load(self.settings, key, self.base_urls.get(key), self.registry)
+                self.bots[key] = bot_class(key, self.registry.portals[key],
+                                           self.settings.path(self.settings.portals_file))
         return self.portals
 
     async def check_and_record(self, bot: PortalBot, item: ItemRef) -> CheckResult:
@@ -184,9 +187,8 @@ class Sweep:
         portal = self.portals[key]
         resolver = Resolver(portal.selectors)
         login = SharedLogin(portal, self.settings)
-        bot_class = BatchInquiryBot if portal.entry.shape == "batch" else ClaimStatusBot
         queue: asyncio.Queue[list[ItemRef]] = asyncio.Queue()
-        for batch in batches(items, portal.entry.batch_size if portal.entry.shape == "batch" else 1):
+        for batch in batches(items, portal.entry.claims_per_inquiry):
             queue.put_nowait(batch)
 
         async def sink(content: bytes, media_type: str, item_id: int, url: str) -> str:
@@ -194,7 +196,7 @@ class Sweep:
 
         async def worker(context: Any) -> None:
             async with slot(key) if slot else contextlib.nullcontext():
-                bot = bot_class(context, portal, login, resolver, sink, self.settings)
+                bot = self.bots[key](context, portal, login, resolver, sink, self.settings)
                 while not queue.empty():
                     batch = queue.get_nowait()
                     await bot.begin(batch)

@@ -14,8 +14,8 @@ from playwright.async_api import Page, async_playwright
 
 from bots.browser.launch import launch
 from bots.browser.selectors import Resolver, SelectorMap
-from bots.claimstatus.batch import BatchInquiryBot
-from bots.claimstatus.bot import ClaimStatusBot, PortalBot
+from bots.claimstatus.bot import ClaimStatusBot
+from bots.claimstatus.hooks import bot_class
 from bots.claimstatus.login import SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.core.errors import InputError
@@ -111,14 +111,12 @@ async def check_selectors(settings: Settings, key: str, base_url: str | None = N
         try:
             context = await browser.new_context(viewport={"width": 1100, "height": 900}, service_workers="block")
             context.set_default_timeout(settings.browser.action_timeout_s * 1000)
-            bot: PortalBot
-            if portal.entry.shape == "batch":
-                bot = BatchInquiryBot(context, portal, login, resolver, discard, settings)
-            else:
-                bot = ClaimStatusBot(context, portal, login, resolver, discard, settings)
+            bot = bot_class(key, portal.entry, settings.path(settings.portals_file))(
+                context, portal, login, resolver, discard, settings)
+            if isinstance(bot, ClaimStatusBot):
                 bot.use_search_url = False  # the search form is a screen to check too
             items = [c.item(n) for n, c in enumerate(portal.entry.canaries, 1)]
-            for batch in batches(items, portal.entry.batch_size if portal.entry.shape == "batch" else 1):
+            for batch in batches(items, portal.entry.claims_per_inquiry):
                 await bot.begin(batch)
                 for item in batch:
                     result = await bot.check(item)

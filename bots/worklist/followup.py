@@ -30,6 +30,8 @@ class When(BaseModel, extra="forbid"):
     categories: list[str] = Field(default_factory=list, description="codes; 'P*' matches a prefix")
     denial: str | None = Field(None, pattern="^(coding|other)$")
     paid_in_full: bool | None = None
+    remittance: bool | None = Field(None, description=(
+        "whether the check saw the remittance's adjustments (a 277 from a clearinghouse does not)"))
 
 
 class Rule(BaseModel, extra="forbid"):
@@ -79,6 +81,8 @@ class FollowUpRules(BaseModel, extra="forbid"):
             r.category and (r.category == c or (c.endswith("*") and r.category.startswith(c[:-1])))
             for c in when.categories
         ):
+            return False
+        if when.remittance is not None and when.remittance != bool(r.detail and r.detail.adjustments):
             return False
         carcs = set(r.detail.carcs) - {"45"} if r.detail else set()
         if when.denial is not None:

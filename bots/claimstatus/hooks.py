@@ -1,0 +1,34 @@
+"""The bot class that works a portal: its shape's, or a hook named in its registry entry
+(`bot: module:Class`, a subclass of PortalBot) for a portal that needs custom behaviour."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from bots.claimstatus.batch import BatchInquiryBot
+from bots.claimstatus.bot import ClaimStatusBot, PortalBot
+from bots.core.errors import ConfigError
+from bots.core.registry import PortalEntry
+from bots.core.yamlfile import line_of
+
+
+def bot_class(key: str, entry: PortalEntry, registry_file: Path) -> type[PortalBot]:
+    """The class to check this portal's claims with; ConfigError naming file, line and key."""
+    if entry.bot is None:
+        return BatchInquiryBot if entry.shape == "batch" else ClaimStatusBot
+    module, name = entry.bot.split(":")
+
+    def error(problem: str) -> ConfigError:
+        return ConfigError(str(registry_file), line_of(registry_file, ("portals", key, "bot")),
+                           f"portals.{key}.bot", problem)
+
+    try:
+        found = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise error(f"cannot load {entry.bot}: {exc}") from exc
+    expected = BatchInquiryBot if entry.shape == "batch" else ClaimStatusBot
+    if not (isinstance(found, type) and issubclass(found, expected)):
+        raise error(f"{entry.bot} is not a subclass of {expected.__module__}.{expected.__name__} "
+                    f"(the {entry.shape} shape's bot)")
+    return found
