@@ -184,3 +184,27 @@ def test_two_sweeps_on_one_prefect_server_share_a_portals_limit(tmp_path, make_p
     (a_start, a_end), (b_start, b_end) = windows
     assert a_start < b_end and b_start < a_end, "the two sweeps must have run at the same time"
     assert portal.server.stats()["max_in_flight"] <= 3, "two sweeps x 2 pages, one limit of 3"
+
+
+def test_credentials_can_live_in_prefect_secret_blocks(tmp_path, monkeypatch) -> None:
+    from prefect.blocks.system import Secret
+
+    # _sync: other tests of the session leave an event loop behind, which would make save() a coroutine
+    Secret(value="from-a-block").save("rcmbot-test-bluestem-password", overwrite=True, _sync=True)
+    monkeypatch.setenv("RCMBOT_BLUESTEM_USERNAME", "bot")
+    monkeypatch.setenv("RCMBOT_BLUESTEM_TOTP_SECRET", "JBSWY3DPEHPK3PXP")
+    credentials = {"username_env": "RCMBOT_BLUESTEM_USERNAME", "password_block": "rcmbot-test-bluestem-password",
+                   "totp_secret_env": "RCMBOT_BLUESTEM_TOTP_SECRET"}
+    entry = PortalRegistry.load(registry_variant(tmp_path, credentials=credentials)).portals["bluestem"]
+    assert entry.resolve_credentials("bluestem").password.get_secret_value() == "from-a-block"
+
+    credentials["password_block"] = "no-such-block"
+    entry = PortalRegistry.load(registry_variant(tmp_path, credentials=credentials)).portals["bluestem"]
+    with pytest.raises(ConfigError) as err:
+        entry.resolve_credentials("bluestem")
+    assert "missing: Prefect Secret block no-such-block" in str(err.value)
+
+    credentials["password_env"] = "RCMBOT_BLUESTEM_PASSWORD"  # both places for one secret
+    with pytest.raises(ConfigError) as err:
+        PortalRegistry.load(registry_variant(tmp_path, credentials=credentials))
+    assert "password_env or password_block, not both" in str(err.value)

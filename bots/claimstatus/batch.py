@@ -102,8 +102,16 @@ class BatchInquiryBot(PortalBot):
         assert pp is not None
         return ClaimDetail(
             payer_claim_number=row["claim_number"] or "", account_number=row["account_number"] or "",
-            dos_from=pp.date(row["dos_from"]), dos_to=pp.date(row["dos_to"]),  # type: ignore[arg-type]
+            dos_from=_date(pp, row["dos_from"]), dos_to=_date(pp, row["dos_to"]),
             status_text=f"{row['category_code']} {row['category_description']}; "
                         f"{row['status_code']} {row['status_description']}",
             status_date=pp.date(row["status_date"]), billed_cents=pp.cents(row["billed"]) or 0,
             paid_cents=pp.cents(row["paid"]))
+
+
+def _date(pp: PortalPage, text: str | None) -> dt.date:
+    """A date every answer row for a claim found has; without it the screen is unreadable."""
+    value = pp.date(text)
+    if value is None:
+        raise ValueError("an answer row without service dates")
+    return value

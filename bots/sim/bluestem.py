@@ -7,7 +7,6 @@ The same app under another skin is "Cedar Valley Health": other labels, ids and 
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pyotp
@@ -156,7 +155,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         if claim is None:
             return sim.message(request, 404, "Claim not found", "That claim is not available.")
         return page(request, "detail.html", c=claim.view(),
-                    retrieved=dt.datetime.now(sim.tz).strftime("%m/%d/%Y %I:%M %p %Z"))
+                    retrieved=sim.local_now())
 
     @app.get("/logout")
     def logout(request: Request) -> RedirectResponse:

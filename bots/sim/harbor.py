@@ -176,7 +176,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         lines = json.loads(batch.lines)
         return page(request, "harbor/responses.html", inquiry_id=batch_id, payer=PAYERS[batch.payer_id],
                     lines=len(lines), rows=[r for line in lines for r in answer(batch.payer_id, line)],
-                    answered=dt.datetime.now(sim.tz).strftime("%m/%d/%Y %I:%M %p %Z"))
+                    answered=sim.local_now())
 
     @app.get("/logout")
     def logout(request: Request) -> RedirectResponse:

@@ -115,6 +115,10 @@ class SimPortal:
         ctx.setdefault("drift", self.cfg.layout == "drift")
         return self.templates.TemplateResponse(request, name, ctx, status_code=status)
 
+    def local_now(self) -> str:
+        """Now in the portal's time zone, as its pages show it."""
+        return dt.datetime.now(self.tz).strftime("%m/%d/%Y %I:%M %p %Z")
+
     def message(self, request: Request, status: int, title: str, text: str) -> HTMLResponse:
         return self.page(request, f"{self.cfg.kind}/message.html", status, title=title, message=text)
 

@@ -41,7 +41,8 @@ function grid(label, columns, rows, rowAttrs) {
   const head = el("div", {role: "row"}, ...columns.map(([, title]) => el("div", {role: "columnheader"}, title)));
   const body = rows.map((r, i) => el("div", {role: "row", ...rowAttrs(r, i)},
     ...columns.map(([key]) => el("div", {role: "gridcell", "data-field": key}, r[key] ?? ""))));
-  return el("div", {role: "grid", "aria-label": label, class: "grid"}, head, ...body);
+  return el("div", {role: "grid", "aria-label": label, class: "grid", style: `--cols: ${columns.length}`},
+            head, ...body);
 }
 
 function kv(pairs) {
