@@ -42,6 +42,8 @@ def test_every_cli_command_has_help() -> None:
         ["sweep", "--help"],
         ["serve", "--help"],
         ["portal", "serve", "--help"],
+        ["selectors", "check", "--help"],
+        ["bench", "--help"],
         ["worklist", "import", "--help"],
         ["worklist", "export", "--help"],
         ["worklist", "show", "--help"],

@@ -91,3 +91,28 @@ def test_free_text_phi_is_redacted(dataset) -> None:
         ):
             assert value not in text, value
         assert lines[1]["event"].startswith("no match for [REDACTED]")
+
+
+def test_every_setting_and_registry_credential_is_in_env_example() -> None:
+    from pydantic import BaseModel
+
+    from bots.core.registry import PortalRegistry
+    from bots.core.settings import Settings
+
+    example = (ROOT / "config/.env.example").read_text()
+
+    def names(model: type[BaseModel], prefix: str) -> list[str]:
+        out = []
+        for field, info in model.model_fields.items():
+            kind = info.annotation
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                out += names(kind, f"{prefix}{field.upper()}__")
+            else:
+                out.append(f"{prefix}{field.upper()}")
+        return out
+
+    missing = [n for n in names(Settings, "RCMBOT_") if n not in example and n != "RCMBOT_PROJECT_ROOT"]
+    refs = [r for e in PortalRegistry.load(ROOT / "config/portals.yaml").portals.values()
+            for name in ("username", "password", "totp_secret", "mailbox_token")
+            if (r := getattr(e.credentials, f"{name}_env"))]
+    assert missing == [] and [r for r in refs if r not in example] == []
