@@ -151,6 +151,40 @@ def test_unreachable_portal_becomes_error_outcome_not_a_crash(settings, dataset)
     assert sweep.store.history(item.id)[0].error
 
 
+def test_a_browser_that_goes_away_is_relaunched_and_the_sweep_carries_on(settings, portal, dataset) -> None:
+    rows = [r for r in dataset.worklist if r.kind == "paid"][:8]
+    checked = 0
+
+    async def crash_after_three(sweep: Sweep, bot: Any, item: Any) -> Any:
+        nonlocal checked
+        result = await sweep.check_and_record(bot, item)
+        checked += 1
+        if checked == 3:  # as if Chromium crashed: every page and context goes with it
+            await bot.context.browser.close()
+        return result
+
+    with capture_logs() as logs:
+        sweep, summary = sweep_rows(settings, portal, rows, concurrency=2, step=crash_after_three)
+    assert summary.checked == 8 and summary.errors <= 1, summary  # at most the claim in flight on the other page
+    assert summary.by_category.get("F1", 0) >= 7
+    assert sum(e["event"] == "browser went away mid-sweep; relaunching" for e in logs) == 1
+
+
+def test_a_browser_that_keeps_going_away_stops_at_the_relaunch_limit(settings, portal, dataset) -> None:
+    settings.browser.relaunches = 1
+    rows = [r for r in dataset.worklist if r.kind == "paid"][:5]
+
+    async def crash_every_time(sweep: Sweep, bot: Any, item: Any) -> Any:
+        result = await sweep.check_and_record(bot, item)
+        await bot.context.browser.close()
+        return result
+
+    sweep, summary = sweep_rows(settings, portal, rows, concurrency=1, step=crash_every_time)
+    assert summary.by_category == {"F1": 2, "error": 3}  # two browsers, one claim each
+    errors = [sweep.store.history(i.id)[-1].error for i in sweep.store.items() if i.outcome is None]
+    assert errors == ["the browser kept going away; relaunch limit reached"] * 3
+
+
 def test_search_form_when_the_registry_gives_no_search_url(settings, portal, dataset: Dataset, tmp_path) -> None:
     """Portals without a bookmarkable search are worked through their search form."""
     registry = (ROOT / "config/portals.yaml").read_text()

@@ -32,6 +32,7 @@ class BrowserSettings(BaseModel):
     page_claims: int = Field(25, ge=1, description=(
         "claims a page checks before a fresh page replaces it: a renderer's memory otherwise "
         "creeps up over a long sweep"))
+    relaunches: int = Field(2, ge=0, description="times one sweep relaunches a browser that went away")
     navigation_timeout_s: float = 20.0
     action_timeout_s: float = 10.0
     screenshot_format: Literal["png8", "png", "jpeg"] = Field(

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from playwright.async_api import async_playwright
+from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
 
 from bots.browser.launch import launch
 from bots.browser.selectors import Resolver
@@ -27,7 +28,7 @@ from bots.claimstatus.runtime import PortalRuntime
 from bots.core.logs import get_logger
 from bots.core.models import CheckResult, ItemRef, Outcome
 from bots.core.registry import PortalRegistry
-from bots.core.settings import Settings
+from bots.core.settings import BrowserSettings, Settings
 from bots.evidence import open_evidence_store
 from bots.sweep.checks import broken_portals
 from bots.worklist.followup import FollowUpRules
@@ -71,6 +72,33 @@ class SweepSummary:
         return (f"# Claim-status sweep {self.run_id}\n\n{self.checked} of {self.claims} claims "
                 f"checked in {self.seconds:.1f} s; {self.errors} errors; "
                 f"{self.evidence_files} evidence files.\n\n| outcome | claims |\n|---|---|\n{rows}\n")
+
+
+class Browsers:
+    """The sweep's Chromium, launched on first use and relaunched, a bounded number of times,
+    when it goes away in the middle of a sweep (a crash, a killed process)."""
+
+    def __init__(self, pw: Playwright, settings: BrowserSettings) -> None:
+        self.pw, self.settings = pw, settings
+        self.browser: Browser | None = None
+        self.launches = 0
+
+    async def get(self) -> Browser | None:
+        """A connected browser, or None once the relaunch budget is spent."""
+        if self.browser is not None and self.browser.is_connected():
+            return self.browser
+        if self.launches > self.settings.relaunches:
+            return None
+        if self.browser is not None:
+            log.error("browser went away mid-sweep; relaunching", relaunch=self.launches)
+        self.launches += 1
+        self.browser = await launch(self.pw, self.settings)
+        return self.browser
+
+    async def close(self) -> None:
+        if self.browser is not None:
+            with contextlib.suppress(PlaywrightError):
+                await self.browser.close()
 
 
 def batches(items: list[ItemRef], size: int) -> list[list[ItemRef]]:
@@ -141,6 +169,11 @@ class Sweep:
         log.info("checked", item_id=item.id, outcome=result.outcome.value,
                  category=result.category, rule=decision.rule)
 
+    async def _give_up(self, portal: str, queue: asyncio.Queue[list[ItemRef]], reason: str) -> None:
+        while not queue.empty():
+            for item in queue.get_nowait():
+                await self.record(portal, item, CheckResult(outcome=Outcome.ERROR, error=reason))
+
     async def _store_evidence(self, portal: str, content: bytes, media_type: str, item_id: int,
                               url: str) -> str:
         record = await asyncio.to_thread(
@@ -163,15 +196,15 @@ class Sweep:
         self.preflight(items)
         if by_portal:
             async with async_playwright() as pw:
-                browser = await launch(pw, self.settings.browser)
+                browsers = Browsers(pw, self.settings.browser)
                 try:
                     for key, portal_items in by_portal.items():
-                        drift[key], stopped = await self._run_portal(browser, key, portal_items, concurrency,
+                        drift[key], stopped = await self._run_portal(browsers, key, portal_items, concurrency,
                                                                      step, slot)
                         if stopped:
                             needs_person[key] = stopped
                 finally:
-                    await browser.close()
+                    await browsers.close()
         counts = self.store.run_counts(self.run_id)
         return SweepSummary(
             run_id=self.run_id, claims=len(items), by_category=dict(sorted(counts.items())),
@@ -181,7 +214,7 @@ class Sweep:
             needs_person=needs_person,
         )
 
-    async def _run_portal(self, browser: Any, key: str, items: list[ItemRef], concurrency: int,
+    async def _run_portal(self, browsers: Browsers, key: str, items: list[ItemRef], concurrency: int,
                           step: Step, slot: Slot | None) -> tuple[list[str], str | None]:
         """Work one portal's items; its drifted elements, and why it needs a person if it does."""
         portal = self.portals[key]
@@ -194,10 +227,10 @@ class Sweep:
         async def sink(content: bytes, media_type: str, item_id: int, url: str) -> str:
             return await self._store_evidence(key, content, media_type, item_id, url)
 
-        async def worker(context: Any) -> None:
+        async def worker(browser: Browser, context: BrowserContext) -> None:
             async with slot(key) if slot else contextlib.nullcontext():
                 bot = self.bots[key](context, portal, login, resolver, sink, self.settings)
-                while not queue.empty():
+                while not queue.empty() and browser.is_connected():
                     batch = queue.get_nowait()
                     await bot.begin(batch)
                     for item in batch:
@@ -206,11 +239,18 @@ class Sweep:
 
         # One context, one page per worker: the pages share the login's cookies, and Chromium
         # runs them in far fewer processes than a context per worker (~50 MB less per worker).
-        context = await browser.new_context(viewport={"width": 1100, "height": 900}, service_workers="block")
-        context.set_default_timeout(self.settings.browser.action_timeout_s * 1000)
-        try:
-            pages = min(concurrency, portal.entry.max_concurrency, queue.qsize())
-            await asyncio.gather(*(worker(context) for _ in range(pages)))
-        finally:
-            await context.close()
+        # If the browser goes away, the workers stop and a fresh browser works what is left.
+        while not queue.empty() and not login.stopped:
+            browser = await browsers.get()
+            if browser is None:
+                await self._give_up(key, queue, "the browser kept going away; relaunch limit reached")
+                break
+            context = await browser.new_context(viewport={"width": 1100, "height": 900}, service_workers="block")
+            context.set_default_timeout(self.settings.browser.action_timeout_s * 1000)
+            try:
+                pages = min(concurrency, portal.entry.max_concurrency, queue.qsize())
+                await asyncio.gather(*(worker(browser, context) for _ in range(pages)))
+            finally:
+                with contextlib.suppress(PlaywrightError):
+                    await context.close()
         return sorted(resolver.drift), login.stopped
