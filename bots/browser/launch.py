@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from playwright.async_api import Browser, Playwright
+from playwright.async_api import Browser, BrowserContext, Playwright
 
 from bots.core.errors import BrowserNotFoundError
 from bots.core.settings import BrowserSettings
@@ -70,3 +70,11 @@ async def launch(pw: Playwright, settings: BrowserSettings, executable: Path | N
         args=[*launch_args(), f"--renderer-process-limit={renderer_limit(settings)}",
               f"--js-flags=--max-old-space-size={settings.js_heap_mb}", *settings.extra_args],
     )
+
+
+async def new_context(browser: Browser, settings: BrowserSettings) -> BrowserContext:
+    """A context for one portal: its pages share the login's cookies (Chromium runs them in far
+    fewer processes than a context per page); service workers off, so requests stay visible."""
+    context = await browser.new_context(viewport={"width": 1100, "height": 900}, service_workers="block")
+    context.set_default_timeout(settings.action_timeout_s * 1000)
+    return context

@@ -13,7 +13,7 @@ from bots.browser.capture import capture_rows
 from bots.browser.pages import BATCH_LINE_FIELDS, RESPONSE_FIELDS, PortalPage
 from bots.claimstatus.bot import PortalBot
 from bots.core.errors import BusinessError
-from bots.core.models import CheckResult, ClaimDetail, ItemRef, Outcome
+from bots.core.models import CheckResult, ClaimDetail, ItemRef, Outcome, ResultRow
 
 NOT_FOUND_CATEGORY = "A4"  # 277 "Acknowledgement/Not Found"
 
@@ -63,32 +63,27 @@ class BatchInquiryBot(PortalBot):
         table = await self.resolver.get(pp.page, "batch.table")
         rows = await pp.table(table, "batch.row", "response", RESPONSE_FIELDS)
         row_locators = await self.resolver.get_all(table, "batch.row")
+        # The rows of claims found, parsed once (a not-found row has no dates to parse).
+        found = {i: _detail(pp, r) for i, r in enumerate(rows) if r["category_code"] != NOT_FOUND_CATEGORY}
         per_item: list[list[int]] = []
         for n, item in enumerate(self.batch, 1):
             mine = [i for i, r in enumerate(rows) if r["line"] == str(n)]
-            found = [i for i in mine if rows[i]["category_code"] != NOT_FOUND_CATEGORY]
-            same = [i for i in found if self._same(item, rows[i])]
+            same = [i for i in mine if i in found and _as_row(found[i]).is_item(item)]
             per_item.append(same or mine)
         images, html = await capture_rows(pp.page, self.resolver, self.settings.browser,
                                           [[row_locators.nth(i) for i in group] for group in per_item])
         for item, group, image in zip(self.batch, per_item, images, strict=True):
             evidence = await self._store(item, pp.page.url, image, (html, "text/html"))
-            self.answers[item.id] = self._result([rows[i] for i in group], evidence)
+            claims = [(rows[i], found[i]) for i in group if i in found]
+            self.answers[item.id] = self._result(claims, evidence)
 
-    def _same(self, item: ItemRef, row: dict[str, str | None]) -> bool:
-        if item.payer_claim_number:
-            return row["claim_number"] == item.payer_claim_number
-        detail = self._detail(row)
-        return (detail.account_number, detail.dos_from, detail.dos_to, detail.billed_cents) == (
-            item.account_number, item.dos_from, item.dos_to, item.billed_cents)
-
-    def _result(self, rows: list[dict[str, str | None]], evidence: list[str]) -> CheckResult:
-        if not rows or all(r["category_code"] == NOT_FOUND_CATEGORY for r in rows):
+    def _result(self, claims: list[tuple[dict[str, str | None], ClaimDetail]], evidence: list[str]) -> CheckResult:
+        """The item's result from the answer rows of the claims found for it."""
+        if not claims:
             return CheckResult(outcome=Outcome.NOT_FOUND, evidence=evidence)
-        if len(rows) > 1:
-            return CheckResult(outcome=Outcome.AMBIGUOUS, matches=len(rows), evidence=evidence)
-        row = rows[0]
-        detail = self._detail(row)
+        if len(claims) > 1:
+            return CheckResult(outcome=Outcome.AMBIGUOUS, matches=len(claims), evidence=evidence)
+        row, detail = claims[0]
         mapping = self.portal.statuses.lookup(row["category_code"] or "")
         if mapping is None:
             return CheckResult(outcome=Outcome.UNMAPPED, status_text=detail.status_text, detail=detail,
@@ -97,16 +92,16 @@ class BatchInquiryBot(PortalBot):
                            status_code=row["status_code"] or mapping.code, status_text=detail.status_text,
                            detail=detail, evidence=evidence, matches=1)
 
-    def _detail(self, row: dict[str, str | None]) -> ClaimDetail:
-        pp = self.pp
-        assert pp is not None
-        return ClaimDetail(
-            payer_claim_number=row["claim_number"] or "", account_number=row["account_number"] or "",
-            dos_from=_date(pp, row["dos_from"]), dos_to=_date(pp, row["dos_to"]),
-            status_text=f"{row['category_code']} {row['category_description']}; "
-                        f"{row['status_code']} {row['status_description']}",
-            status_date=pp.date(row["status_date"]), billed_cents=pp.cents(row["billed"]) or 0,
-            paid_cents=pp.cents(row["paid"]))
+
+
+def _detail(pp: PortalPage, row: dict[str, str | None]) -> ClaimDetail:
+    return ClaimDetail(
+        payer_claim_number=row["claim_number"] or "", account_number=row["account_number"] or "",
+        dos_from=_date(pp, row["dos_from"]), dos_to=_date(pp, row["dos_to"]),
+        status_text=f"{row['category_code']} {row['category_description']}; "
+                    f"{row['status_code']} {row['status_description']}",
+        status_date=pp.date(row["status_date"]), billed_cents=pp.cents(row["billed"]) or 0,
+        paid_cents=pp.cents(row["paid"]))
 
 
 def _date(pp: PortalPage, text: str | None) -> dt.date:
@@ -115,3 +110,9 @@ def _date(pp: PortalPage, text: str | None) -> dt.date:
     if value is None:
         raise ValueError("an answer row without service dates")
     return value
+
+
+def _as_row(detail: ClaimDetail) -> ResultRow:
+    return ResultRow(claim_number=detail.payer_claim_number, account_number=detail.account_number,
+                     dos_from=detail.dos_from, dos_to=detail.dos_to, billed_cents=detail.billed_cents,
+                     status_text=detail.status_text)

@@ -163,9 +163,7 @@ class ClaimStatusBot(PortalBot):
         matches = []
         while True:
             for index, (row, href) in enumerate(await pp.result_rows()):
-                same = (row.claim_number == item.payer_claim_number if item.payer_claim_number
-                        else row.matches(item))
-                if same:
+                if row.is_item(item):
                     matches.append(Match(row, href, index, pp.page.url))
             next_page = await self.resolver.find(pp.page, "results.next_page")
             if next_page is None:

@@ -84,11 +84,7 @@ class SharedLogin:
                     if screen == "login":
                         raise await self._refused(pp, "username")
                     continue
-                await pp.fill("login.password", creds.password.get_secret_value())
-                screen = await pp.submit("login.submit")
-                if screen in ("login", "password"):
-                    raise await self._refused(pp, "login")
-            elif screen == "password":
+            if screen in ("login", "password"):  # the password: on the login page, or its own step
                 await pp.fill("login.password", creds.password.get_secret_value())
                 screen = await pp.submit("login.submit")
                 if screen in ("login", "password"):

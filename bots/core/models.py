@@ -91,6 +91,11 @@ class ResultRow(BaseModel):
     billed_cents: int
     status_text: str
 
+    def is_item(self, item: ItemRef) -> bool:
+        """Whether this row is the item's claim: by payer claim number when the worklist knows
+        it, else by account number, dates of service and billed amount."""
+        return self.claim_number == item.payer_claim_number if item.payer_claim_number else self.matches(item)
+
     def matches(self, item: ItemRef) -> bool:
         return (
             self.account_number == item.account_number

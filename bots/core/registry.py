@@ -41,7 +41,7 @@ class CredentialRefs(BaseModel, extra="forbid"):
     @model_validator(mode="after")
     def _one_place_each(self) -> CredentialRefs:
         for name in SECRETS:
-            if self.ref(name) and getattr(self, f"{name}_env") and getattr(self, f"{name}_block"):
+            if getattr(self, f"{name}_env") and getattr(self, f"{name}_block"):
                 raise ValueError(f"give {name}_env or {name}_block, not both")
         for name in ("username", "password"):
             if self.ref(name) is None:

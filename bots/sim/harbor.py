@@ -31,23 +31,23 @@ def create_app(cfg: PortalConfig) -> FastAPI:
     app, page = sim.app, sim.page
     payers = [PAYERS[p] for p in PAYER_IDS]
 
-    def mailbox_of(user_id: int) -> Mailbox | None:
-        with sim.store.session() as s:
-            return s.get(Mailbox, user_id)
-
-    def send_code(sess: PortalSession) -> MailMessage:
-        message = MailMessage(user_id=sess.user_id, session_token=sess.token,
+    def send_code(user_id: int, token: str) -> None:
+        message = MailMessage(user_id=user_id, session_token=token,
                               reference="".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(4)),
                               code=f"{secrets.randbelow(10**6):06d}", sent_at=utcnow())
         with sim.store.session() as s, s.begin():
             s.add(message)
-        return message
+
+    def latest_code(sess: PortalSession) -> MailMessage | None:
+        """The code mailed for this sign-in last: only that one is accepted."""
+        with sim.store.session() as s:
+            return s.scalar(select(MailMessage).where(MailMessage.session_token == sess.token)
+                            .order_by(MailMessage.id.desc()).limit(1))
 
     def verify_page(request: Request, sess: PortalSession, status: int = 200, error: str | None = None) -> Response:
+        latest = latest_code(sess)
         with sim.store.session() as s:
-            latest = s.scalar(select(MailMessage).where(MailMessage.session_token == sess.token)
-                              .order_by(MailMessage.id.desc()).limit(1))
-        mailbox = mailbox_of(sess.user_id)
+            mailbox = s.get(Mailbox, sess.user_id)
         if latest is None or mailbox is None:
             return sim.message(request, 500, "Sign-in code unavailable", "No e-mail address is on file.")
         user, domain = mailbox.address.split("@")
@@ -69,10 +69,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         if user is None:
             return page(request, "harbor/login.html", 401, error="Invalid username or password.")
         token = sim.start_session(user.id, "mfa")
-        with sim.store.session() as s:
-            sess = s.get(PortalSession, token)
-        assert sess is not None
-        send_code(sess)
+        send_code(user.id, token)
         return sim.with_cookie(RedirectResponse("/verify", 303), token)
 
     @app.get("/verify")
@@ -87,9 +84,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
             return sess
         code = str((await request.form()).get("mailcode", "")).strip()
         oldest = utcnow() - dt.timedelta(seconds=cfg.mail_code_ttl_s)
-        with sim.store.session() as s:
-            latest = s.scalar(select(MailMessage).where(MailMessage.session_token == sess.token)
-                              .order_by(MailMessage.id.desc()).limit(1))
+        latest = latest_code(sess)
         if latest is None or latest.sent_at < oldest or not secrets.compare_digest(latest.code, code):
             return verify_page(request, sess, 401, "That code is not valid or has expired.")
         return sim.advance(sess.token, sess.user_id, terms=False)

@@ -10,7 +10,7 @@ import datetime as dt
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +19,7 @@ import structlog
 from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
-from bots.browser.launch import launch
+from bots.browser.launch import launch, new_context
 from bots.browser.selectors import Resolver
 from bots.claimstatus.bot import PortalBot
 from bots.claimstatus.hooks import bot_class
@@ -122,6 +122,8 @@ class Sweep:
         self.registry = PortalRegistry.load(settings.path(settings.portals_file))
         self.portals: dict[str, PortalRuntime] = {}
         self.bots: dict[str, type[PortalBot]] = {}
+        # Portals whose latest selectors check found a broken element, read once per sweep.
+        self.unusable = broken_portals(settings, list(self.registry.portals))
         self._evidence_count = 0
         self._by_portal: Counter[str] = Counter()
 
@@ -131,11 +133,10 @@ class Sweep:
     def route(self, items: list[ItemRef]) -> tuple[dict[str, list[ItemRef]], list[tuple[ItemRef, CheckResult]]]:
         """Each item to the portal that checks it now, or the outcome saying why none does."""
         now = dt.datetime.now(dt.UTC)
-        unusable = broken_portals(self.settings, list(self.registry.portals))
         by_portal: dict[str, list[ItemRef]] = {}
         unrouted = []
         for item in items:
-            route = self.registry.route(item.payer_id, now, unusable)
+            route = self.registry.route(item.payer_id, now, self.unusable)
             if route.portal is not None:
                 by_portal.setdefault(route.portal, []).append(item)
             else:
@@ -146,7 +147,10 @@ class Sweep:
     def preflight(self, items: list[ItemRef]) -> dict[str, PortalRuntime]:
         """Load and validate every portal these items go to (registry entry, selector map,
         status map, credentials); raise ConfigError naming file, line and key before any work."""
-        for key in self.route(items)[0]:
+        return self._load(self.route(items)[0])
+
+    def _load(self, keys: Iterable[str]) -> dict[str, PortalRuntime]:
+        for key in keys:
             if key not in self.portals:
                 self.portals[key] = PortalRuntime.load(self.settings, key, self.base_urls.get(key), self.registry)
                 self.bots[key] = bot_class(key, self.registry.portals[key],
@@ -189,11 +193,11 @@ class Sweep:
         concurrency = concurrency or self.settings.sweep.concurrency
         structlog.contextvars.bind_contextvars(run_id=self.run_id)
         by_portal, unrouted = self.route(items)
+        self._load(by_portal)  # a bad map or missing credentials stop the sweep before anything is recorded
         for item, result in unrouted:
             await self.record("-", item, result)
         drift: dict[str, list[str]] = {}
         needs_person: dict[str, str] = {}
-        self.preflight(items)
         if by_portal:
             async with async_playwright() as pw:
                 browsers = Browsers(pw, self.settings.browser)
@@ -237,16 +241,14 @@ class Sweep:
                         with structlog.contextvars.bound_contextvars(item_id=item.id):
                             await step(self, bot, item)
 
-        # One context, one page per worker: the pages share the login's cookies, and Chromium
-        # runs them in far fewer processes than a context per worker (~50 MB less per worker).
+        # One context, one page per worker (~50 MB less per worker than a context each).
         # If the browser goes away, the workers stop and a fresh browser works what is left.
         while not queue.empty() and not login.stopped:
             browser = await browsers.get()
             if browser is None:
                 await self._give_up(key, queue, "the browser kept going away; relaunch limit reached")
                 break
-            context = await browser.new_context(viewport={"width": 1100, "height": 900}, service_workers="block")
-            context.set_default_timeout(self.settings.browser.action_timeout_s * 1000)
+            context = await new_context(browser, self.settings.browser)
             try:
                 pages = min(concurrency, portal.entry.max_concurrency, queue.qsize())
                 await asyncio.gather(*(worker(browser, context) for _ in range(pages)))

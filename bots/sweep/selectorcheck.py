@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 from playwright.async_api import Page, async_playwright
 
-from bots.browser.launch import launch
-from bots.browser.selectors import Resolver, SelectorMap
+from bots.browser.launch import launch, new_context
+from bots.browser.selectors import Resolver
 from bots.claimstatus.bot import ClaimStatusBot
 from bots.claimstatus.hooks import bot_class
 from bots.claimstatus.login import SharedLogin
@@ -43,24 +43,21 @@ class Census:
     """Watches every screen the bot reaches and probes every element that belongs there,
     keeping the best candidate each element ever matched."""
 
-    def __init__(self, smap: SelectorMap) -> None:
-        self.map = smap
-        self.resolver = Resolver(smap)
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver, self.map = resolver, resolver.map
         self.best: dict[str, int | None] = {}  # key -> best candidate index; None: looked, absent
-        self.screens: set[str] = set()
 
     async def observe(self, page: Page, screen: str) -> None:
-        self.screens.add(screen)
-        for key in self.map.elements:
+        for key, element in self.map.elements.items():
             if screen not in SCREENS_OF.get(key.split(".", 1)[0], set()):
                 continue
-            within = self.map.elements[key].within
-            if within and await self.resolver.nested(page, within) is None:
+            container = await self.resolver.nested(page, element.within) if element.within else (0, page)
+            if container is None:
                 continue  # its container is absent: nothing to say about it on this screen
-            hit = await self.resolver.nested(page, key)
+            index = await self.resolver.probe(container[1], key)  # probing notes no drift
             old = self.best.get(key)
-            if hit is not None and (old is None or hit[0] < old):
-                self.best[key] = hit[0]
+            if index is not None and (old is None or index < old):
+                self.best[key] = index
             else:
                 self.best.setdefault(key, None)
 
@@ -98,8 +95,8 @@ async def check_selectors(settings: Settings, key: str, base_url: str | None = N
     portal = PortalRuntime.load(settings, key, base_url, registry)
     if not portal.entry.canaries:
         raise InputError(f"portal {key!r} lists no canaries in {settings.portals_file}: nothing to drive it with")
-    census = Census(portal.selectors)
     resolver = Resolver(portal.selectors)
+    census = Census(resolver)
     login = SharedLogin(portal, settings, census.observe)
 
     async def discard(content: bytes, media_type: str, item_id: int, url: str) -> str:
@@ -109,8 +106,7 @@ async def check_selectors(settings: Settings, key: str, base_url: str | None = N
     async with async_playwright() as pw:
         browser = await launch(pw, settings.browser)
         try:
-            context = await browser.new_context(viewport={"width": 1100, "height": 900}, service_workers="block")
-            context.set_default_timeout(settings.browser.action_timeout_s * 1000)
+            context = await new_context(browser, settings.browser)
             bot = bot_class(key, portal.entry, settings.path(settings.portals_file))(
                 context, portal, login, resolver, discard, settings)
             if isinstance(bot, ClaimStatusBot):
