@@ -6,17 +6,14 @@ import datetime as dt
 import json
 import threading
 from collections import Counter
-from collections.abc import Sequence
-from importlib.resources import files
-from pathlib import Path
+from collections.abc import Iterator, Sequence
+from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import create_engine, event, func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bots.core.models import CheckResult, ItemRef, Outcome, summary_key
+from bots.worklist.db import open_engine
 from bots.worklist.followup import Decision
 from bots.worklist.schema import History, Item, ServiceLineRow
 
@@ -27,35 +24,11 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _engine(url: str) -> Engine:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(conn: object, _record: object) -> None:
-            cur = conn.cursor()  # type: ignore[attr-defined]
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest Alembic revision."""
-    cfg = Config()
-    cfg.set_main_option("script_location", str(files("bots.worklist") / "migrations"))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-
-
 class WorklistStore:
+    """Reads and writes one worklist database; opening it does no I/O (migrations: bots.worklist.db)."""
+
     def __init__(self, url: str) -> None:
-        self.engine = _engine(url)
-        migrate(self.engine)
+        self.engine = open_engine(url)
         self._write = threading.Lock()  # one writer at a time; SQLite would serialise anyway
 
     def session(self) -> Session:
@@ -90,13 +63,24 @@ class WorklistStore:
         return inserted, updated
 
     # -- selection --------------------------------------------------------------------------
+    @staticmethod
+    def _due(at: dt.datetime | None) -> tuple[Any, ...]:
+        return Item.closed_at.is_(None), Item.next_follow_up_at <= (at or now_utc())
+
     def due_items(self, at: dt.datetime | None = None, limit: int | None = None) -> list[Item]:
         """Open items whose follow-up time has come, oldest first. Selection lives here alone,
         so it can become leasing when several sweeps share a worklist."""
-        query = (select(Item).where(Item.closed_at.is_(None), Item.next_follow_up_at <= (at or now_utc()))
-                 .order_by(Item.next_follow_up_at, Item.id).limit(limit))
+        query = select(Item).where(*self._due(at)).order_by(Item.next_follow_up_at, Item.id).limit(limit)
         with self.session() as s:
             return list(s.scalars(query))
+
+    def page(self, limit: int, *, due: bool = False) -> tuple[list[Item], int]:
+        """The first `limit` items (or due items), read in the database, and how many there are."""
+        where = self._due(None) if due else ()
+        order = (Item.next_follow_up_at, Item.id) if due else (Item.id,)
+        with self.session() as s:
+            total = s.scalar(select(func.count()).select_from(Item).where(*where)) or 0
+            return list(s.scalars(select(Item).where(*where).order_by(*order).limit(limit))), total
 
     def due(self, at: dt.datetime | None = None, limit: int | None = None) -> list[ItemRef]:
         return [self._ref(item) for item in self.due_items(at, limit)]
@@ -112,8 +96,18 @@ class WorklistStore:
                        billed_cents=item.billed_cents, payer_claim_number=item.payer_claim_number)
 
     def items(self) -> list[Item]:
-        with self.session() as s:
-            return list(s.scalars(select(Item).order_by(Item.id)))
+        return list(self.iter_items())
+
+    def iter_items(self, chunk: int = 1000) -> Iterator[Item]:
+        """Every item in id order, read `chunk` rows at a time (keyset), so memory stays flat."""
+        after = 0
+        while True:
+            with self.session() as s:
+                rows = list(s.scalars(select(Item).where(Item.id > after).order_by(Item.id).limit(chunk)))
+            yield from rows
+            if len(rows) < chunk:
+                return
+            after = rows[-1].id
 
     def history(self, item_id: int) -> list[History]:
         with self.session() as s:
