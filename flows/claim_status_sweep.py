@@ -17,12 +17,13 @@ from bots.claimstatus.bot import PortalBot
 from bots.core.models import CheckResult, ItemRef
 from bots.core.settings import Settings
 from bots.orchestration.limits import portal_slot, shared_server, sync_portal_limits
-from bots.sweep.runner import Sweep
+from bots.sweep.runner import Sweep, SweepDeps
 
 
-@task(name="check-claim", task_run_name="check-item-{item.id}", cache_policy=NO_CACHE)
-async def check_claim(sweep: Sweep, bot: PortalBot, item: ItemRef) -> CheckResult:
-    return await sweep.check_and_record(bot, item)
+@task(name="check-claim", task_run_name="check-item-{batch[0].id}", cache_policy=NO_CACHE)
+async def check_claim(sweep: Sweep, bot: PortalBot, batch: list[ItemRef]) -> list[CheckResult]:
+    """One claim (or, at a clearinghouse, one batch inquiry of several), checked and recorded."""
+    return await sweep.check_and_record(bot, batch)
 
 
 @flow(name="claim-status-sweep", log_prints=False)
@@ -31,9 +32,12 @@ async def claim_status_sweep(
     concurrency: int | None = None,
     run_id: str | None = None,
     portal_urls: dict[str, str] | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
-    """Check up to `limit` due items with `concurrency` browser contexts; return the summary."""
-    sweep = Sweep(Settings(), run_id=run_id, flow_run_id=str(flow_run.id), base_urls=portal_urls)
+    """Check up to `limit` due items with `concurrency` browser pages; return the summary.
+    `settings`: the caller's, in-process; None (deployments): read from the environment."""
+    deps = await asyncio.to_thread(SweepDeps.load, settings or Settings())
+    sweep = Sweep(deps, run_id=run_id, flow_run_id=str(flow_run.id), base_urls=portal_urls)
     slot = None
     if shared_server():  # other workers may sweep the same portals: share their limits
         await asyncio.to_thread(sync_portal_limits, sweep.registry)

@@ -21,10 +21,11 @@ async def check_portal(settings: Settings, portal: str, base_url: str | None) ->
 
 
 @flow(name="selectors-check", log_prints=False)
-async def selectors_check(portals: list[str] | None = None,
-                          portal_urls: dict[str, str] | None = None) -> dict[str, Any]:
-    """Check `portals` (default: every registered portal that may be automated and has canaries)."""
-    settings = Settings()
+async def selectors_check(portals: list[str] | None = None, portal_urls: dict[str, str] | None = None,
+                          settings: Settings | None = None) -> dict[str, Any]:
+    """Check `portals` (default: every registered portal that may be automated and has canaries).
+    `settings`: the caller's, in-process; None (deployments): read from the environment."""
+    settings = settings or Settings()
     registry = PortalRegistry.load(settings.path(settings.portals_file))
     keys = portals or [k for k, e in registry.portals.items() if e.automation_permitted and e.canaries]
     urls = portal_urls or {}

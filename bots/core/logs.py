@@ -6,6 +6,20 @@ Redaction is a structlog processor, so it sees every event before any renderer. 
    each item's identifiers and every credential before it touches them;
  - anything shaped like a date or a long identifier, as a safety net for values nobody registered.
 Internal ids (run_id, item_id, evidence hashes) are left alone: they are what logs should carry.
+
+Known values live in a `RedactionScope`, so the set does not grow for the life of the process:
+ - a sweep run enters `redaction_scope()`; what is registered inside belongs to that run's scope and
+   is dropped when the run leaves it. The scope is held in a context variable, so asyncio tasks and
+   `asyncio.to_thread` calls started inside share it, while concurrent runs each have their own
+   (a bare `threading.Thread` starts with an empty context: it registers into the fallback below).
+   A scope entered inside another also redacts the enclosing scopes' values (never fewer redactions).
+ - values registered outside any scope (`rcmbot selectors check`, preflight, tests) go to one
+   process-level fallback scope, bounded to `FALLBACK_MAX_VALUES` values (the oldest chunk goes
+   first). Fallback values are redacted everywhere, inside run scopes too.
+ - a scope keeps values in chunks of `CHUNK_SIZE`, one compiled alternation each: registering a value
+   compiles only the newest chunk, never the values registered before. Every chunk is searched and
+   overlapping matches are merged, so "Ana Maria Diaz" is redacted whole even when "Ana Maria" came
+   first, in another chunk. Matching is case-insensitive; values shorter than 3 characters are ignored.
 """
 
 from __future__ import annotations
@@ -14,7 +28,10 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Iterable, MutableMapping
+from collections import deque
+from collections.abc import Iterable, Iterator, MutableMapping
+from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import structlog
@@ -22,7 +39,22 @@ from pydantic import SecretStr
 
 from bots.core.settings import LogSettings
 
+__all__ = [
+    "CHUNK_SIZE",
+    "FALLBACK_MAX_VALUES",
+    "REDACTED",
+    "RedactionScope",
+    "Redactor",
+    "configure_logging",
+    "get_logger",
+    "redaction_scope",
+    "redactor",
+]
+
 REDACTED = "[REDACTED]"
+CHUNK_SIZE = 64  # values per compiled alternation
+FALLBACK_MAX_VALUES = 4096  # values kept outside any run scope (rounded up to whole chunks)
+MIN_LENGTH = 3  # shorter values are not registered
 
 _SENSITIVE_KEY = re.compile(
     r"patient|member|subscriber|account|claim_?n(o|um)|dob|birth|^dos|service_date|"
@@ -40,31 +72,171 @@ _PATTERNS = (
 )
 
 
-class Redactor:
-    """Thread-safe set of known sensitive values plus the pattern safety net."""
+class _Chunk:
+    __slots__ = ("values", "pattern")
 
     def __init__(self) -> None:
-        self._values: set[str] = set()
-        self._regex: re.Pattern[str] | None = None
+        self.values: list[str] = []
+        self.pattern: re.Pattern[str] | None = None
+
+
+class RedactionScope:
+    """Known sensitive values of one run (or of the process fallback), thread-safe.
+
+    `rebuilds` counts chunk compilations and `compiled` the values compiled in total: registering
+    one value at a time costs at most `chunk_size` compiled values per registration.
+    With `max_values`, at most that many values (rounded up to whole chunks) are kept."""
+
+    def __init__(self, *, chunk_size: int = CHUNK_SIZE, max_values: int | None = None,
+                 parent: RedactionScope | None = None, name: str = "run") -> None:
+        if chunk_size < 1 or (max_values is not None and max_values < 1):
+            raise ValueError("chunk_size and max_values must be positive")
+        self.name = name
+        self.chunk_size = chunk_size
+        self.max_chunks = None if max_values is None else -(-max_values // chunk_size)
+        self.parent = parent
+        self.closed = False
+        self.rebuilds = 0
+        self.compiled = 0
+        self._chunks: deque[_Chunk] = deque()
+        self._where: dict[str, _Chunk] = {}  # value -> the chunk holding it
+        self._patterns: tuple[re.Pattern[str], ...] = ()  # replaced whole, so readers need no lock
         self._lock = threading.Lock()
 
-    def register(self, values: Iterable[str | SecretStr | None]) -> None:
-        new = set()
-        for value in values:
-            text = value.get_secret_value() if isinstance(value, SecretStr) else value
-            if text and len(text.strip()) >= 3:
-                new.add(text.strip())
+    def __repr__(self) -> str:  # never the values themselves
+        return f"<RedactionScope {self.name} values={len(self)} chunks={len(self._chunks)} closed={self.closed}>"
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._where
+
+    @property
+    def values(self) -> frozenset[str]:
+        """A snapshot of the values held (for tests and checks; never log it)."""
         with self._lock:
-            if not new <= self._values:
-                self._values |= new
-                # Longest first, so "Ana Maria Diaz" wins over "Ana Maria".
-                alternation = "|".join(re.escape(v) for v in sorted(self._values, key=len)[::-1])
-                self._regex = re.compile(alternation, re.IGNORECASE)
+            return frozenset(self._where)
+
+    @property
+    def chunks(self) -> int:
+        return len(self._chunks)
+
+    def add(self, values: Iterable[str]) -> None:
+        """Add already-normalized values; compile only the chunks that changed."""
+        with self._lock:
+            dirty: dict[int, _Chunk] = {}
+            for value in values:
+                if value not in self._where:
+                    chunk = self._append(value)
+                    dirty[id(chunk)] = chunk
+            for chunk in dirty.values():
+                # Longest first within a chunk, so the longest value starting at a position wins.
+                ordered = sorted(chunk.values, key=len, reverse=True)
+                chunk.pattern = re.compile("|".join(map(re.escape, ordered)), re.IGNORECASE)
+                self.rebuilds += 1
+                self.compiled += len(ordered)
+            if dirty:
+                self._patterns = tuple(c.pattern for c in self._chunks if c.pattern is not None)
+
+    def _append(self, value: str) -> _Chunk:
+        if not self._chunks or len(self._chunks[-1].values) >= self.chunk_size:
+            self._chunks.append(_Chunk())
+            while self.max_chunks is not None and len(self._chunks) > self.max_chunks:
+                for old in self._chunks.popleft().values:
+                    del self._where[old]
+        chunk = self._chunks[-1]
+        chunk.values.append(value)
+        self._where[value] = chunk
+        return chunk
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Every occurrence of every value, overlapping ones included, as (start, end)."""
+        found = []
+        for pattern in self._patterns:
+            match = pattern.search(text)
+            while match is not None:
+                found.append(match.span())
+                match = pattern.search(text, match.start() + 1)
+        return found
+
+    def close(self) -> None:
+        """Drop every value; later registrations through this scope go to its enclosing one."""
+        with self._lock:
+            self.closed = True
+            self._chunks.clear()
+            self._where.clear()
+            self._patterns = ()
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or adjacent spans as one."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+class Redactor:
+    """Known sensitive values, scoped per run, plus the pattern safety net."""
+
+    def __init__(self, *, chunk_size: int = CHUNK_SIZE, fallback_max_values: int = FALLBACK_MAX_VALUES) -> None:
+        self.chunk_size = chunk_size
+        self.fallback = RedactionScope(chunk_size=chunk_size, max_values=fallback_max_values, name="process")
+        # One per redactor (there is one per process); holds the innermost scope entered.
+        self._active: ContextVar[RedactionScope | None] = ContextVar(f"redaction_scope_{id(self)}", default=None)
+
+    @contextmanager
+    def scope(self, name: str = "run") -> Iterator[RedactionScope]:
+        """Values registered inside (in this task and tasks or threads started from it with the
+        context copied) belong to a new scope, dropped on exit."""
+        scope = RedactionScope(chunk_size=self.chunk_size, parent=self._active.get(), name=name)
+        token = self._active.set(scope)
+        try:
+            yield scope
+        finally:
+            self._active.reset(token)
+            scope.close()
+
+    @property
+    def current(self) -> RedactionScope:
+        """The scope register() adds to here: the innermost open scope, else the fallback."""
+        scope = self._active.get()
+        while scope is not None and scope.closed:
+            scope = scope.parent
+        return scope if scope is not None else self.fallback  # an empty scope is falsy
+
+    def register(self, values: Iterable[str | SecretStr | None]) -> None:
+        new = []
+        for value in values:
+            text = (value.get_secret_value() if isinstance(value, SecretStr) else value or "").strip()
+            if len(text) >= MIN_LENGTH:
+                new.append(text)
+        if new:
+            self.current.add(new)
+
+    def _scopes(self) -> Iterator[RedactionScope]:
+        scope = self._active.get()
+        while scope is not None:
+            if not scope.closed:
+                yield scope
+            scope = scope.parent
+        yield self.fallback
 
     def text(self, text: str) -> str:
-        regex = self._regex
-        if regex is not None:
-            text = regex.sub(REDACTED, text)
+        spans = [span for scope in self._scopes() for span in scope.spans(text)]
+        if spans:
+            parts: list[str] = []
+            last = 0
+            for start, end in _merge(spans):
+                parts += (text[last:start], REDACTED)
+                last = end
+            parts.append(text[last:])
+            text = "".join(parts)
         for pattern in _PATTERNS:
             text = pattern.sub(REDACTED, text)
         return text
@@ -87,6 +259,12 @@ class Redactor:
 
 
 redactor = Redactor()
+
+
+def redaction_scope(name: str = "run") -> AbstractContextManager[RedactionScope]:
+    """`with redaction_scope():` around one sweep run: what the run registers is dropped at its end.
+    The process-wide `redactor`'s scope; yields the `RedactionScope` (its `values`, `rebuilds`)."""
+    return redactor.scope(name)
 
 
 def configure_logging(settings: LogSettings, stream: Any = None) -> None:

@@ -25,17 +25,18 @@ from bots.claimstatus.bot import PortalBot
 from bots.claimstatus.hooks import bot_class
 from bots.claimstatus.login import SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
-from bots.core.logs import get_logger
+from bots.core.logs import get_logger, redaction_scope
 from bots.core.models import CheckResult, ItemRef, Outcome
 from bots.core.registry import PortalRegistry
 from bots.core.settings import BrowserSettings, Settings
-from bots.evidence import open_evidence_store
+from bots.evidence import EvidenceStore, open_evidence_store
 from bots.sweep.checks import broken_portals
+from bots.worklist.db import ensure_current
 from bots.worklist.followup import FollowUpRules
 from bots.worklist.store import WorklistStore
 
 log = get_logger(__name__)
-Step = Callable[["Sweep", PortalBot, ItemRef], Awaitable[CheckResult]]
+Step = Callable[["Sweep", PortalBot, list[ItemRef]], Awaitable[list[CheckResult]]]
 # portal key -> a context held by each page working that portal (a cross-worker limit)
 Slot = Callable[[str], AbstractAsyncContextManager[None]]
 
@@ -78,10 +79,17 @@ class Browsers:
     """The sweep's Chromium, launched on first use and relaunched, a bounded number of times,
     when it goes away in the middle of a sweep (a crash, a killed process)."""
 
-    def __init__(self, pw: Playwright, settings: BrowserSettings) -> None:
+    def __init__(self, pw: Playwright | None, settings: BrowserSettings) -> None:
         self.pw, self.settings = pw, settings
         self.browser: Browser | None = None
         self.launches = 0
+
+    @classmethod
+    def given(cls, browser: Browser) -> Browsers:
+        """A browser someone else owns: used while connected, never relaunched or closed."""
+        browsers = cls(None, BrowserSettings(relaunches=0))
+        browsers.browser, browsers.launches = browser, 1
+        return browsers
 
     async def get(self) -> Browser | None:
         """A connected browser, or None once the relaunch budget is spent."""
@@ -89,6 +97,7 @@ class Browsers:
             return self.browser
         if self.launches > self.settings.relaunches:
             return None
+        assert self.pw is not None, "a given browser is never relaunched (its budget is spent)"
         if self.browser is not None:
             log.error("browser went away mid-sweep; relaunching", relaunch=self.launches)
         self.launches += 1
@@ -96,7 +105,7 @@ class Browsers:
         return self.browser
 
     async def close(self) -> None:
-        if self.browser is not None:
+        if self.browser is not None and self.pw is not None:
             with contextlib.suppress(PlaywrightError):
                 await self.browser.close()
 
@@ -109,23 +118,50 @@ def batches(items: list[ItemRef], size: int) -> list[list[ItemRef]]:
     return [group[i:i + size] for group in by_payer.values() for i in range(0, len(group), size)]
 
 
+@dataclass(frozen=True)
+class SweepDeps:
+    """What sweeps work with: stores, registry and rules, loaded once and shared (by the runs
+    of one process, and later by the console and workers)."""
+
+    settings: Settings
+    store: WorklistStore
+    evidence: EvidenceStore
+    registry: PortalRegistry
+    rules: FollowUpRules
+
+    @classmethod
+    def load(cls, settings: Settings) -> SweepDeps:
+        """Open the stores and read the registry and rules (ConfigError naming file, line, key);
+        SchemaOutdatedError if the worklist database is older than the code."""
+        store = WorklistStore(settings.worklist_url)
+        ensure_current(store.engine)
+        return cls(settings=settings, store=store, evidence=open_evidence_store(settings.evidence_path),
+                   registry=PortalRegistry.load(settings.path(settings.portals_file)),
+                   rules=FollowUpRules.load(settings.path(settings.followup_rules_file)))
+
+
 class Sweep:
-    def __init__(self, settings: Settings, run_id: str | None = None, flow_run_id: str | None = None,
+    """One run over due items. Constructing it does no I/O: its dependencies are handed in."""
+
+    def __init__(self, deps: SweepDeps, run_id: str | None = None, flow_run_id: str | None = None,
                  base_urls: dict[str, str] | None = None) -> None:
-        self.settings = settings
+        self.settings = deps.settings
+        self.store, self.evidence, self.rules, self.registry = deps.store, deps.evidence, deps.rules, deps.registry
         self.run_id = run_id or new_run_id()
         self.flow_run_id = flow_run_id
         self.base_urls = base_urls or {}
-        self.store = WorklistStore(settings.worklist_url)
-        self.evidence = open_evidence_store(settings.evidence_path)
-        self.rules = FollowUpRules.load(settings.path(settings.followup_rules_file))
-        self.registry = PortalRegistry.load(settings.path(settings.portals_file))
         self.portals: dict[str, PortalRuntime] = {}
         self.bots: dict[str, type[PortalBot]] = {}
-        # Portals whose latest selectors check found a broken element, read once per sweep.
-        self.unusable = broken_portals(settings, list(self.registry.portals))
+        self._unusable: dict[str, str] | None = None
         self._evidence_count = 0
         self._by_portal: Counter[str] = Counter()
+
+    @property
+    def unusable(self) -> dict[str, str]:
+        """Portals whose latest selectors check found a broken element, read once per sweep."""
+        if self._unusable is None:
+            self._unusable = broken_portals(self.settings, list(self.registry.portals))
+        return self._unusable
 
     def due(self, limit: int | None = None) -> list[ItemRef]:
         return self.store.due(limit=limit)
@@ -157,11 +193,12 @@ class Sweep:
                                            self.settings.path(self.settings.portals_file))
         return self.portals
 
-    async def check_and_record(self, bot: PortalBot, item: ItemRef) -> CheckResult:
-        """The per-claim step: check in the portal, then record at once."""
-        result = await bot.check(item)
-        await self.record(bot.portal.key, item, result)
-        return result
+    async def check_and_record(self, bot: PortalBot, batch: list[ItemRef]) -> list[CheckResult]:
+        """The step: check a batch (one claim, unless the portal answers batches), record each result."""
+        results = await bot.check_batch(batch)
+        for item, result in zip(batch, results, strict=True):
+            await self.record(bot.portal.key, item, result)
+        return results
 
     async def record(self, portal: str, item: ItemRef, result: CheckResult) -> None:
         decision = self.rules.decide(result)
@@ -185,9 +222,15 @@ class Sweep:
             run_id=self.run_id, flow_run_id=self.flow_run_id)
         return record.sha256
 
-    async def run(self, items: list[ItemRef], concurrency: int | None = None,
-                  step: Step | None = None, slot: Slot | None = None) -> SweepSummary:
-        """Work every item; return the summary of this run."""
+    async def run(self, items: list[ItemRef], concurrency: int | None = None, step: Step | None = None,
+                  slot: Slot | None = None, browser: Browser | None = None) -> SweepSummary:
+        """Work every item; return the summary of this run. A `browser` handed in is used as it
+        is (not relaunched, not closed): one browser can serve many runs, as in the tests."""
+        with redaction_scope():  # values registered for this run's log redaction end with it
+            return await self._run(items, concurrency, step, slot, browser)
+
+    async def _run(self, items: list[ItemRef], concurrency: int | None, step: Step | None,
+                   slot: Slot | None, browser: Browser | None) -> SweepSummary:
         started = time.monotonic()
         step = step or Sweep.check_and_record
         concurrency = concurrency or self.settings.sweep.concurrency
@@ -198,17 +241,16 @@ class Sweep:
             await self.record("-", item, result)
         drift: dict[str, list[str]] = {}
         needs_person: dict[str, str] = {}
-        if by_portal:
-            async with async_playwright() as pw:
-                browsers = Browsers(pw, self.settings.browser)
-                try:
-                    for key, portal_items in by_portal.items():
-                        drift[key], stopped = await self._run_portal(browsers, key, portal_items, concurrency,
-                                                                     step, slot)
-                        if stopped:
-                            needs_person[key] = stopped
-                finally:
-                    await browsers.close()
+        async with contextlib.AsyncExitStack() as stack:
+            browsers: Browsers | None = None
+            for key, portal_items in by_portal.items():
+                if browsers is None:
+                    browsers = (Browsers.given(browser) if browser is not None else
+                                Browsers(await stack.enter_async_context(async_playwright()), self.settings.browser))
+                    stack.push_async_callback(browsers.close)
+                drift[key], stopped = await self._run_portal(browsers, key, portal_items, concurrency, step, slot)
+                if stopped:
+                    needs_person[key] = stopped
         counts = self.store.run_counts(self.run_id)
         return SweepSummary(
             run_id=self.run_id, claims=len(items), by_category=dict(sorted(counts.items())),
@@ -236,10 +278,8 @@ class Sweep:
                 bot = self.bots[key](context, portal, login, resolver, sink, self.settings)
                 while not queue.empty() and browser.is_connected():
                     batch = queue.get_nowait()
-                    await bot.begin(batch)
-                    for item in batch:
-                        with structlog.contextvars.bound_contextvars(item_id=item.id):
-                            await step(self, bot, item)
+                    with structlog.contextvars.bound_contextvars(item_id=batch[0].id):
+                        await step(self, bot, batch)
 
         # One context, one page per worker (~50 MB less per worker than a context each).
         # If the browser goes away, the workers stop and a fresh browser works what is left.
