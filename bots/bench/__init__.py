@@ -1,1 +1,50 @@
 """`rcmbot bench`: rcmbot's sweep side by side with hand-written Playwright baselines."""
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bots.bench.run import (
+        CONCURRENCY,
+        MODES,
+        QUICK_CLAIMS,
+        QUICK_CONCURRENCY,
+        QUICK_LATENCY_MS,
+        Plan,
+        bench_worklist,
+        percentile,
+        profile_table,
+        run_bench,
+        run_profile,
+        table,
+    )
+
+__all__ = [
+    "CONCURRENCY", "MODES", "Plan", "QUICK_CLAIMS", "QUICK_CONCURRENCY", "QUICK_LATENCY_MS", "bench_worklist",
+    "percentile", "profile_table", "run_bench", "run_profile", "table",
+]
+
+# Names load on first use: a benchmark point runs as `python -m bots.bench.point`, and the
+# memory it measures must not include modules the point does not use.
+_MODULES = {
+    "CONCURRENCY": "bots.bench.run",
+    "MODES": "bots.bench.run",
+    "Plan": "bots.bench.run",
+    "QUICK_CLAIMS": "bots.bench.run",
+    "QUICK_CONCURRENCY": "bots.bench.run",
+    "QUICK_LATENCY_MS": "bots.bench.run",
+    "bench_worklist": "bots.bench.run",
+    "percentile": "bots.bench.run",
+    "profile_table": "bots.bench.run",
+    "run_bench": "bots.bench.run",
+    "run_profile": "bots.bench.run",
+    "table": "bots.bench.run",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_MODULES[name]), name)
+    globals()[name] = value
+    return value

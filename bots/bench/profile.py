@@ -19,7 +19,7 @@ T = TypeVar("T")
 FUNCTIONS = {
     "claim": ("run_task_async", "prefect/task_engine.py"),  # one check-claim task run, end to end
     "check_and_record": ("Sweep.check_and_record", "bots/sweep/runner.py"),
-    "check": ("PortalBot.check", "bots/claimstatus/bot.py"),
+    "check": ("PortalBot._retried", "bots/claimstatus/bot.py"),  # every attempt, hooks included
     "login": ("SharedLogin.refresh", "bots/claimstatus/login.py"),
     "record": ("Sweep.record", "bots/sweep/runner.py"),
     "store_evidence": ("Sweep._store_evidence", "bots/sweep/runner.py"),

@@ -1,1 +1,14 @@
 """Browser room: finding and launching Chromium, selector maps, page objects, masking."""
+
+# `capture` and `launch` are also module names here: import those two functions from
+# bots.browser.capture and bots.browser.launch.
+from bots.browser.capture import MASKED_TEXT, capture_rows, screenshot_options
+from bots.browser.launch import browser_version, find_browser, launch_args, new_context
+from bots.browser.pages import BATCH_LINE_FIELDS, RESPONSE_FIELDS, PortalPage, ScreenObserver, required_keys
+from bots.browser.selectors import Resolver, SelectorMap, SelectorNotFoundError
+
+__all__ = [
+    "BATCH_LINE_FIELDS", "MASKED_TEXT", "PortalPage", "RESPONSE_FIELDS", "Resolver", "ScreenObserver",
+    "SelectorMap", "SelectorNotFoundError", "browser_version", "capture_rows", "find_browser",
+    "launch_args", "new_context", "required_keys", "screenshot_options",
+]

@@ -1,1 +1,14 @@
-"""Claim-status room: the bot that checks one claim, status mapping and result matching."""
+"""Claim-status room: the portal bots (`check_batch` and the steps a hook may override, see
+docs/onboarding.md "The bot interface"), the shared login, status mapping, hooks."""
+
+from bots.claimstatus.batch import BatchInquiryBot
+from bots.claimstatus.bot import ClaimStatusBot, EvidenceSink, Match, PortalBot
+from bots.claimstatus.hooks import bot_class
+from bots.claimstatus.login import LoginError, PersonNeededError, SharedLogin
+from bots.claimstatus.runtime import PortalRuntime
+from bots.claimstatus.statusmap import StatusMap
+
+__all__ = [
+    "BatchInquiryBot", "ClaimStatusBot", "EvidenceSink", "LoginError", "Match", "PersonNeededError",
+    "PortalBot", "PortalRuntime", "SharedLogin", "StatusMap", "bot_class",
+]

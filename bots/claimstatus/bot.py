@@ -1,10 +1,12 @@
 """Claim-status bots: one per browser page, all pages of a portal sharing one login.
 
-A check turns what the portal shows about one worklist item into a CheckResult. Transient
-trouble (timeouts, portal errors, an expired session) is retried with tenacity; an expired
-session is healed by logging in again once for every page that shares it. ClaimStatusBot
-works the "detail" shape (search -> results -> detail page or panel); the batch shape is in
-bots.claimstatus.batch."""
+`check_batch(items) -> results` is the one interface of every bot: the sweep and the selectors
+check call nothing else. Each shape splits a batch into attempts and retries each attempt with
+tenacity: ClaimStatusBot (the "detail" shape: search -> results -> detail page or panel) one
+claim at a time, BatchInquiryBot (the "batch" shape, bots.claimstatus.batch) one inquiry of up
+to ten claims at a time. An expired session is healed by logging in again once for every page
+that shares it. A hook (a registry-named subclass) overrides the public steps of its shape; the
+login, retries, session expiry, page reuse and evidence storage stay here."""
 
 from __future__ import annotations
 
@@ -24,44 +26,57 @@ from bots.claimstatus.login import PersonNeededError, SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.core.errors import ApplicationError, BusinessError, SessionExpiredError
 from bots.core.logs import get_logger, redactor
-from bots.core.models import CheckResult, ItemRef, Outcome, ResultRow
+from bots.core.models import CheckResult, ClaimDetail, ItemRef, Outcome, ResultRow
 from bots.core.settings import Settings
 
 log = get_logger(__name__)
 
 # (content, media type, item id, page url) -> sha256 of the stored evidence
 EvidenceSink = Callable[[bytes, str, int, str], Awaitable[str]]
+# One try at some items on a logged-in page: a result for each item, in order.
+_Attempt = Callable[[PortalPage, list[ItemRef]], Awaitable[list[CheckResult]]]
 
 
 class PortalBot:
     """Checks claims in one page of the portal's browser context, reused from claim to claim.
-    Subclasses say how one check reads the portal (`_check_once`)."""
+
+    The interface is `check_batch`, implemented by each shape (ClaimStatusBot, BatchInquiryBot);
+    subclass a shape, not this class. Inside an attempt a step may raise ApplicationError
+    (transient: retried), SessionExpiredError (log in again, then retry), BusinessError (not
+    retried: the items' results are errors for a person) or ValueError (a screen that could not
+    be read: retried, then an error). `expect_screen` is a helper for steps, not a step."""
 
     def __init__(self, context: BrowserContext, portal: PortalRuntime, login: SharedLogin,
                  resolver: Resolver, evidence: EvidenceSink, settings: Settings) -> None:
         self.context, self.portal, self.login = context, portal, login
         self.resolver, self.evidence, self.settings = resolver, evidence, settings
-        self.seen = 0  # the login generation this bot's current attempt started under
-        self.pp: PortalPage | None = None
-        self.used = 0  # claims checked on the current page
+        self._seen = 0  # the login generation this bot's current attempt started under
+        self._pp: PortalPage | None = None
+        self._used = 0  # claims checked on the current page
 
-    async def _page(self) -> PortalPage:
-        if self.pp is not None and self.used >= self.settings.browser.page_claims:
-            await self.pp.page.close()
-            self.pp = None
-        if self.pp is None:
-            self.used = 0
-            self.pp = self.login.page(await self.context.new_page(), self.resolver)
-        return self.pp
+    async def check_batch(self, items: list[ItemRef]) -> list[CheckResult]:
+        """Check `items` (any number; the sweep hands one claim at a time to the detail shape and
+        up to `batch_size` claims of one payer to the batch shape): a result for each item, in
+        order. Never raises for portal trouble: after the last retry an attempt's items get an
+        ERROR result (DEFERRED when the portal waits for a person). The sweep and the selectors
+        check call this and nothing else; hooks override the shape's steps instead."""
+        raise NotImplementedError
 
-    async def _ensure_session(self, expired: bool) -> None:
-        if expired or self.login.generation == 0:
-            await self.login.refresh(self.context, self.resolver, self.seen if expired else 0)
-        self.seen = self.login.generation
+    def expect_screen(self, screen: str, *wanted: str) -> None:
+        """Helper for steps: carry on if `screen` is one of `wanted`. The login screen means the
+        session expired (SessionExpiredError: the framework logs in again and retries); any other
+        screen is an ApplicationError (retried)."""
+        if screen in wanted:
+            return
+        if screen == "login":
+            raise SessionExpiredError("the portal showed its login page")
+        raise ApplicationError(f"expected {' or '.join(wanted)} screen, got {screen}")
 
-    async def check(self, item: ItemRef) -> CheckResult:
-        """Check one item. Never raises for portal trouble: that becomes an ERROR outcome."""
-        redactor.register([item.account_number, item.member_id, item.payer_claim_number])
+    async def _retried(self, items: list[ItemRef], attempt: _Attempt) -> list[CheckResult]:
+        """Run `attempt` at `items` on a logged-in page, retried on transient trouble; after the
+        last try, or on a business error, every item gets the same ERROR (or DEFERRED) result."""
+        redactor.register([v for item in items for v in (item.account_number, item.member_id,
+                                                          item.payer_claim_number)])
         expired = False
         sweep = self.settings.sweep
         retrying = AsyncRetrying(
@@ -70,52 +85,114 @@ class PortalBot:
             retry=retry_if_exception_type(ApplicationError), reraise=True,
         )
         try:
-            async for attempt in retrying:
-                with attempt:
+            async for attempt_state in retrying:
+                with attempt_state:
                     try:
                         await self._ensure_session(expired)
-                        return await self._check_once(item)
+                        pp = await self._page()
+                        self._used += len(items)
+                        results = await attempt(pp, items)
                     except SessionExpiredError:
                         expired = True
-                        log.info("session expired; logging in again", item_id=item.id)
+                        log.info("session expired; logging in again", item_id=items[0].id)
                         raise
                     except PlaywrightError as exc:
                         raise ApplicationError(str(exc).splitlines()[0]) from exc
                     except ValueError as exc:  # a screen we could not parse: a changed layout
                         raise ApplicationError(f"unreadable screen: {exc}") from exc
         except PersonNeededError as exc:
-            return CheckResult(outcome=Outcome.DEFERRED, error=str(exc))
+            return [CheckResult(outcome=Outcome.DEFERRED, error=str(exc)) for _ in items]
         except (ApplicationError, BusinessError) as exc:
-            log.warning("check failed", item_id=item.id, error=redactor.text(str(exc)))
-            return CheckResult(outcome=Outcome.ERROR, error=redactor.text(str(exc)))
-        raise AssertionError("unreachable: tenacity reraises")
+            error = redactor.text(str(exc))
+            log.warning("check failed", item_id=items[0].id, claims=len(items), error=error)
+            return [CheckResult(outcome=Outcome.ERROR, error=error) for _ in items]
+        if len(results) != len(items):
+            raise TypeError(f"{type(self).__name__}: {len(results)} results for {len(items)} items")
+        return results
 
-    async def begin(self, batch: list[ItemRef]) -> None:
-        """The items this bot checks next, in this order (one, unless the portal takes batches)."""
+    async def _ensure_session(self, expired: bool) -> None:
+        if expired or self.login.generation == 0:
+            await self.login.refresh(self.context, self.resolver, self._seen if expired else 0)
+        self._seen = self.login.generation
 
-    async def _check_once(self, item: ItemRef) -> CheckResult:
-        raise NotImplementedError
-
-    async def _expect(self, screen: str, *wanted: str) -> None:
-        if screen in wanted:
-            return
-        if screen == "login":
-            raise SessionExpiredError("the portal showed its login page")
-        raise ApplicationError(f"expected {' or '.join(wanted)} screen, got {screen}")
+    async def _page(self) -> PortalPage:
+        """This bot's page; a fresh one every `page_claims` claims (bounds a page's memory)."""
+        if self._pp is not None and self._used >= self.settings.browser.page_claims:
+            await self._pp.page.close()
+            self._pp = None
+        if self._pp is None:
+            self._used = 0
+            self._pp = self.login.page(await self.context.new_page(), self.resolver)
+        return self._pp
 
     async def _store(self, item: ItemRef, url: str, *files: tuple[bytes, str]) -> list[str]:
         """Store evidence files of `item`; their content hashes."""
         return [await self.evidence(content, media_type, item.id, url) for content, media_type in files]
 
 
+@dataclass(frozen=True)
+class Match:
+    """A results row that is the item's claim, and where to open it from."""
+
+    row: ResultRow
+    href: str  # "" when the row opens in place
+    index: int  # the row's position on its results page
+    page_url: str  # the results page it is on
+
+
 class ClaimStatusBot(PortalBot):
-    """The "detail" shape: search, find the item's row among the results, open its detail."""
+    """The "detail" shape: search, find the item's row among the results, open its detail.
+
+    `check_batch` checks its items one at a time; each claim is one attempt (`check_one`),
+    retried on its own. A hook may override `check_one` (the whole check of one claim) or one of
+    its steps: `search`, `matching_rows`, `open_match`, `read_detail`. Steps may call
+    `expect_screen` and `capture_evidence`."""
 
     use_search_url = True  # False: always the search form (the selectors check walks every screen)
 
-    async def _search(self, pp: PortalPage, item: ItemRef) -> str:
-        """Run the item's search; the screen it leads to. By claim number when the worklist has
-        it, else by member and service dates widened by the search window."""
+    async def check_batch(self, items: list[ItemRef]) -> list[CheckResult]:
+        """Check each item on its own (one attempt at a time, each retried): a result for each
+        item, in order; never raises for portal trouble."""
+        results: list[CheckResult] = []
+        for item in items:
+            results += await self._retried([item], self._check_alone)
+        return results
+
+    async def _check_alone(self, pp: PortalPage, items: list[ItemRef]) -> list[CheckResult]:
+        return [await self.check_one(pp, items[0])]
+
+    async def check_one(self, pp: PortalPage, item: ItemRef) -> CheckResult:
+        """One attempt at one claim, on a logged-in page: `search`, then no results (NOT_FOUND),
+        several or no `matching_rows` (AMBIGUOUS) or the single match opened (`open_match`), read
+        (`read_detail`) and its status text mapped (STATUS or UNMAPPED), with evidence of the last
+        screen. Runs inside `check_batch`'s retries; may raise what any step may."""
+        screen = await self.search(pp, item)
+        if screen == "search":
+            raise BusinessError(f"portal rejected the search: {await self.resolver.text(pp.page, 'search.error')}")
+        self.expect_screen(screen, "results")
+
+        if await self.resolver.find(pp.page, "results.empty") is not None:
+            return CheckResult(outcome=Outcome.NOT_FOUND, evidence=await self.capture_evidence(pp, item))
+        matches = await self.matching_rows(pp, item)
+        if len(matches) != 1:
+            return CheckResult(outcome=Outcome.AMBIGUOUS, matches=len(matches),
+                               evidence=await self.capture_evidence(pp, item))
+
+        self.expect_screen(await self.open_match(pp, matches[0]), "detail")
+        detail = await self.read_detail(pp)
+        evidence = await self.capture_evidence(pp, item)
+        mapping = self.portal.statuses.lookup(detail.status_text)
+        if mapping is None:
+            return CheckResult(outcome=Outcome.UNMAPPED, status_text=detail.status_text,
+                               detail=detail, evidence=evidence, matches=1)
+        return CheckResult(outcome=Outcome.STATUS, category=mapping.category, status_code=mapping.code,
+                           status_text=detail.status_text, detail=detail, evidence=evidence, matches=1)
+
+    async def search(self, pp: PortalPage, item: ItemRef) -> str:
+        """Run the item's search; the screen it leads to ("results", or "search" again when the
+        portal refused it). By claim number when the worklist has it, else by member and service
+        dates widened by the search window; through the registry's `search_url` when the portal
+        has one (and `use_search_url`), else its search form."""
         fmt, pad = self.portal.entry.date_format, dt.timedelta(days=self.settings.sweep.search_window_days)
         by_claim = bool(item.payer_claim_number)
         fields = {"claim_number": item.payer_claim_number or "",
@@ -127,39 +204,15 @@ class ClaimStatusBot(PortalBot):
             return await pp.goto(self.portal.base_url + path)
         nav = await self.resolver.find(pp.page, "nav.new_search") if pp.page.url != "about:blank" else None
         screen = await (pp.follow(nav.first) if nav is not None else pp.goto(self.portal.base_url + "/"))
-        await self._expect(screen, "search")
+        self.expect_screen(screen, "search")
         for name, value in fields.items():
             if value:
                 await pp.fill(f"search.{name}", value)
         return await pp.submit("search.submit")
 
-    async def _check_once(self, item: ItemRef) -> CheckResult:
-        pp = await self._page()
-        self.used += 1
-        screen = await self._search(pp, item)
-        if screen == "search":
-            raise BusinessError(f"portal rejected the search: {await self.resolver.text(pp.page, 'search.error')}")
-        await self._expect(screen, "results")
-
-        if await self.resolver.find(pp.page, "results.empty") is not None:
-            return CheckResult(outcome=Outcome.NOT_FOUND, evidence=await self._evidence(item))
-        matches = await self._matching_rows(pp, item)
-        if len(matches) != 1:
-            return CheckResult(outcome=Outcome.AMBIGUOUS, matches=len(matches),
-                               evidence=await self._evidence(item))
-
-        await self._expect(await self._open(pp, matches[0]), "detail")
-        detail = await pp.claim_detail()
-        evidence = await self._evidence(item)
-        mapping = self.portal.statuses.lookup(detail.status_text)
-        if mapping is None:
-            return CheckResult(outcome=Outcome.UNMAPPED, status_text=detail.status_text,
-                               detail=detail, evidence=evidence, matches=1)
-        return CheckResult(outcome=Outcome.STATUS, category=mapping.category, status_code=mapping.code,
-                           status_text=detail.status_text, detail=detail, evidence=evidence, matches=1)
-
-    async def _matching_rows(self, pp: PortalPage, item: ItemRef) -> list[Match]:
-        """Rows that are this item's claim, across every results page."""
+    async def matching_rows(self, pp: PortalPage, item: ItemRef) -> list[Match]:
+        """Runs on a results screen that is not empty: the rows that are this item's claim
+        (account number, dates of service, billed amount), across every results page."""
         matches = []
         while True:
             for index, (row, href) in enumerate(await pp.result_rows()):
@@ -168,31 +221,28 @@ class ClaimStatusBot(PortalBot):
             next_page = await self.resolver.find(pp.page, "results.next_page")
             if next_page is None:
                 return matches
-            await self._expect(await pp.submit("results.next_page"), "results")
+            self.expect_screen(await pp.submit("results.next_page"), "results")
 
-    async def _open(self, pp: PortalPage, match: Match) -> str:
-        """Open a matched row's claim: follow its link, or (a single-page app) go back to its
-        results page if need be and expand it in place."""
+    async def open_match(self, pp: PortalPage, match: Match) -> str:
+        """Open the one matching row's claim; the screen it leads to ("detail"). Follows the
+        row's link, or (a single-page app) goes back to its results page if need be and expands
+        the row in place."""
         if match.href:
             return await pp.goto(urljoin(match.page_url, match.href))
         if pp.page.url != match.page_url:
-            await self._expect(await pp.goto(match.page_url), "results")
+            self.expect_screen(await pp.goto(match.page_url), "results")
         rows = await self.resolver.get(pp.page, "results.table")
         row = (await self.resolver.get_all(rows, "results.row")).nth(match.index)
         return await pp.reveal(await self.resolver.get(row, "results.open"), "detail")
 
-    async def _evidence(self, item: ItemRef) -> list[str]:
-        pp = self.pp
-        assert pp is not None, "evidence is captured from the page that was just checked"
+    async def read_detail(self, pp: PortalPage) -> ClaimDetail:
+        """Runs on the detail screen (a page or a panel): the claim as shown, through the selector
+        map's `detail.*`, `line.*` and `adjustment.*` elements. Override to correct what a portal
+        shows oddly; raise ValueError for a screen that cannot be read."""
+        return await pp.claim_detail()
+
+    async def capture_evidence(self, pp: PortalPage, item: ItemRef) -> list[str]:
+        """Helper for steps: store a masked screenshot and an HTML snapshot of the page as it is
+        now as the item's evidence; their content hashes (for CheckResult.evidence)."""
         image, media_type, html = await capture(pp.page, self.resolver, self.settings.browser)
         return await self._store(item, pp.page.url, (image, media_type), (html, "text/html"))
-
-
-@dataclass(frozen=True)
-class Match:
-    """A results row that is the item's claim, and where to open it from."""
-
-    row: ResultRow
-    href: str  # "" when the row opens in place
-    index: int
-    page_url: str

@@ -1,5 +1,7 @@
 """The bot class that works a portal: its shape's, or a hook named in its registry entry
-(`bot: module:Class`, a subclass of PortalBot) for a portal that needs custom behaviour."""
+(`bot: module:Class`, a subclass of the shape's bot: ClaimStatusBot or BatchInquiryBot) for a
+portal that needs custom behaviour. What a hook may override is in docs/onboarding.md ("The bot
+interface")."""
 
 from __future__ import annotations
 

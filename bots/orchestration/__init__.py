@@ -1,1 +1,47 @@
 """Orchestration room: Prefect's environment, loading flows and deployments, `rcmbot serve`."""
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bots.orchestration.demo import demo_settings, fresh_state_dir, run_demo
+    from bots.orchestration.deployments import DeploymentSpec, PrefectProject, load_deployments
+    from bots.orchestration.limits import limit_name, portal_slot, shared_server, sync_portal_limits
+    from bots.orchestration.prefect_env import configure_prefect, read_secret_block
+    from bots.orchestration.serve import start_local_server
+    from bots.orchestration.sweepflow import ProgressFactory, run_sweep_flow
+
+__all__ = [
+    "DeploymentSpec", "PrefectProject", "ProgressFactory", "configure_prefect", "demo_settings",
+    "fresh_state_dir", "limit_name", "load_deployments", "portal_slot", "read_secret_block", "run_demo",
+    "run_sweep_flow", "shared_server", "start_local_server", "sync_portal_limits",
+]
+
+# Names load on first use: every `rcmbot` command imports `prefect_env`, and that must not load
+# the sweep (Playwright, the worklist) as well. `serve` is also a module name here: import that
+# function from bots.orchestration.serve.
+_MODULES = {
+    "demo_settings": "bots.orchestration.demo",
+    "fresh_state_dir": "bots.orchestration.demo",
+    "run_demo": "bots.orchestration.demo",
+    "DeploymentSpec": "bots.orchestration.deployments",
+    "PrefectProject": "bots.orchestration.deployments",
+    "load_deployments": "bots.orchestration.deployments",
+    "limit_name": "bots.orchestration.limits",
+    "portal_slot": "bots.orchestration.limits",
+    "shared_server": "bots.orchestration.limits",
+    "sync_portal_limits": "bots.orchestration.limits",
+    "configure_prefect": "bots.orchestration.prefect_env",
+    "read_secret_block": "bots.orchestration.prefect_env",
+    "start_local_server": "bots.orchestration.serve",
+    "ProgressFactory": "bots.orchestration.sweepflow",
+    "run_sweep_flow": "bots.orchestration.sweepflow",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_MODULES[name]), name)
+    globals()[name] = value
+    return value

@@ -1,1 +1,43 @@
 """Simulated payer portals: realistic local web apps for the demo, the tests and the benchmarks."""
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bots.sim.codes import STATUS_277
+    from bots.sim.dataset import Dataset, SimClaim, WorklistRow, build_dataset, demo_worklist, write_worklist_csv
+    from bots.sim.fleet import SIMULATED, Fleet
+    from bots.sim.portal import PortalConfig
+    from bots.sim.server import PortalServer, serve_foreground
+    from bots.sim.store import PortalStore
+
+__all__ = [
+    "Dataset", "Fleet", "PortalConfig", "PortalServer", "PortalStore", "SIMULATED", "STATUS_277", "SimClaim",
+    "WorklistRow", "build_dataset", "demo_worklist", "serve_foreground", "write_worklist_csv",
+]
+
+# Names load on first use: importing one module of this room (the data set, say) need not load
+# every portal's web app.
+_MODULES = {
+    "STATUS_277": "bots.sim.codes",
+    "Dataset": "bots.sim.dataset",
+    "SimClaim": "bots.sim.dataset",
+    "WorklistRow": "bots.sim.dataset",
+    "build_dataset": "bots.sim.dataset",
+    "demo_worklist": "bots.sim.dataset",
+    "write_worklist_csv": "bots.sim.dataset",
+    "SIMULATED": "bots.sim.fleet",
+    "Fleet": "bots.sim.fleet",
+    "PortalConfig": "bots.sim.portal",
+    "PortalServer": "bots.sim.server",
+    "serve_foreground": "bots.sim.server",
+    "PortalStore": "bots.sim.store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_MODULES[name]), name)
+    globals()[name] = value
+    return value

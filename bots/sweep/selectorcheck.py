@@ -5,12 +5,13 @@ The result is kept for the sweep (bots.sweep.checks)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from playwright.async_api import Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 from bots.browser.launch import launch, new_context
 from bots.browser.selectors import Resolver
@@ -86,8 +87,10 @@ class CheckReport:
         return [k for k, v in self.elements.items() if v["status"] == "broken"]
 
 
-async def check_selectors(settings: Settings, key: str, base_url: str | None = None) -> CheckReport:
-    """Run the portal's canaries through its screens in one browser session; report every element."""
+async def check_selectors(settings: Settings, key: str, base_url: str | None = None,
+                          browser: Browser | None = None) -> CheckReport:
+    """Run the portal's canaries through its screens in one browser session; report every element.
+    A `browser` handed in is used for a context of the check's own, and left open."""
     started = time.monotonic()
     registry = PortalRegistry.load(settings.path(settings.portals_file))
     if key not in registry.portals:
@@ -103,23 +106,21 @@ async def check_selectors(settings: Settings, key: str, base_url: str | None = N
         return ""  # a canary's evidence is not worklist evidence
 
     outcomes = []
-    async with async_playwright() as pw:
-        browser = await launch(pw, settings.browser)
-        try:
-            context = await new_context(browser, settings.browser)
-            bot = bot_class(key, portal.entry, settings.path(settings.portals_file))(
-                context, portal, login, resolver, discard, settings)
-            if isinstance(bot, ClaimStatusBot):
-                bot.use_search_url = False  # the search form is a screen to check too
-            items = [c.item(n) for n, c in enumerate(portal.entry.canaries, 1)]
-            for batch in batches(items, portal.entry.claims_per_inquiry):
-                await bot.begin(batch)
-                for item in batch:
-                    result = await bot.check(item)
-                    outcomes.append({"canary": -item.id, "outcome": result.outcome.value,
-                                     "category": result.category, "error": result.error})
-        finally:
-            await browser.close()
+    async with contextlib.AsyncExitStack() as stack:
+        if browser is None:
+            browser = await launch(await stack.enter_async_context(async_playwright()), settings.browser)
+            stack.push_async_callback(browser.close)
+        context = await new_context(browser, settings.browser)
+        stack.push_async_callback(context.close)
+        bot = bot_class(key, portal.entry, settings.path(settings.portals_file))(
+            context, portal, login, resolver, discard, settings)
+        if isinstance(bot, ClaimStatusBot):
+            bot.use_search_url = False  # the search form is a screen to check too
+        items = [c.item(n) for n, c in enumerate(portal.entry.canaries, 1)]
+        for batch in batches(items, portal.entry.claims_per_inquiry):
+            for item, result in zip(batch, await bot.check_batch(batch), strict=True):
+                outcomes.append({"canary": -item.id, "outcome": result.outcome.value,
+                                 "category": result.category, "error": result.error})
     elements = {k: dict(zip(("status", "detail"), census.status(k), strict=True)) for k in portal.selectors.elements}
     counts = {str(s): sum(1 for v in elements.values() if v["status"] == s) for s in STATUSES}
     report = CheckReport(portal=key, checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
