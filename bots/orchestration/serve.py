@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,17 +37,19 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def start_local_server(settings: Settings) -> subprocess.Popen[bytes]:
+def start_local_server(settings: Settings, env: Mapping[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """A local Prefect server on loopback, once it answers: (its process, its API URL). `env`:
+    the environment to start it in (default: this process's)."""
     port = settings.prefect.serve_port
     url = f"http://127.0.0.1:{port}/api"
     # A full server: every service (the scheduler above all), the UI, block types registered.
-    env = {k: v for k, v in os.environ.items() if k not in EMBEDDED_SERVER}
-    env.update(PREFECT_UI_ENABLED="true", PREFECT_API_URL=url)
+    server_env = {k: v for k, v in (os.environ if env is None else env).items() if k not in EMBEDDED_SERVER}
+    server_env.update(PREFECT_UI_ENABLED="true", PREFECT_API_URL=url)
     log_path = settings.prefect_home / "server.log"
     with open(log_path, "ab") as server_log:  # never a pipe: an unread pipe fills and blocks the server
         proc = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=server_log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            env=server_env, stdout=server_log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
         )
     deadline = time.monotonic() + settings.prefect.startup_timeout_s
     while time.monotonic() < deadline:
@@ -55,8 +58,7 @@ def start_local_server(settings: Settings) -> subprocess.Popen[bytes]:
             raise RuntimeError(f"the Prefect server exited during start ({log_path}):\n{tail}")
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                os.environ["PREFECT_API_URL"] = url
-                return proc
+                return proc, url
         except httpx.HTTPError:
             pass
         time.sleep(0.5)
@@ -90,11 +92,23 @@ def _run_deployments(deployments: list[Any], stop: threading.Event) -> None:
     asyncio.run(main())
 
 
+def flow_run_environment(settings: Settings) -> dict[str, str]:
+    """The runner starts each flow run as a process of its own, which reads its settings from
+    the environment: this invocation's project, state, evidence and database."""
+    env = {"RCMBOT_PROJECT_ROOT": str(settings.project_root), "RCMBOT_STATE_DIR": str(settings.state_path)}
+    if settings.evidence_dir is not None:
+        env["RCMBOT_EVIDENCE_DIR"] = str(settings.evidence_path)
+    if settings.database_url is not None:
+        env["RCMBOT_DATABASE_URL"] = settings.database_url
+    return env
+
+
 def serve(settings: Settings, prefect_yaml: Path) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a service manager's stop = Ctrl-C
+    os.environ.update(flow_run_environment(settings))
     server = None
     if not os.environ.get("PREFECT_API_URL"):
-        server = start_local_server(settings)
+        server, os.environ["PREFECT_API_URL"] = start_local_server(settings)
         print(f"Prefect server and UI: {os.environ['PREFECT_API_URL'].removesuffix('/api')}", flush=True)
     stop = threading.Event()
     try:

@@ -1,0 +1,65 @@
+"""The root `rcmbot` app: the global --state-dir, every command group, and error handling
+(`rcmbot: error: ...` and exit 2 for bad input or configuration)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bots.cli import bench, db, demo, evidence, portal, selectors, sweep, worklist
+from bots.cli.common import Invocation
+from bots.core.errors import RcmbotError
+
+app = typer.Typer(
+    name="rcmbot", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="Revenue-cycle bots: claim-status sweeps over payer portals, AR worklists and evidence.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    state_dir: Annotated[Path | None, typer.Option(
+        "--state-dir", help="use a self-contained state directory (worklist database and evidence "
+        "inside it), e.g. .rcmbot/demo")] = None,
+) -> None:
+    ctx.obj = Invocation(state_dir)
+
+
+app.command("demo", help="simulated portals + 200-claim worklist + sweep, from scratch")(demo.demo)
+app.command("sweep", help="check every due worklist item now (embedded Prefect)")(sweep.sweep)
+app.command("serve", help="unattended mode: local Prefect server + prefect.yaml schedules")(sweep.serve)
+app.add_typer(portal.app, name="portal", help="simulated portals")
+app.add_typer(selectors.app, name="selectors", help="selector maps")
+app.add_typer(bench.app, name="bench")
+app.add_typer(worklist.app, name="worklist", help="the AR follow-up worklist")
+app.add_typer(evidence.app, name="evidence", help="captured evidence")
+app.add_typer(db.app, name="db", help="the worklist database")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        result = app(args=argv, prog_name="rcmbot", standalone_mode=False)
+    except typer.Exit as exc:  # --help and the like
+        return int(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        return 130
+    except typer.TyperException as exc:  # usage errors (Typer's own Click): exit 2, as before
+        exc.show()  # type: ignore[attr-defined]
+        return exc.exit_code
+    except RcmbotError as exc:
+        print(f"rcmbot: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""`rcmbot sweep` and `rcmbot serve`, and how a sweep's progress and summary are shown."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+
+from bots.cli.common import console, invocation, prepare_database, print_json, rcmbot_program, start
+from bots.core.errors import InputError
+from bots.core.settings import Settings
+
+JSON = Annotated[bool, typer.Option("--json", help="print the summary as one JSON line")]
+CONCURRENCY = Annotated[int | None, typer.Option("--concurrency", help="browser pages working at once")]
+
+
+class SweepProgress:
+    """How many items this run has recorded, read from the worklist database while the flow
+    runs on this thread: a Rich bar on a terminal, a line every 25 claims otherwise."""
+
+    POLL_S = 0.5
+
+    def __init__(self, settings: Settings, run_id: str, total: int) -> None:
+        from bots.worklist.store import WorklistStore
+
+        self.store, self.run_id, self.total = WorklistStore(settings.worklist_url), run_id, total
+        self._stop = threading.Event()
+        self._poller = threading.Thread(target=self._poll, name="sweep-progress", daemon=True)
+        self._bar = Progress("  ", BarColumn(), MofNCompleteColumn(), "claims", TimeElapsedColumn(),
+                             console=console) if console.is_terminal else None
+        self._task = self._bar.add_task("sweep", total=total) if self._bar else None
+        self._last = 0
+
+    def _show(self, done: int) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, completed=done)
+        elif done != self._last and (done == self.total or done % 25 == 0):
+            print(f"  {done}/{self.total} claims checked", flush=True)
+        self._last = done
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.POLL_S):
+            self._show(self.store.checked_in_run(self.run_id))
+
+    def __enter__(self) -> SweepProgress:
+        if self._bar is not None:
+            self._bar.start()
+        self._poller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._poller.join()
+        self._show(self.store.checked_in_run(self.run_id))
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def progress_for(settings: Settings, json_output: bool) -> Any:
+    return None if json_output else (lambda run_id, total: SweepProgress(settings, run_id, total))
+
+
+def print_summary(summary: dict[str, Any], settings: Settings, state_flag: str) -> None:
+    from bots.core.models import Outcome, category_name
+
+    labels = {Outcome.NOT_FOUND: "not found", Outcome.AMBIGUOUS: "ambiguous (several match)",
+              Outcome.UNMAPPED: "unmapped status text", Outcome.ERROR: "errors",
+              Outcome.DEFERRED: "deferred to the next sweep", Outcome.MANUAL: "manual follow-up"}
+    console.print(f"\nChecked {summary['checked']} of {summary['claims']} claims in {summary['seconds']:.0f} s "
+                  f"(run {summary['run_id']}).\n")
+    table = Table("outcome", "claims", box=None, pad_edge=False, padding=(0, 2, 0, 2), min_width=44)
+    table.columns[1].justify = "right"
+    for key, n in sorted(summary["by_category"].items(), key=lambda kv: (kv[0] in labels, kv[0])):
+        table.add_row(labels.get(key, f"{key} {category_name(key)}"), str(n))  # type: ignore[call-overload]
+    console.print(table)
+    console.print(f"\nEvidence: {summary['evidence_files']} files under {settings.evidence_path}")
+    if summary.get("by_portal"):
+        console.print("Checked per portal: " + ", ".join(f"{k} {v}" for k, v in summary["by_portal"].items()))
+    for portal, reason in summary.get("needs_person", {}).items():
+        console.print(f"A PERSON IS NEEDED for {portal}: {reason}")
+    if summary.get("drift"):
+        console.print(f"Selector drift (fix the map): {summary['drift']}")
+    console.print("\nWhere to look next:")
+    for cmd in ("worklist show --limit 20", "worklist export --out worklist-results.csv",
+                "evidence list --limit 5", "evidence verify"):
+        console.print(f"  {rcmbot_program()}{state_flag} {cmd}")
+
+
+def sweep(
+    ctx: typer.Context,
+    limit: Annotated[int | None, typer.Option("--limit", help="check at most this many items")] = None,
+    concurrency: CONCURRENCY = None,
+    portal_url: Annotated[list[str] | None, typer.Option(
+        "--portal-url", metavar="PORTAL=URL", help="override a registry base URL for this run (repeatable)")] = None,
+    json_output: JSON = False,
+) -> int:
+    from bots.orchestration.sweepflow import run_sweep_flow
+    from bots.sweep.runner import SweepDeps
+
+    run = invocation(ctx)
+    settings = start(run.settings())
+    urls = {}
+    for pair in portal_url or []:
+        key, sep, url = pair.partition("=")
+        if not sep or not key or not url:
+            raise InputError(f"--portal-url {pair!r}: expected PORTAL=URL")
+        urls[key] = url
+    prepare_database(settings)
+    summary = run_sweep_flow(SweepDeps.load(settings), limit=limit, concurrency=concurrency,
+                             portal_urls=urls or None, progress=progress_for(settings, json_output))
+    if json_output:
+        print_json(summary)
+    else:
+        print_summary(summary, settings, run.state_flag)
+    return 0 if summary["errors"] == 0 else 1
+
+
+def serve(
+    ctx: typer.Context,
+    prefect_yaml: Annotated[Path, typer.Option("--prefect-yaml", help="deployments to serve")] = Path("prefect.yaml"),
+    port: Annotated[int | None, typer.Option(
+        "--port", help="Prefect server port (default: RCMBOT_PREFECT__SERVE_PORT)")] = None,
+) -> int:
+    from bots.orchestration.serve import serve as serve_deployments
+
+    settings = start(invocation(ctx).settings())
+    if port:
+        settings.prefect.serve_port = port
+    prepare_database(settings)
+    return serve_deployments(settings, settings.path(prefect_yaml))
