@@ -20,10 +20,13 @@ $(STAMP): constraints.txt pyproject.toml
 demo: setup
 	$(BIN)/rcmbot demo
 
-test: setup
-	$(BIN)/python -m pytest
+# Three pytest-xdist workers on two cores: the suite waits on browsers, portals and Prefect
+# more than it computes. Tests that share a Prefect server or the wheel keep to one worker.
+test: lint
+	$(BIN)/python -m pytest -n 3 --dist loadgroup
 
 lint: setup
+	$(BIN)/ruff format --check bots flows tests
 	$(BIN)/ruff check bots flows tests
 	$(BIN)/mypy bots flows
 

@@ -1,5 +1,6 @@
-"""`rcmbot bench --quick`: every mode at concurrency 1 and 4, checked for correctness only.
-Timings on a shared 2-core machine are noise; the figures live in docs/performance.md."""
+"""`rcmbot bench --quick`: a smoke test of every mode (a handful of claims that between them reach
+every screen, one page at a time), checked for correctness only. Timings on a shared 2-core
+machine are noise; the figures live in docs/performance.md, from the full `rcmbot bench`."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import json
 
 import pytest
 
-from bots.bench.run import percentile
-from tests.test_cli_and_prefect import base_env, rcmbot
+from bots.bench.run import MODES, QUICK_CLAIMS, QUICK_CONCURRENCY, QUICK_LATENCY_MS, bench_worklist, percentile
+from bots.sim.dataset import build_dataset
+from tests.conftest import SEED, base_env, rcmbot
 
 KEYS = {"mode", "concurrency", "claims", "claims_per_min", "p50_s", "p95_s", "peak_rss_mb", "evidence_bytes_median"}
 
@@ -20,23 +22,37 @@ def test_percentile_interpolates() -> None:
     assert percentile([float(n) for n in range(1, 101)], 0.95) == pytest.approx(95.05)
 
 
+def test_quick_worklist_reaches_every_screen_and_a_full_one_is_the_data_set() -> None:
+    dataset, rows = bench_worklist(SEED, QUICK_CLAIMS)
+    assert len(rows) == QUICK_CLAIMS and dataset >= 10  # the portal's data set is never smaller than 10
+    data = build_dataset(SEED, dataset)
+    assert {r.kind for r in rows} >= {"not_found", "ambiguous"}
+    assert any(r.payer_claim_number and r.kind not in ("not_found", "ambiguous") for r in rows)  # by claim number
+    members = [r for r in rows if not r.payer_claim_number and r.kind not in ("not_found", "ambiguous")]
+    pages = [sum(c.member_id == r.member_id for c in data.claims) for r in members]
+    assert any(n > 10 for n in pages), "a member search with more than one page of results"
+    for claims in (10, 200):  # the full bench checks every item of a data set of its size
+        assert bench_worklist(SEED, claims) == (claims, build_dataset(SEED, claims).worklist)
+
+
 @pytest.mark.slow
-@pytest.mark.timeout(600)
 def test_quick_bench_runs_every_mode(tmp_path) -> None:
-    done = rcmbot("bench", "--quick", "--json", env=base_env(tmp_path), timeout=540)
+    done = rcmbot("bench", "--quick", "--latency-ms", str(QUICK_LATENCY_MS), "--json", env=base_env(tmp_path),
+                  timeout=240)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1, "--json prints exactly one line"
     report = json.loads(lines[0])
     results = report["results"]
-    assert {(r["mode"], r["concurrency"]) for r in results} == {
-        (m, c) for m in ("rcmbot", "plain", "naive") for c in (1, 4)}
-    assert "Chromium" in report["browser"] and report["latency_ms"] == 150
+    assert {(r["mode"], r["concurrency"]) for r in results} == {(m, c) for m in MODES for c in QUICK_CONCURRENCY}
+    assert set(MODES) == {"rcmbot", "plain", "naive"}
+    assert "Chromium" in report["browser"] and report["latency_ms"] == QUICK_LATENCY_MS
     for r in results:
         assert r.keys() >= KEYS
-        assert r["claims"] == results[0]["claims"] > 0 and r["errors"] == 0
+        assert r["claims"] == results[0]["claims"] == QUICK_CLAIMS and r["errors"] == 0
         assert r["claims_per_min"] > 0 and 0 < r["p50_s"] <= r["p95_s"]
         assert r["peak_rss_mb"] > 50 and r["evidence_bytes_median"] > 1000
         # All three modes walked the same claims to the same screens.
         assert r["outcomes"] == results[0]["outcomes"], r
     assert sum(results[0]["outcomes"].values()) == results[0]["claims"]
+    assert all(results[0]["outcomes"].values()), "a detail page, no match and several matches"

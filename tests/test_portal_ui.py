@@ -1,4 +1,5 @@
-"""The simulated portal driven as a person would, with pytest-playwright's page."""
+"""The simulated portal driven as a person would, with pytest-playwright's page (the session's
+portal, reset before each test: nobody signed in, today's terms not yet accepted)."""
 
 from __future__ import annotations
 
@@ -55,9 +56,9 @@ def test_search_needs_claim_number_or_member_and_dates(page: Page, portal) -> No
 
 
 def test_idle_session_expires_to_login_with_notice(page: Page, make_portal) -> None:
-    portal = make_portal(session_idle_s=1.0)
+    portal = make_portal(session_idle_s=60)
     sign_in(page, portal)
-    page.wait_for_timeout(1500)
+    portal.server.advance_clock(61)  # a minute idle, on the portal's clock
     page.goto(portal.url + "/search")
     expect(page).to_have_url(re.compile(r"/login\?expired=1$"))
     expect(page.get_by_role("status")).to_contain_text("session has expired")

@@ -4,7 +4,6 @@ sign-in codes, 277 codes) swept in real Chromium, checked item by item against t
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,27 +12,18 @@ from PIL import Image
 
 from bots.claimstatus.statusmap import StatusMap
 from bots.core.models import ClaimDetail
-from bots.core.registry import PortalRegistry
-from bots.core.settings import Settings, SimSettings
+from bots.core.settings import Settings
 from bots.sim.codes import STATUS_277
 from bots.sim.dataset import build_dataset
 from bots.sim.fleet import Fleet
-from bots.sweep.runner import Sweep
-from tests.conftest import CLAIMS, ROOT, SEED, run_async, seed_worklist
+from bots.sweep.runner import Sweep, SweepDeps
+from tests.conftest import CLAIMS, ROOT, SEED, run_sweep, seed_worklist
 from tests.test_sweep import pick
-
-REGISTRY = PortalRegistry.load(ROOT / "config/portals.yaml")
-
-
-@pytest.fixture(scope="session")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    with Fleet(SimSettings(seed=SEED), REGISTRY, ["juniper", "harbor"], tmp_path_factory.mktemp("fleet"),
-               CLAIMS) as running:
-        yield running
 
 
 @pytest.fixture
 def fleet_settings(settings: Settings, fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings for the session's fleet of simulated portals (conftest's `fleet`, reset for the test)."""
     for name, value in fleet.env.items():
         monkeypatch.setenv(name, value)
     settings.sweep.mailbox_wait_s = 10
@@ -43,8 +33,8 @@ def fleet_settings(settings: Settings, fleet: Fleet, monkeypatch: pytest.MonkeyP
 
 def sweep(settings: Settings, fleet: Fleet, rows: list, concurrency: int = 2) -> tuple[Sweep, object]:
     seed_worklist(settings, rows)
-    run = Sweep(settings, base_urls=fleet.urls)
-    return run, run_async(run.run(run.due(), concurrency))
+    run = Sweep(SweepDeps.load(settings), base_urls=fleet.urls)
+    return run, run_sweep(run, run.due(), concurrency)
 
 
 def latest_detail(run: Sweep, item_id: int) -> ClaimDetail:

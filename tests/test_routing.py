@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -20,11 +19,9 @@ from bots.core.errors import ConfigError
 from bots.core.ratelimit import RateLimiter
 from bots.core.registry import MaintenanceWindow, PortalRegistry
 from bots.core.settings import Settings
-from bots.orchestration.serve import start_local_server
 from bots.sweep.runner import Sweep
 from bots.worklist.store import WorklistStore
-from tests.conftest import ROOT, run_async, seed_worklist, sweep_rows
-from tests.test_cli_and_prefect import RCMBOT, base_env, free_port
+from tests.conftest import RCMBOT, ROOT, base_env, run_async, seed_worklist, sweep_rows
 
 UTC = dt.UTC
 
@@ -115,12 +112,12 @@ def test_max_concurrency_caps_the_pages_working_a_portal(settings, portal, datas
     settings.portals_file = registry_variant(tmp_path, max_concurrency=1)
     active, peak = 0, 0
 
-    async def counting(sweep: Sweep, bot: Any, item: Any) -> Any:
+    async def counting(sweep: Sweep, bot: Any, batch: Any) -> Any:
         nonlocal active, peak
         active += 1
         peak = max(peak, active)
         try:
-            return await sweep.check_and_record(bot, item)
+            return await sweep.check_and_record(bot, batch)
         finally:
             active -= 1
 
@@ -144,49 +141,49 @@ def test_rate_limit_spaces_page_loads_evenly() -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(480)
-def test_two_sweeps_on_one_prefect_server_share_a_portals_limit(tmp_path, make_portal, dataset, monkeypatch) -> None:
+@pytest.mark.xdist_group("prefect-server")  # the session's server, started once on one worker
+def test_two_sweeps_on_one_prefect_server_share_a_portals_limit(tmp_path, make_portal, dataset,
+                                                                  prefect_server) -> None:
     portal = make_portal(latency_ms=300)  # slow pages, so that the two sweeps overlap
     # Each sweep asks for 2 pages; together they may hold 3. Each page holds its slot until its
     # sweep is done, so one sweep gets 2 and the other 1 until the first finishes.
     registry = registry_variant(tmp_path, max_concurrency=3)
-    home = tmp_path / "prefect"
-    home.mkdir()
-    # A Prefect server of the test's own; start_local_server points PREFECT_API_URL at it.
-    for name, value in {"PREFECT_HOME": str(home), "PREFECT_API_URL": "",
-                        "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}"}.items():
-        monkeypatch.setenv(name, value)
-    server = start_local_server(Settings(project_root=ROOT, state_dir=tmp_path,
-                                         prefect={"home": home, "serve_port": free_port()}))
+    # Two workers reporting to the session's Prefect server, each with a Prefect home of its own.
+    env = base_env(tmp_path) | portal.env() | {
+        "RCMBOT_PORTALS_FILE": str(registry), "PREFECT_API_URL": prefect_server}
+    runs, claims = [], 20  # each: at 2 pages of 300 ms, several seconds of checking to overlap in
+    for n in (1, 2):
+        state = tmp_path / f"worker{n}"
+        seed_worklist(Settings(project_root=ROOT, state_dir=state), dataset.worklist[n * 20:n * 20 + claims])
+        out = open(tmp_path / f"worker{n}.out", "w")  # noqa: SIM115 - a file, not a pipe nobody reads
+        runs.append((state, out, subprocess.Popen(
+            [*RCMBOT, "--state-dir", str(state), "sweep", "--concurrency", "2",
+             "--portal-url", f"bluestem={portal.url}", "--json"],
+            cwd=ROOT, env=env | {"PREFECT_HOME": str(tmp_path / f"prefect{n}")},
+            stdout=out, stderr=subprocess.STDOUT)))
+    windows = []
     try:
-        env = base_env(tmp_path) | portal.env() | {
-            "RCMBOT_PORTALS_FILE": str(registry), "PREFECT_API_URL": os.environ["PREFECT_API_URL"]}
-        runs = []
-        for n in (1, 2):
-            state = tmp_path / f"worker{n}"
-            seed_worklist(Settings(project_root=ROOT, state_dir=state), dataset.worklist[n * 20:(n + 1) * 20])
-            out = open(tmp_path / f"worker{n}.out", "w")  # noqa: SIM115 - a file, not a pipe nobody reads
-            runs.append((state, out, subprocess.Popen(
-                [*RCMBOT, "--state-dir", str(state), "sweep", "--concurrency", "2",
-                 "--portal-url", f"bluestem={portal.url}", "--json"],
-                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)))
-        windows = []
         for state, out, proc in runs:
             assert proc.wait(timeout=400) == 0, (tmp_path / f"{state.name}.out").read_text()[-3000:]
             out.close()
             summary = json.loads((tmp_path / f"{state.name}.out").read_text().strip().splitlines()[-1])
-            assert summary["checked"] == 20 and summary["errors"] == 0
+            assert summary["checked"] == claims and summary["errors"] == 0
             store = WorklistStore(Settings(project_root=ROOT, state_dir=state).worklist_url)
             times = [h.checked_at for item in store.items() for h in store.history(item.id)]
             windows.append((min(times), max(times)))
     finally:
-        server.terminate()
-        server.wait(timeout=60)
+        for _, out, proc in runs:  # a worker left behind by a failed assertion
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            out.close()
     (a_start, a_end), (b_start, b_end) = windows
-    assert a_start < b_end and b_start < a_end, "the two sweeps must have run at the same time"
+    assert a_start < b_end and b_start < a_end, f"the two sweeps must have run at the same time: {windows}"
     assert portal.server.stats()["max_in_flight"] <= 3, "two sweeps x 2 pages, one limit of 3"
 
 
-def test_credentials_can_live_in_prefect_secret_blocks(tmp_path, monkeypatch) -> None:
+@pytest.mark.xdist_group("prefect-server")
+def test_credentials_can_live_in_prefect_secret_blocks(tmp_path, monkeypatch, on_prefect_server) -> None:
     from prefect.blocks.system import Secret
 
     # _sync: other tests of the session leave an event loop behind, which would make save() a coroutine

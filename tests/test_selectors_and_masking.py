@@ -7,18 +7,16 @@ import base64
 from pathlib import Path
 
 import pytest
-from playwright.async_api import async_playwright
 from structlog.testing import capture_logs
 
 from bots.browser.capture import MASKED_TEXT, capture
-from bots.browser.launch import launch
 from bots.browser.pages import required_keys
 from bots.browser.selectors import Resolver, SelectorMap
 from bots.claimstatus.login import SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.core.errors import ConfigError
 from bots.core.registry import PortalRegistry
-from tests.conftest import ROOT, run_async
+from tests.conftest import ROOT, run_async, shared_browser
 
 GOOD = (ROOT / "selectors/bluestem.yaml").read_text()
 
@@ -101,9 +99,9 @@ def test_fallback_candidate_is_logged_as_drift_once() -> None:
     )
 
     async def scenario() -> tuple[str, str, dict[str, int]]:
-        async with async_playwright() as pw:
-            browser = await launch(pw, __import__("bots.core.settings", fromlist=["x"]).BrowserSettings())
-            page = await browser.new_page()
+        context = await (await shared_browser()).new_context()
+        try:
+            page = await context.new_page()
             # The portal renamed the label: only the CSS fallback still matches.
             await page.set_content(
                 "<dl><dt id=l>Status now</dt><dd id=status aria-labelledby=l>Paid</dd>"
@@ -112,8 +110,9 @@ def test_fallback_candidate_is_logged_as_drift_once() -> None:
             resolver = Resolver(smap)
             first = await resolver.text(page, "detail.status")
             second = await resolver.text(page, "detail.status")
-            await browser.close()
             return first, second, resolver.drift
+        finally:
+            await context.close()
 
     with capture_logs() as logs:
         first, second, drift = run_async(scenario())
@@ -130,9 +129,8 @@ def test_masked_fields_are_painted_over_and_blanked(settings, portal, dataset) -
     async def scenario() -> tuple[bytes, bytes, dict[str, float], list[int], list[int]]:
         runtime = PortalRuntime.load(settings, "bluestem", portal.url)
         resolver = Resolver(runtime.selectors)
-        async with async_playwright() as pw:
-            browser = await launch(pw, settings.browser)
-            context = await browser.new_context(viewport={"width": 1100, "height": 900})
+        context = await (await shared_browser()).new_context(viewport={"width": 1100, "height": 900})
+        try:
             await SharedLogin(runtime, settings).refresh(context, resolver, 0)
             page = await context.new_page()
             await page.goto(f"{portal.url}/claims/{claim.claim_key}")
@@ -141,16 +139,18 @@ def test_masked_fields_are_painted_over_and_blanked(settings, portal, dataset) -
             status_box = await page.get_by_label("Claim status").bounding_box()
             viewer = await context.new_page()
             await viewer.set_content(f'<img id=i src="data:image/png;base64,{base64.b64encode(image).decode()}">')
-            probe = """([x, y]) => { const i = document.getElementById('i'); const c = document.createElement('canvas');
-                c.width = i.naturalWidth; c.height = i.naturalHeight; const g = c.getContext('2d');
-                g.drawImage(i, 0, 0); return Array.from(g.getImageData(x, y, 1, 1).data); }"""
-            masked = await viewer.evaluate(probe, [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2])
-            status = [
-                await viewer.evaluate(probe, [status_box["x"] + dx, status_box["y"] + status_box["height"] / 2])
-                for dx in range(int(status_box["width"]))
-            ]
-            await browser.close()
+            # The pixels of a row of the screenshot, [x, x + width) at height y: RGBA each.
+            probe = """([x, y, width]) => { const i = document.getElementById('i');
+                const c = document.createElement('canvas'); c.width = i.naturalWidth; c.height = i.naturalHeight;
+                const g = c.getContext('2d'); g.drawImage(i, 0, 0);
+                const d = Array.from(g.getImageData(x, y, width, 1).data);
+                return Array.from({length: width}, (_, n) => d.slice(4 * n, 4 * n + 4)); }"""
+            masked = (await viewer.evaluate(probe, [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, 1]))[0]
+            status = await viewer.evaluate(
+                probe, [status_box["x"], status_box["y"] + status_box["height"] / 2, int(status_box["width"])])
             return image, html, box, masked, status
+        finally:
+            await context.close()
 
     image, html, box, masked, status = run_async(scenario())
     assert masked[:3] == [0x20, 0x20, 0x20]  # the mask colour, not the name's text or background

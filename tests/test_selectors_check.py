@@ -4,20 +4,14 @@ and a map broken on purpose: reported, non-zero exit, and the sweep skips that p
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from bots.core.registry import PortalRegistry
-from bots.core.settings import SimSettings
 from bots.sim.fleet import SIMULATED, Fleet
-from bots.sweep.selectorcheck import check_selectors
-from tests.conftest import CLAIMS, ROOT, SEED, run_async, sweep_rows
-from tests.test_cli_and_prefect import base_env, rcmbot
+from tests.conftest import ROOT, SimPortals, check_selectors_shared, rcmbot_in_process, sweep_rows
 
-REGISTRY = PortalRegistry.load(ROOT / "config/portals.yaml")
 ALWAYS_ABSENT = {"login.error", "page.unavailable"}  # no refused login, no outage on a good day
 # What each portal's drift layout renames, so that only a fallback candidate still matches.
 DRIFTED = {
@@ -27,13 +21,13 @@ DRIFTED = {
 }
 
 
-@pytest.fixture(scope="module", params=["normal", "drift"])
-def layout_fleet(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-        tuple[str, Fleet]]:
-    """Every simulated portal in one layout (the "drift" one renames what the maps try first)."""
-    with Fleet(SimSettings(seed=SEED), REGISTRY, list(SIMULATED), tmp_path_factory.mktemp(request.param), CLAIMS,
-               request.param) as fleet:
-        yield request.param, fleet
+@pytest.fixture(params=["normal", "drift"])
+def layout_fleet(request: pytest.FixtureRequest, sims: SimPortals) -> tuple[str, Fleet]:
+    """Every simulated portal in one layout (the "drift" one renames what the maps try first):
+    the session's fleet of that layout, reset for the test."""
+    fleet = sims.fleet(request.param)
+    fleet.reset()
+    return request.param, fleet
 
 
 @pytest.mark.parametrize("key", list(SIMULATED))
@@ -41,7 +35,7 @@ def test_check_reports_every_element(layout_fleet, key, settings, monkeypatch) -
     layout, fleet = layout_fleet
     for name, value in fleet.env.items():
         monkeypatch.setenv(name, value)
-    report = run_async(check_selectors(settings, key, fleet.urls[key]))
+    report = check_selectors_shared(settings, key, fleet.urls[key])
     status = {key: e["status"] for key, e in report.elements.items()}
     assert all(c["error"] is None for c in report.canaries), report.canaries
     assert {c["outcome"] for c in report.canaries} == {"status", "not_found"}
@@ -73,11 +67,14 @@ def test_a_broken_map_fails_the_check_and_the_sweep_skips_the_portal(tmp_path: P
     registry["portals"]["harbor"]["payer_ids"].remove("BSTM1")  # no fallback: the items must wait
     (tmp_path / "portals.yaml").write_text(yaml.safe_dump(registry, sort_keys=False))
 
-    env = base_env(tmp_path) | portal.env() | {"RCMBOT_PORTALS_FILE": str(tmp_path / "portals.yaml")}
-    out = rcmbot("--state-dir", str(settings.state_path), "selectors", "check", "bluestem",
-                 "--portal-url", portal.url, "--json", env=env)
-    assert out.returncode == 1, out.stderr[-2000:]
-    report = json.loads(out.stdout.strip().splitlines()[-1])
+    # The command, in this process, with the settings fixture's short retry backoff.
+    monkeypatch.setenv("RCMBOT_PORTALS_FILE", str(tmp_path / "portals.yaml"))
+    monkeypatch.setenv("RCMBOT_SWEEP__BACKOFF_INITIAL_S", str(settings.sweep.backoff_initial_s))
+    monkeypatch.setenv("RCMBOT_SWEEP__BACKOFF_MAX_S", str(settings.sweep.backoff_max_s))
+    code, out, err = rcmbot_in_process("--state-dir", str(settings.state_path), "selectors", "check", "bluestem",
+                                       "--portal-url", portal.url, "--json")
+    assert code == 1, err[-2000:]
+    report = json.loads(out.strip().splitlines()[-1])
     assert report["elements"]["detail.status_text"] == {"status": "broken", "detail": "no candidate matched"}
     assert report["elements"]["login.username"]["status"] == "drift" and report["counts"]["broken"] == 1
 

@@ -12,8 +12,8 @@ from structlog.testing import capture_logs
 from bots.claimstatus.statusmap import StatusMap
 from bots.core.models import ClaimDetail
 from bots.sim.dataset import Dataset, WorklistRow
-from bots.sweep.runner import Sweep
-from tests.conftest import ROOT, run_async, seed_worklist, sweep_rows
+from bots.sweep.runner import Sweep, SweepDeps
+from tests.conftest import ROOT, run_sweep, seed_worklist, sweep_rows
 
 STATUSES = StatusMap.load(ROOT / "config/status/bluestem.yaml")
 
@@ -103,17 +103,17 @@ def test_duplicates_are_ambiguous_never_guessed(settings, portal, dataset) -> No
 
 
 def test_session_expiry_mid_sweep_logs_in_again_and_carries_on(settings, make_portal, dataset, monkeypatch) -> None:
-    short = make_portal(session_idle_s=2.5)  # generous: a loaded machine must not expire mid-claim
+    short = make_portal(session_idle_s=60)  # generous: a loaded machine must not expire mid-claim
     for name, value in short.env().items():
         monkeypatch.setenv(name, value)
     rows = pick(dataset, 1, kind="paid") + pick(dataset, 1, kind="pending") + pick(dataset, 1, kind="denied_coding")
     done: list[int] = []
 
-    async def idle_then_check(sweep: Sweep, bot: Any, item: Any) -> Any:
-        if done:  # stay idle past the portal's timeout before every claim but the first
-            await asyncio.sleep(3.5)
-        done.append(item.id)
-        return await sweep.check_and_record(bot, item)
+    async def idle_then_check(sweep: Sweep, bot: Any, batch: Any) -> Any:
+        if done:  # stay idle past the portal's timeout before every claim but the first (on its clock)
+            await asyncio.to_thread(short.server.advance_clock, 61)
+        done.append(batch[0].id)
+        return await sweep.check_and_record(bot, batch)
 
     with capture_logs() as logs:
         sweep, summary = sweep_rows(settings, short, rows, concurrency=1, step=idle_then_check)
@@ -129,11 +129,11 @@ def test_portal_errors_are_retried_with_backoff(settings, make_portal, dataset, 
     rows = pick(dataset, 1, kind="paid")
     seeded: list[bool] = []
 
-    async def fail_first(sweep: Sweep, bot: Any, item: Any) -> Any:
+    async def fail_first(sweep: Sweep, bot: Any, batch: Any) -> Any:
         if not seeded:
             seeded.append(True)
             await asyncio.to_thread(flaky.server.faults, fail_next=2)
-        return await sweep.check_and_record(bot, item)
+        return await sweep.check_and_record(bot, batch)
 
     sweep, summary = sweep_rows(settings, flaky, rows, concurrency=1, step=fail_first)
     assert summary.errors == 0
@@ -143,8 +143,8 @@ def test_portal_errors_are_retried_with_backoff(settings, make_portal, dataset, 
 def test_unreachable_portal_becomes_error_outcome_not_a_crash(settings, dataset) -> None:
     rows = pick(dataset, 1, kind="paid")
     seed_worklist(settings, rows)
-    sweep = Sweep(settings, base_urls={"bluestem": "http://127.0.0.1:9"})
-    summary = run_async(sweep.run(sweep.due(), 1))
+    sweep = Sweep(SweepDeps.load(settings), base_urls={"bluestem": "http://127.0.0.1:9"})
+    summary = run_sweep(sweep, sweep.due(), 1)
     assert summary.errors == 1
     item = sweep.store.items()[0]
     assert item.outcome is None and item.next_action == "Retry at the next sweep"
@@ -155,16 +155,16 @@ def test_a_browser_that_goes_away_is_relaunched_and_the_sweep_carries_on(setting
     rows = [r for r in dataset.worklist if r.kind == "paid"][:8]
     checked = 0
 
-    async def crash_after_three(sweep: Sweep, bot: Any, item: Any) -> Any:
+    async def crash_after_three(sweep: Sweep, bot: Any, batch: Any) -> Any:
         nonlocal checked
-        result = await sweep.check_and_record(bot, item)
+        result = await sweep.check_and_record(bot, batch)
         checked += 1
         if checked == 3:  # as if Chromium crashed: every page and context goes with it
             await bot.context.browser.close()
         return result
 
-    with capture_logs() as logs:
-        sweep, summary = sweep_rows(settings, portal, rows, concurrency=2, step=crash_after_three)
+    with capture_logs() as logs:  # a Chromium of the sweep's own, not the session's: this test closes it
+        sweep, summary = sweep_rows(settings, portal, rows, concurrency=2, step=crash_after_three, own_browser=True)
     assert summary.checked == 8 and summary.errors <= 1, summary  # at most the claim in flight on the other page
     assert summary.by_category.get("F1", 0) >= 7
     assert sum(e["event"] == "browser went away mid-sweep; relaunching" for e in logs) == 1
@@ -174,12 +174,12 @@ def test_a_browser_that_keeps_going_away_stops_at_the_relaunch_limit(settings, p
     settings.browser.relaunches = 1
     rows = [r for r in dataset.worklist if r.kind == "paid"][:5]
 
-    async def crash_every_time(sweep: Sweep, bot: Any, item: Any) -> Any:
-        result = await sweep.check_and_record(bot, item)
+    async def crash_every_time(sweep: Sweep, bot: Any, batch: Any) -> Any:
+        result = await sweep.check_and_record(bot, batch)
         await bot.context.browser.close()
         return result
 
-    sweep, summary = sweep_rows(settings, portal, rows, concurrency=1, step=crash_every_time)
+    sweep, summary = sweep_rows(settings, portal, rows, concurrency=1, step=crash_every_time, own_browser=True)
     assert summary.by_category == {"F1": 2, "error": 3}  # two browsers, one claim each
     errors = [sweep.store.history(i.id)[-1].error for i in sweep.store.items() if i.outcome is None]
     assert errors == ["the browser kept going away; relaunch limit reached"] * 3

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from bots.core.errors import ConfigError, InputError
 from bots.core.models import Adjustment, CheckResult, ClaimDetail, Outcome
 from bots.worklist.csvio import read_worklist_csv, write_worklist_csv
+from bots.worklist.db import upgrade
 from bots.worklist.followup import FollowUpRules
 from bots.worklist.store import WorklistStore
 from tests.conftest import ROOT
@@ -29,7 +29,8 @@ def csv_file(tmp_path: Path, body: str, header: str = HEADER) -> Path:
 
 @pytest.fixture
 def store(tmp_path: Path) -> WorklistStore:
-    return WorklistStore(f"sqlite:///{tmp_path / 'wl.db'}")
+    upgrade(url := f"sqlite:///{tmp_path / 'wl.db'}")
+    return WorklistStore(url)
 
 
 def test_valid_file_imports_with_documented_formats(tmp_path, store) -> None:
@@ -136,10 +137,11 @@ def test_follow_up_durations_in_seconds_make_items_due_again(tmp_path, store) ->
     store.upsert(read_worklist_csv(csv_file(tmp_path, "BSTM1,PA1,BSM1,2026-09-01,,10,,\n")))
     item_id = store.items()[0].id
     pending = CheckResult(outcome=Outcome.STATUS, category="P1")
-    store.record(item_id, pending, rules.decide(pending), portal="bluestem", run_id="r", flow_run_id=None)
-    assert store.due() == []
-    time.sleep(1.1)
-    assert [i.id for i in store.due()] == [item_id]
+    checked = dt.datetime.now(dt.UTC)  # the clock is handed in: no waiting for the second to pass
+    store.record(item_id, pending, rules.decide(pending), portal="bluestem", run_id="r", flow_run_id=None,
+                 checked_at=checked)
+    assert store.due(at=checked) == [] and store.due(at=checked + dt.timedelta(seconds=0.9)) == []
+    assert [i.id for i in store.due(at=checked + dt.timedelta(seconds=1.1))] == [item_id]
 
 
 def test_rules_file_errors_name_file_line_and_key(tmp_path) -> None:

@@ -38,15 +38,18 @@ def run_rcmbot(spec: dict[str, Any]) -> dict[str, Any]:
     from bots.bench.profile import profiled
     from bots.evidence import open_evidence_store
     from bots.orchestration.sweepflow import run_sweep_flow
+    from bots.sweep.runner import SweepDeps
     from bots.worklist.csvio import read_worklist_csv
+    from bots.worklist.db import upgrade
     from bots.worklist.store import WorklistStore
 
+    upgrade(settings.worklist_url)
     WorklistStore(settings.worklist_url).upsert(read_worklist_csv(Path(spec["worklist_csv"])))
     with get_client(sync_client=True) as client:  # start embedded Prefect before the clock does
         client.hello()
     with profiled() if spec.get("profile") else contextlib.nullcontext() as breakdown:
         started = time.monotonic()
-        summary = run_sweep_flow(settings, limit=None, concurrency=spec["concurrency"],
+        summary = run_sweep_flow(SweepDeps.load(settings), limit=None, concurrency=spec["concurrency"],
                                  portal_urls={"bluestem": spec["portal_url"]})
         wall = time.monotonic() - started
     per_item: dict[int, int] = {}

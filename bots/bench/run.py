@@ -32,11 +32,18 @@ from bots.browser.launch import browser_version, find_browser, launch_args
 from bots.core.errors import RcmbotError
 from bots.core.registry import PortalRegistry
 from bots.core.settings import Settings
-from bots.sim.dataset import build_dataset, write_worklist_csv
+from bots.sim.dataset import WorklistRow, build_dataset, write_worklist_csv
 
 MODES = ("rcmbot", "plain", "naive")
 CONCURRENCY = (1, 2, 4, 8)
 MEMORY_SAMPLE_S = 0.25
+# `bench --quick`: a smoke test of every mode in seconds, not a measurement. A handful of claims
+# that between them reach every screen (a search by claim number and one by member over several
+# pages of results, a detail page, no match, two matches), one page at a time, no added latency.
+QUICK_CLAIMS, QUICK_CONCURRENCY, QUICK_LATENCY_MS = 4, (1,), 0
+# The portal's data set has at least this many claims (SimSettings.claims); fewer claims per
+# point are a spread over a data set of SAMPLED_FROM, the smallest that has every outcome.
+SMALLEST_DATASET, SAMPLED_FROM = 10, 20
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,24 @@ class Point:
     errors: int
     outcomes: dict[str, int]
     cpu_s: dict[str, float]  # CPU seconds by kind of process in the point's tree
+
+
+def bench_worklist(seed: int, claims: int) -> tuple[int, list[WorklistRow]]:
+    """The portal's data set size and the worklist rows each point checks: all `claims` rows of a
+    data set of `claims`, or, below the smallest data set, a spread over every outcome."""
+    if claims >= SMALLEST_DATASET:
+        return claims, build_dataset(seed, claims).worklist
+    rows = build_dataset(seed, SAMPLED_FROM).worklist
+    found = {"not_found", "ambiguous"}
+    firsts = [
+        next(r for r in rows if r.kind not in found and r.payer_claim_number),  # by claim number
+        next(r for r in rows if r.kind == "not_found"),
+        next(r for r in rows if r.kind == "ambiguous"),
+        # by member: the first such item's member has more than a page of claims (every 8th has)
+        next(r for r in rows if r.kind not in found and not r.payer_claim_number),
+    ]
+    spread = firsts + [r for r in rows if r not in firsts]
+    return SAMPLED_FROM, spread[:claims]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -111,7 +136,8 @@ def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> tuple[int, d
                     with contextlib.suppress(psutil.Error):
                         times = p.cpu_times()
                         cpu[p.pid] = (process_kind(p), times.user + times.system)
-            time.sleep(MEMORY_SAMPLE_S)
+            with contextlib.suppress(subprocess.TimeoutExpired):  # its end is seen at once
+                child.wait(timeout=MEMORY_SAMPLE_S)
     if child.returncode:
         raise RcmbotError(f"benchmark point failed (exit {child.returncode}): {' '.join(cmd[2:])}; see {log}")
     by_kind: dict[str, float] = {}
@@ -203,18 +229,18 @@ def bench_setup(settings: Settings, claims: int, latency_ms: int) -> Iterator[Se
     bench_dir = settings.state_path / "bench"
     shutil.rmtree(bench_dir, ignore_errors=True)
     bench_dir.mkdir(parents=True)
-    data = build_dataset(settings.sim.seed, claims)
+    dataset, rows = bench_worklist(settings.sim.seed, claims)
     csv_path = bench_dir / "worklist.csv"
-    write_worklist_csv(data.worklist, csv_path)
+    write_worklist_csv(rows, csv_path)
     items = [{"claim_number": r.payer_claim_number, "member_id": r.member_id, "account_number": r.account_number,
               "dos_from": r.dos_from.isoformat(), "dos_to": r.dos_to.isoformat(), "billed_cents": r.billed_cents}
-             for r in data.worklist]
+             for r in rows]
     # A fresh portal user; its secrets live only in these processes' environments.
     refs = PortalRegistry.load(settings.path(settings.portals_file)).portals["bluestem"].credentials
     env = dict(os.environ) | {"PREFECT_HOME": str(bench_dir / "prefect")} | refs.env_for(
         {"username": "rcm-bench-bot", "password": secrets.token_urlsafe(16), "totp_secret": pyotp.random_base32()})
     executable = find_browser(settings.browser)
-    portal = PortalProcess(bench_dir, claims, latency_ms, env)
+    portal = PortalProcess(bench_dir, dataset, latency_ms, env)
     try:
         portal.wait_ready()
         yield Setup(bench_dir, csv_path, items, env, portal.url, executable)

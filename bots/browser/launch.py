@@ -29,14 +29,16 @@ def _playwright_managed() -> Path | None:
     return path if path.is_file() else None
 
 
-def find_browser(settings: BrowserSettings) -> Path:
-    """The executable to launch, or BrowserNotFoundError explaining how to get one."""
+def find_browser(settings: BrowserSettings, playwright_chromium: Path | None = None) -> Path:
+    """The executable to launch, or BrowserNotFoundError explaining how to get one. Under an event
+    loop, pass Playwright's own Chromium path (`pw.chromium.executable_path`): its sync API, which
+    looks it up otherwise, cannot run inside a loop."""
     if settings.path is not None:
         if settings.path.is_file() and os.access(settings.path, os.X_OK):
             return settings.path
         raise BrowserNotFoundError(f"RCMBOT_BROWSER__PATH={settings.path} is not an executable file")
-    managed = _playwright_managed()
-    if managed is not None:
+    managed = playwright_chromium if playwright_chromium is not None else _playwright_managed()
+    if managed is not None and managed.is_file():
         return managed
     for name in SYSTEM_CANDIDATES:
         found = shutil.which(name)
@@ -65,7 +67,7 @@ def renderer_limit(settings: BrowserSettings) -> int:
 
 async def launch(pw: Playwright, settings: BrowserSettings, executable: Path | None = None) -> Browser:
     return await pw.chromium.launch(
-        executable_path=str(executable or find_browser(settings)),
+        executable_path=str(executable or find_browser(settings, Path(pw.chromium.executable_path))),
         headless=settings.headless,
         args=[*launch_args(), f"--renderer-process-limit={renderer_limit(settings)}",
               f"--js-flags=--max-old-space-size={settings.js_heap_mb}", *settings.extra_args],

@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import and_, func, select
 
 from bots.sim.portal import PortalConfig, SimPortal, parse_date
-from bots.sim.store import Claim, Inquiry, PortalSession, utcnow
+from bots.sim.store import Claim, Inquiry, PortalSession
 
 DATE_FORMAT = "%m/%d/%Y"
 PATHS = {"login": "/login", "mfa": "/mfa", "terms": "/terms", "ready": "/search"}
@@ -95,7 +95,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         with sim.store.session() as s, s.begin():
             inquiry = Inquiry(user_id=sess.user_id, claim_number=claim_number or None,
                               member_id=None if claim_number else member_id,
-                              dos_from=start, dos_to=end, submitted_at=utcnow())
+                              dos_from=start, dos_to=end, submitted_at=sim.utcnow())
             s.add(inquiry)
             s.flush()
             return inquiry.id

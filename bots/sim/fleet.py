@@ -49,6 +49,11 @@ class Fleet:
             raise
         return self
 
+    def reset(self, terms_accepted: bool = False, **config: object) -> None:
+        """Every portal of the fleet back to a fresh state (PortalServer.reset), its users kept."""
+        for server in self.servers.values():
+            server.reset(terms_accepted, **config)
+
     def stop(self) -> None:
         for server in self.servers.values():
             server.stop()

@@ -17,7 +17,7 @@ from sqlalchemy import and_, select
 from bots.sim.codes import CATEGORY_277, NOT_FOUND_277, STATUS_277, STATUS_CODE_277
 from bots.sim.dataset import PAYERS
 from bots.sim.portal import PortalConfig, SimPortal, parse_date
-from bots.sim.store import BatchInquiry, Claim, Mailbox, MailMessage, PortalSession, check_password, utcnow
+from bots.sim.store import BatchInquiry, Claim, Mailbox, MailMessage, PortalSession, check_password
 
 DATE_FORMAT = "%m/%d/%Y"
 PATHS = {"login": "/login", "mfa": "/verify", "ready": "/inquiry"}
@@ -34,7 +34,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
     def send_code(user_id: int, token: str) -> None:
         message = MailMessage(user_id=user_id, session_token=token,
                               reference="".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(4)),
-                              code=f"{secrets.randbelow(10**6):06d}", sent_at=utcnow())
+                              code=f"{secrets.randbelow(10**6):06d}", sent_at=sim.utcnow())
         with sim.store.session() as s, s.begin():
             s.add(message)
 
@@ -83,7 +83,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         if isinstance(sess, Response):
             return sess
         code = str((await request.form()).get("mailcode", "")).strip()
-        oldest = utcnow() - dt.timedelta(seconds=cfg.mail_code_ttl_s)
+        oldest = sim.utcnow() - dt.timedelta(seconds=cfg.mail_code_ttl_s)
         latest = latest_code(sess)
         if latest is None or latest.sent_at < oldest or not secrets.compare_digest(latest.code, code):
             return verify_page(request, sess, 401, "That code is not valid or has expired.")
@@ -132,7 +132,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
                         form=form, error=error)
         with sim.store.session() as s, s.begin():
             batch = BatchInquiry(user_id=sess.user_id, payer_id=form["payer"], lines=json.dumps(lines),
-                                 submitted_at=utcnow())
+                                 submitted_at=sim.utcnow())
             s.add(batch)
             s.flush()
             batch_id = batch.id

@@ -1,11 +1,16 @@
 """What every simulated portal shares: its own database, server-side sessions with idle expiry,
 users with passwords (and TOTP or mailbox codes), a once-a-day terms page in the portal's time
 zone, latency and faults on demand, request statistics, and a "drift" layout variant that
-renames what a selector map looks for first. Each portal module adds its own screens."""
+renames what a selector map looks for first. Each portal module adds its own screens.
+
+For tests, a running portal can be reset to a fresh state (no sessions, terms acknowledgements,
+mailed codes, inquiries, faults or statistics; its claims and users kept) with some settings
+changed, and its clock moved forward, so time-based behaviour is tested without sleeping."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import secrets
 from collections.abc import Callable
@@ -19,11 +24,22 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bots.core.settings import SimSettings
 from bots.sim.dataset import build_dataset
-from bots.sim.store import Claim, PortalSession, PortalStore, TermsAck, User, check_password, utcnow
+from bots.sim.store import (
+    BatchInquiry,
+    Claim,
+    Inquiry,
+    MailMessage,
+    PortalSession,
+    PortalStore,
+    TermsAck,
+    User,
+    check_password,
+    utcnow,
+)
 
 Kind = Literal["bluestem", "cedar", "juniper", "harbor"]
 Layout = Literal["normal", "drift"]
@@ -51,6 +67,11 @@ class PortalConfig:
                    latency_ms=sim.latency_ms, session_idle_s=sim.session_idle_s,
                    totp_valid_window=sim.totp_valid_window, mail_code_ttl_s=sim.mail_code_ttl_s,
                    page_size=sim.page_size, timezone=timezone or sim.timezone)
+
+
+# What POST /_sim/reset may change for the next test; the rest (kind, layout, data set, time
+# zone) would need another app or another database.
+RESETTABLE = ("latency_ms", "session_idle_s", "totp_valid_window", "mail_code_ttl_s", "page_size")
 
 
 @dataclass
@@ -100,6 +121,8 @@ class SimPortal:
         self.store.seed_claims([c for p in payers for c in build_dataset(cfg.seed, cfg.claims, p).claims])
         self.tz = ZoneInfo(cfg.timezone)
         self.faults, self.stats = Faults(), Stats()
+        self.initial = dataclasses.replace(cfg)  # what a reset returns to
+        self.clock_offset = dt.timedelta(0)  # moved forward by POST /_sim/faults {"advance_clock_s": N}
         env = Environment(loader=PackageLoader("bots.sim", "templates"), autoescape=select_autoescape())
         env.filters.update(money=money, date=date_filter(date_format))
         self.templates = Jinja2Templates(env=env)
@@ -115,9 +138,18 @@ class SimPortal:
         ctx.setdefault("drift", self.cfg.layout == "drift")
         return self.templates.TemplateResponse(request, name, ctx, status_code=status)
 
+    # -- the portal's clock (real time, moved forward on demand) -----------------------------------
+    def utcnow(self) -> dt.datetime:
+        """Naive UTC on the portal's clock, as its database stores it."""
+        return utcnow() + self.clock_offset
+
+    def local(self) -> dt.datetime:
+        """Now in the portal's time zone."""
+        return dt.datetime.now(self.tz) + self.clock_offset
+
     def local_now(self) -> str:
         """Now in the portal's time zone, as its pages show it."""
-        return dt.datetime.now(self.tz).strftime("%m/%d/%Y %I:%M %p %Z")
+        return self.local().strftime("%m/%d/%Y %I:%M %p %Z")
 
     def message(self, request: Request, status: int, title: str, text: str) -> HTMLResponse:
         return self.page(request, f"{self.cfg.kind}/message.html", status, title=title, message=text)
@@ -156,7 +188,7 @@ class SimPortal:
     def start_session(self, user_id: int, stage: str) -> str:
         token = secrets.token_urlsafe(24)
         with self.store.session() as s, s.begin():
-            s.add(PortalSession(token=token, user_id=user_id, stage=stage, last_seen=utcnow()))
+            s.add(PortalSession(token=token, user_id=user_id, stage=stage, last_seen=self.utcnow()))
         return token
 
     def with_cookie(self, response: Response, token: str) -> Response:
@@ -170,18 +202,18 @@ class SimPortal:
             sess = s.get(PortalSession, token) if token else None
             if sess is None:
                 return RedirectResponse(self.paths["login"], 303)
-            if (utcnow() - sess.last_seen).total_seconds() > self.cfg.session_idle_s:
+            if (self.utcnow() - sess.last_seen).total_seconds() > self.cfg.session_idle_s:
                 s.delete(sess)
                 return RedirectResponse(f"{self.paths['login']}?expired=1", 303)
             if sess.stage != want:
                 return RedirectResponse(self.paths[sess.stage], 303)
-            sess.last_seen = utcnow()
+            sess.last_seen = self.utcnow()
             return sess
 
     def advance(self, token: str, user_id: int, terms: bool = True) -> RedirectResponse:
         """After a passed step: the terms page once per portal-local day (if the portal has one),
         then the portal's start screen."""
-        today = dt.datetime.now(self.tz).date()
+        today = self.local().date()
         with self.store.session() as s, s.begin():
             acked = not terms or s.get(TermsAck, (user_id, today)) is not None
             sess = s.get(PortalSession, token)
@@ -191,7 +223,7 @@ class SimPortal:
 
     def acknowledge_terms(self, sess: PortalSession) -> RedirectResponse:
         with self.store.session() as s, s.begin():
-            s.merge(TermsAck(user_id=sess.user_id, local_date=dt.datetime.now(self.tz).date(), acked_at=utcnow()))
+            s.merge(TermsAck(user_id=sess.user_id, local_date=self.local().date(), acked_at=self.utcnow()))
         return self.advance(sess.token, sess.user_id)
 
     def logout(self, request: Request) -> RedirectResponse:
@@ -214,6 +246,25 @@ class SimPortal:
     def _admin(self, request: Request) -> bool:
         return secrets.compare_digest(request.headers.get("x-sim-admin", ""), self.cfg.admin_token)
 
+    def reset(self, config: dict[str, Any], terms_accepted: bool = False) -> None:
+        """Back to a fresh state without reseeding: the claims and users stay; sessions, terms
+        acknowledgements, mailed codes, inquiries, faults, statistics and the clock go; the
+        settings are the start's, with `config` (RESETTABLE names) changed."""
+        unknown = sorted(set(config) - set(RESETTABLE))
+        if unknown:
+            raise ValueError(f"cannot reset {', '.join(unknown)} (only {', '.join(RESETTABLE)})")
+        for name in RESETTABLE:  # in place: every screen holds this config object
+            setattr(self.cfg, name, config.get(name, getattr(self.initial, name)))
+        self.faults = Faults()
+        self.stats.pages, self.stats.max_in_flight = 0, self.stats.in_flight
+        self.clock_offset = dt.timedelta(0)
+        with self.store.session() as s, s.begin():
+            for table in (PortalSession, TermsAck, MailMessage, Inquiry, BatchInquiry):
+                s.execute(delete(table))
+            if terms_accepted:  # today's terms already accepted by every user
+                for user_id in s.scalars(select(User.id)).all():
+                    s.add(TermsAck(user_id=user_id, local_date=self.local().date(), acked_at=self.utcnow()))
+
     def _admin_routes(self) -> None:
         app = self.app
 
@@ -221,12 +272,27 @@ class SimPortal:
         def healthz() -> dict[str, str]:
             return {"status": "ok"}
 
+        @app.post("/_sim/reset")
+        async def reset(request: Request) -> JSONResponse:
+            """A fresh state for the next test: {"terms_accepted": bool, <RESETTABLE setting>: value}."""
+            if not self._admin(request):
+                return JSONResponse({"error": "forbidden"}, 403)
+            body = dict(await request.json())
+            try:
+                self.reset(body, terms_accepted=bool(body.pop("terms_accepted", False)))
+            except ValueError as exc:
+                return JSONResponse({"error": str(exc)}, 400)
+            return JSONResponse({name: getattr(self.cfg, name) for name in RESETTABLE})
+
         @app.post("/_sim/faults")
         async def set_faults(request: Request) -> JSONResponse:
-            """Expire every session now, fail the next N pages, or change latency."""
+            """Expire every session now, fail the next N pages, change latency, or move the
+            portal's clock forward by N seconds (sessions idle, mailed codes age)."""
             if not self._admin(request):
                 return JSONResponse({"error": "forbidden"}, 403)
             body = await request.json()
+            if body.get("advance_clock_s"):
+                self.clock_offset += dt.timedelta(seconds=float(body["advance_clock_s"]))
             if body.get("expire_sessions"):
                 with self.store.session() as s, s.begin():
                     for sess in s.scalars(select(PortalSession)):

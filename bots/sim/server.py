@@ -42,11 +42,27 @@ class PortalServer:
         self.app.state.store.upsert_user(username, password, totp_secret, mailbox_token)
 
     def faults(self, **changes: object) -> dict[str, object]:
-        """Set faults on demand: expire_sessions=True, fail_next=N, latency_ms=N."""
+        """Set faults on demand: expire_sessions=True, fail_next=N, latency_ms=N, advance_clock_s=N."""
         r = httpx.post(f"{self.url}/_sim/faults", json=changes,
                        headers={"x-sim-admin": self.cfg.admin_token})
         r.raise_for_status()
         return dict(r.json())
+
+    def reset(self, terms_accepted: bool = False, **config: object) -> dict[str, object]:
+        """A fresh state without reseeding (see SimPortal.reset): no sessions, terms accepted
+        (unless `terms_accepted`), mailed codes, inquiries, faults or statistics; the start's
+        settings with `config` changed (latency_ms, session_idle_s, totp_valid_window,
+        mail_code_ttl_s, page_size). The settings in force come back."""
+        r = httpx.post(f"{self.url}/_sim/reset", json={**config, "terms_accepted": terms_accepted},
+                       headers={"x-sim-admin": self.cfg.admin_token})
+        if r.status_code == 400:
+            raise ValueError(r.json()["error"])
+        r.raise_for_status()
+        return dict(r.json())
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the portal's clock forward: its sessions have been idle, its mailed codes aged."""
+        self.faults(advance_clock_s=seconds)
 
     def stats(self) -> dict[str, int]:
         """{"pages": page requests answered, "max_in_flight": most answered at once}."""
