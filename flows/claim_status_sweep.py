@@ -43,6 +43,7 @@ async def claim_status_sweep(
         await asyncio.to_thread(sync_portal_limits, sweep.registry)
         slot = portal_slot
     summary = await sweep.run(sweep.due(limit), concurrency, step=check_claim, slot=slot)
-    await acreate_markdown_artifact(key="claim-status-sweep", markdown=summary.markdown(),
-                                    description="Claims by outcome; no PHI")
+    await acreate_markdown_artifact(
+        key="claim-status-sweep", markdown=summary.markdown(), description="Claims by outcome; no PHI"
+    )
     return summary.as_dict()

@@ -21,8 +21,9 @@ async def check_portal(settings: Settings, portal: str, base_url: str | None) ->
 
 
 @flow(name="selectors-check", log_prints=False)
-async def selectors_check(portals: list[str] | None = None, portal_urls: dict[str, str] | None = None,
-                          settings: Settings | None = None) -> dict[str, Any]:
+async def selectors_check(
+    portals: list[str] | None = None, portal_urls: dict[str, str] | None = None, settings: Settings | None = None
+) -> dict[str, Any]:
     """Check `portals` (default: every registered portal that may be automated and has canaries).
     `settings`: the caller's, in-process; None (deployments): read from the environment."""
     settings = settings or Settings()
@@ -30,9 +31,14 @@ async def selectors_check(portals: list[str] | None = None, portal_urls: dict[st
     keys = portals or [k for k, e in registry.portals.items() if e.automation_permitted and e.canaries]
     urls = portal_urls or {}
     reports = [await check_portal(settings, key, urls.get(key)) for key in keys]
-    rows = "\n".join(f"| {r.portal} | {r.counts['ok']} | {r.counts['drift']} | {r.counts['broken']} | "
-                     f"{r.counts['not reached']} |" for r in reports)
+    rows = "\n".join(
+        f"| {r.portal} | {r.counts['ok']} | {r.counts['drift']} | {r.counts['broken']} | {r.counts['not reached']} |"
+        for r in reports
+    )
     table = f"| portal | ok | drift | broken | not reached |\n|---|---|---|---|---|\n{rows}\n"
-    await acreate_markdown_artifact(key="selectors-check", description="Selector map health per portal; no PHI",
-                                    markdown=f"# Selectors check\n\n{table}")
+    await acreate_markdown_artifact(
+        key="selectors-check",
+        description="Selector map health per portal; no PHI",
+        markdown=f"# Selectors check\n\n{table}",
+    )
     return {r.portal: {"counts": r.counts, "broken": r.broken} for r in reports}

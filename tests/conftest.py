@@ -115,7 +115,8 @@ class AsyncSession:
     def run(self, coro: Awaitable[T], timeout: float) -> T:
         # An empty context, as a fresh thread has: nothing the test thread set leaks in.
         future: concurrent.futures.Future[T] = contextvars.Context().run(
-            asyncio.run_coroutine_threadsafe, coro, self.loop)  # type: ignore[arg-type]
+            asyncio.run_coroutine_threadsafe, coro, self.loop
+        )  # type: ignore[arg-type]
         try:
             return future.result(timeout)
         except BaseException:  # a timeout, or pytest-timeout interrupting the test: stop the coroutine too
@@ -255,8 +256,9 @@ class SimPortals:
         """Every simulated portal of the registry in one layout, each with a bot user of its own."""
         if layout not in self.fleets:
             registry = PortalRegistry.load(ROOT / "config/portals.yaml")
-            fleet = Fleet(SimSettings(seed=SEED), registry, list(SIMULATED), self.root / f"fleet-{layout}", CLAIMS,
-                          layout)  # type: ignore[arg-type]
+            fleet = Fleet(
+                SimSettings(seed=SEED), registry, list(SIMULATED), self.root / f"fleet-{layout}", CLAIMS, layout
+            )  # type: ignore[arg-type]
             self.fleets[layout] = fleet.__enter__()
         return self.fleets[layout]
 
@@ -327,8 +329,9 @@ def seed_worklist(settings: Settings, rows: list[Any]) -> None:
     WorklistStore(settings.worklist_url).upsert(read_worklist_csv(csv_path))
 
 
-def run_sweep(sweep: Any, items: list[Any], concurrency: int | None = None, step: Any = None,
-              own_browser: bool = False) -> Any:
+def run_sweep(
+    sweep: Any, items: list[Any], concurrency: int | None = None, step: Any = None, own_browser: bool = False
+) -> Any:
     """Sweep.run on the session's loop with the session's Chromium (a context of its own per
     portal), or with a Chromium the sweep launches itself (own_browser: for tests that close it)."""
 
@@ -350,7 +353,11 @@ def check_selectors_shared(settings: Settings, key: str, base_url: str) -> Any:
 
 
 def sweep_rows(
-    settings: Settings, portal: Portal, rows: list[Any], concurrency: int = 2, step: Any = None,
+    settings: Settings,
+    portal: Portal,
+    rows: list[Any],
+    concurrency: int = 2,
+    step: Any = None,
     own_browser: bool = False,
 ) -> tuple[Any, Any]:
     """Seed `rows`, sweep them without Prefect, return (sweep, summary)."""
@@ -372,11 +379,16 @@ class PrefectServerBoot:
 
         # Environment and settings read here, on the main thread, before any test changes them.
         self.home = Path(tempfile.mkdtemp(prefix="rcmbot-test-prefect-server-"))
-        env = {**os.environ, "PREFECT_HOME": str(self.home), "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
-               "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{self.home / 'prefect.db'}"}
+        env = {
+            **os.environ,
+            "PREFECT_HOME": str(self.home),
+            "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "2",
+            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{self.home / 'prefect.db'}",
+        }
         env.pop("PREFECT_API_URL", None)
-        settings = Settings(project_root=ROOT, state_dir=self.home,
-                            prefect={"home": self.home, "serve_port": free_port()})
+        settings = Settings(
+            project_root=ROOT, state_dir=self.home, prefect={"home": self.home, "serve_port": free_port()}
+        )
         self.started: concurrent.futures.Future[tuple[subprocess.Popen[bytes], str]] = concurrent.futures.Future()
         self._done = threading.Event()
 
@@ -413,8 +425,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     then overlaps the tests that run first."""
     global _prefect_boot
     # A pytest-xdist worker collects every test but runs only some: it starts one when first asked.
-    if WORKER == "main" and _prefect_boot is None and not session.config.option.collectonly and any(
-            "prefect_server" in getattr(i, "fixturenames", ()) for i in session.items):
+    if (
+        WORKER == "main"
+        and _prefect_boot is None
+        and not session.config.option.collectonly
+        and any("prefect_server" in getattr(i, "fixturenames", ()) for i in session.items)
+    ):
         _prefect_boot = PrefectServerBoot()
 
 

@@ -37,8 +37,9 @@ def test_quick_worklist_reaches_every_screen_and_a_full_one_is_the_data_set() ->
 
 @pytest.mark.slow
 def test_quick_bench_runs_every_mode(tmp_path) -> None:
-    done = rcmbot("bench", "--quick", "--latency-ms", str(QUICK_LATENCY_MS), "--json", env=base_env(tmp_path),
-                  timeout=240)
+    done = rcmbot(
+        "bench", "--quick", "--latency-ms", str(QUICK_LATENCY_MS), "--json", env=base_env(tmp_path), timeout=240
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1, "--json prints exactly one line"

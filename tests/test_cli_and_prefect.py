@@ -61,8 +61,17 @@ def test_every_command_and_option_of_the_cli_stays() -> None:
         assert code == 0 and "Usage: rcmbot" in out, path
         for option in options:
             assert option in out or option.upper() in out or option in out.lower(), (path, option)
-    assert set(command(()).commands) == {"demo", "sweep", "serve", "portal", "selectors", "bench", "worklist",
-                                         "evidence", "db"}
+    assert set(command(()).commands) == {
+        "demo",
+        "sweep",
+        "serve",
+        "portal",
+        "selectors",
+        "bench",
+        "worklist",
+        "evidence",
+        "db",
+    }
     for group in groups - {()}:
         assert set(command(group).commands) == {p[-1] for p in CLI_CONTRACT if p[:-1] == group}, group
     from bots.cli.bench import Mode
@@ -170,8 +179,11 @@ def test_demo_acceptance(tmp_path, restore_environ) -> None:
         if item.outcome in ("status", "unmapped"):
             assert item.payer_claim_number in html_of[item.id]
             # A payer portal's own words; the clearinghouse's 277 category description.
-            shown = item.status_text.split(";")[0].split(" ", 1)[1] if item.payer_id in ("MDWST", "PRAIR") \
+            shown = (
+                item.status_text.split(";")[0].split(" ", 1)[1]
+                if item.payer_id in ("MDWST", "PRAIR")
                 else item.status_text
+            )
             assert shown in html_of[item.id]
         else:
             assert item.id in html_of
@@ -205,20 +217,40 @@ def test_schedule_fires_under_serve(tmp_path, make_portal, dataset, prefect_serv
     # The session's Prefect server (its scheduler looks every 2 s); the state directory only as
     # an option, so the flow runs that serve starts must be handed it.
     env = {k: v for k, v in base_env(tmp_path).items() if not k.startswith(("PREFECT_", "RCMBOT_STATE"))}
-    env.update(portal.env(), RCMBOT_PREFECT__HOME=str(tmp_path / "prefect"), PREFECT_API_URL=prefect_server,
-               PREFECT_RUNNER_POLL_FREQUENCY="2")
+    env.update(
+        portal.env(),
+        RCMBOT_PREFECT__HOME=str(tmp_path / "prefect"),
+        PREFECT_API_URL=prefect_server,
+        PREFECT_RUNNER_POLL_FREQUENCY="2",
+    )
     state = tmp_path / "elsewhere"
     settings = Settings(project_root=ROOT, state_dir=state, evidence_dir=state / "evidence")
     seed_worklist(settings, dataset.worklist[:3])
     prefect_yaml = tmp_path / "prefect.yaml"
-    prefect_yaml.write_text(yaml.safe_dump({"deployments": [{
-        "name": "sweep-every-15-seconds", "entrypoint": "flows/claim_status_sweep.py:claim_status_sweep",
-        "parameters": {"concurrency": 1, "portal_urls": {"bluestem": portal.url}},
-        "schedules": [{"interval": 15, "timezone": "America/Chicago"}]}]}))
+    prefect_yaml.write_text(
+        yaml.safe_dump(
+            {
+                "deployments": [
+                    {
+                        "name": "sweep-every-15-seconds",
+                        "entrypoint": "flows/claim_status_sweep.py:claim_status_sweep",
+                        "parameters": {"concurrency": 1, "portal_urls": {"bluestem": portal.url}},
+                        "schedules": [{"interval": 15, "timezone": "America/Chicago"}],
+                    }
+                ]
+            }
+        )
+    )
     log = tmp_path / "serve.log"
     with open(log, "w") as out:  # a file, not a pipe nobody reads
-        proc = subprocess.Popen([*RCMBOT, "--state-dir", str(state), "serve", "--prefect-yaml", str(prefect_yaml)],
-                                cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [*RCMBOT, "--state-dir", str(state), "serve", "--prefect-yaml", str(prefect_yaml)],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     store = WorklistStore(settings.worklist_url)
     try:
         deadline = time.monotonic() + 300

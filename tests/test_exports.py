@@ -30,14 +30,18 @@ GUIDE = ROOT / "docs/onboarding.md"
 # Prefect only once its environment is set (bots.orchestration.prefect_env), and the rooms that
 # load their names on first use stay light until then.
 NOT_LOADED = {"orchestration": {"prefect"}}
-NOT_LOADED_BY_PACKAGE = {"sim": {"fastapi", "uvicorn"}, "orchestration": {"playwright", "alembic"},
-                         "bench": {"playwright", "yappi", "fastapi"}}
+NOT_LOADED_BY_PACKAGE = {
+    "sim": {"fastapi", "uvicorn"},
+    "orchestration": {"playwright", "alembic"},
+    "bench": {"playwright", "yappi", "fastapi"},
+}
 
 
 def submodules(room: str) -> set[str]:
     path = ROOT / "bots" / room
     return {p.stem for p in path.glob("*.py") if p.stem != "__init__"} | {
-        p.parent.name for p in path.glob("*/__init__.py")}
+        p.parent.name for p in path.glob("*/__init__.py")
+    }
 
 
 def importer_room(path: Path) -> str:
@@ -97,17 +101,22 @@ def test_what_other_rooms_import_is_exported(room: str) -> None:
             missing.append(f"{name} (from {module}, imported by {', '.join(sorted(set(files)))})")
     for stem in sorted(modules):
         declared = getattr(importlib.import_module(f"bots.{room}.{stem}"), "__all__", [])
-        missing += [f"{name} (in bots.{room}.{stem}.__all__)" for name in declared
-                    if name not in exported and name not in modules]
+        missing += [
+            f"{name} (in bots.{room}.{stem}.__all__)"
+            for name in declared
+            if name not in exported and name not in modules
+        ]
     assert not missing, f"bots.{room}.__all__ lacks: " + "; ".join(missing)
 
 
 @pytest.mark.parametrize("room", ROOMS)
 def test_importing_a_room_loads_nothing_its_rules_forbid(room: str) -> None:
-    script = (f"import json, sys\nimport bots.{room} as room\n"
-              "first = sorted({m.split('.')[0] for m in sys.modules})\n"
-              "[getattr(room, name) for name in room.__all__]\n"
-              "print(json.dumps([first, sorted({m.split('.')[0] for m in sys.modules})]))\n")
+    script = (
+        f"import json, sys\nimport bots.{room} as room\n"
+        "first = sorted({m.split('.')[0] for m in sys.modules})\n"
+        "[getattr(room, name) for name in room.__all__]\n"
+        "print(json.dumps([first, sorted({m.split('.')[0] for m in sys.modules})]))\n"
+    )
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
     package_only, everything = (set(names) for names in json.loads(out.stdout))
     forbidden = FORBIDDEN_EXTERNAL.get(room, set()) | NOT_LOADED.get(room, set())

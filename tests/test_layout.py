@@ -8,12 +8,16 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 # room -> rooms of bots it must not import (later rooms in the order of bots/__init__.py)
-ORDER = ["core", "sim", "evidence", "worklist", "browser", "claimstatus", "sweep", "orchestration", "bench",
-         "cli"]
+ORDER = ["core", "sim", "evidence", "worklist", "browser", "claimstatus", "sweep", "orchestration", "bench", "cli"]
 NO_BROWSER_NO_PREFECT = {"prefect", "playwright"}
-FORBIDDEN_EXTERNAL = {"core": NO_BROWSER_NO_PREFECT, "worklist": NO_BROWSER_NO_PREFECT,
-                      "evidence": NO_BROWSER_NO_PREFECT, "browser": {"prefect"}, "claimstatus": {"prefect"},
-                      "sweep": {"prefect"}}
+FORBIDDEN_EXTERNAL = {
+    "core": NO_BROWSER_NO_PREFECT,
+    "worklist": NO_BROWSER_NO_PREFECT,
+    "evidence": NO_BROWSER_NO_PREFECT,
+    "browser": {"prefect"},
+    "claimstatus": {"prefect"},
+    "sweep": {"prefect"},
+}
 
 
 def imports(path: Path) -> set[str]:

@@ -30,8 +30,12 @@ def onboard(tmp_path: Path, **entry: Any) -> Path:
     (tmp_path / "cedar-selectors.yaml").write_text(blocks["selectors/cedar.yaml"])
     (tmp_path / "cedar-status.yaml").write_text(blocks["config/status/cedar.yaml"])
     registry = yaml.safe_load(blocks["config/portals.yaml"])
-    registry["cedar"] |= {"selector_map": str(tmp_path / "cedar-selectors.yaml"),
-                          "status_map": str(tmp_path / "cedar-status.yaml"), "maintenance": [], **entry}
+    registry["cedar"] |= {
+        "selector_map": str(tmp_path / "cedar-selectors.yaml"),
+        "status_map": str(tmp_path / "cedar-status.yaml"),
+        "maintenance": [],
+        **entry,
+    }
     path = tmp_path / "portals.yaml"
     path.write_text(yaml.safe_dump({"portals": registry}, sort_keys=False))
     return path
@@ -66,12 +70,18 @@ def test_a_portal_onboarded_by_data_alone_is_swept_and_checked(tmp_path, setting
     assert not report.broken and report.counts["drift"] == 0
     # The sweep accepted today's terms already, so the check's login no longer meets them.
     assert {k for k, e in report.elements.items() if e["status"] == "not reached"} == {
-        "login.error", "page.unavailable", "search.error", "terms.agree", "terms.continue"}
+        "login.error",
+        "page.unavailable",
+        "search.error",
+        "terms.agree",
+        "terms.continue",
+    }
 
 
-def test_a_python_hook_changes_one_step_and_a_bad_one_fails_at_start(tmp_path, settings, cedar, dataset,
-                                                                     monkeypatch) -> None:
-    (path, source), = HOOK.findall((ROOT / "docs/onboarding.md").read_text())  # the guide's hook
+def test_a_python_hook_changes_one_step_and_a_bad_one_fails_at_start(
+    tmp_path, settings, cedar, dataset, monkeypatch
+) -> None:
+    ((path, source),) = HOOK.findall((ROOT / "docs/onboarding.md").read_text())  # the guide's hook
     (tmp_path / path).parent.mkdir(parents=True)
     (tmp_path / path).write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -93,11 +103,20 @@ def test_a_python_hook_changes_one_step_and_a_bad_one_fails_at_start(tmp_path, s
     # The hook changed one step (every search by member and dates) and the claims were still found.
     assert summary.by_category == {"F1": 2} and searched == [None, None]
 
-    item = ItemRef(id=1, payer_id="BSTM1", account_number="PA1", member_id="M1", dos_from=dt.date(2026, 9, 1),
-                   dos_to=dt.date(2026, 9, 1), billed_cents=100)
+    item = ItemRef(
+        id=1,
+        payer_id="BSTM1",
+        account_number="PA1",
+        member_id="M1",
+        dos_from=dt.date(2026, 9, 1),
+        dos_to=dt.date(2026, 9, 1),
+        billed_cents=100,
+    )
     not_detail = "is not a subclass of bots.claimstatus.bot.ClaimStatusBot"
-    for bot, problem in ((f"{module}:Missing", f"cannot load {module}:Missing"),
-                         ("bots.claimstatus:BatchInquiryBot", not_detail)):
+    for bot, problem in (
+        (f"{module}:Missing", f"cannot load {module}:Missing"),
+        ("bots.claimstatus:BatchInquiryBot", not_detail),
+    ):
         settings.portals_file = onboard(tmp_path, bot=bot)
         with pytest.raises(ConfigError) as err:  # before any browser opens
             Sweep(SweepDeps.load(settings)).preflight([item])

@@ -57,11 +57,17 @@ def test_single_page_app_portal_two_step_login_grid_and_panel(fleet_settings, fl
         claim = next(c for c in data.claims if c.account_number == row.account_number)
         detail = latest_detail(run, item.id)
         assert (detail.payer_claim_number, detail.dos_from, detail.billed_cents, detail.paid_cents) == (
-            claim.claim_number, claim.dos_from, claim.billed_cents, claim.paid_cents)
+            claim.claim_number,
+            claim.dos_from,
+            claim.billed_cents,
+            claim.paid_cents,
+        )
         assert [(ln.procedure_code, ln.units, ln.paid_cents) for ln in detail.lines] == [
-            (ln["procedure_code"], ln["units"], ln["paid_cents"]) for ln in claim.lines]
+            (ln["procedure_code"], ln["units"], ln["paid_cents"]) for ln in claim.lines
+        ]
         assert [(a.group_code, a.carc, a.rarc) for a in detail.adjustments] == [
-            (a["group_code"], a["carc"], a["rarc"]) for a in claim.adjustments]
+            (a["group_code"], a["carc"], a["rarc"]) for a in claim.adjustments
+        ]
         assert item.status_text == claim.status_text  # Juniper's own words, e.g. "Finalized – Denied"
         mapping = statuses.lookup(claim.status_text)
         if row.kind == "unmapped":
@@ -72,8 +78,7 @@ def test_single_page_app_portal_two_step_login_grid_and_panel(fleet_settings, fl
 
 def test_clearinghouse_batches_by_payer_with_277_codes_and_row_evidence(fleet_settings, fleet) -> None:
     rows = [r for payer in ("MDWST", "PRAIR") for r in pick(build_dataset(SEED, CLAIMS, payer), 1)]
-    claims = {c.account_number: c for payer in ("MDWST", "PRAIR")
-              for c in build_dataset(SEED, CLAIMS, payer).claims}
+    claims = {c.account_number: c for payer in ("MDWST", "PRAIR") for c in build_dataset(SEED, CLAIMS, payer).claims}
     run, summary = sweep(fleet_settings, fleet, rows)
     assert summary.errors == 0 and summary.by_portal == {"harbor": len(rows)} and summary.drift == {}
     statuses = StatusMap.load(ROOT / "config/status/harbor.yaml")
@@ -86,7 +91,8 @@ def test_clearinghouse_batches_by_payer_with_277_codes_and_row_evidence(fleet_se
             category, code = STATUS_277[claims[row.account_number].status_text]
             mapped = statuses.lookup(category)
             assert (item.outcome, item.status_category, item.status_code) == (
-                ("status", category, code) if mapped else ("unmapped", None, None)), row
+                ("status", category, code) if mapped else ("unmapped", None, None)
+            ), row
             assert latest_detail(run, item.id).billed_cents == row.billed_cents
         records = [r for r in run.evidence.records() if r.item_id == item.id]
         image = next(r for r in records if r.media_type == "image/png")
@@ -111,7 +117,8 @@ def test_mailbox_code_that_never_comes_fails_the_login_clearly(fleet_settings, f
 
 
 def test_a_payer_whose_portal_may_not_be_automated_goes_to_the_clearinghouse(
-        fleet_settings, fleet, dataset, tmp_path: Path) -> None:
+    fleet_settings, fleet, dataset, tmp_path: Path
+) -> None:
     data = yaml.safe_load((ROOT / "config/portals.yaml").read_text())
     data["portals"]["bluestem"]["automation_permitted"] = False
     fleet_settings.portals_file = tmp_path / "portals.yaml"

@@ -59,8 +59,11 @@ def test_routes_to_the_payers_portal_else_says_why_not(tmp_path) -> None:
 
 def test_maintenance_windows_use_the_portal_time_zone_and_cross_midnight() -> None:
     overnight = MaintenanceWindow(days=["sun"], start=dt.time(23, 0), end=dt.time(2, 0))
-    chicago = PortalRegistry.load(ROOT / "config/portals.yaml").portals["bluestem"].model_copy(
-        update={"maintenance": [overnight]})
+    chicago = (
+        PortalRegistry.load(ROOT / "config/portals.yaml")
+        .portals["bluestem"]
+        .model_copy(update={"maintenance": [overnight]})
+    )
     # Sunday 23:30 and Monday 01:30 in Chicago are inside; Monday 02:30 and Saturday 23:30 are not.
     assert chicago.maintenance_at(dt.datetime(2026, 11, 23, 5, 30, tzinfo=UTC))  # Sun 23:30 CST
     assert chicago.maintenance_at(dt.datetime(2026, 11, 23, 7, 30, tzinfo=UTC))  # Mon 01:30 CST
@@ -92,8 +95,9 @@ def test_a_portal_not_permitted_is_never_automated(settings, portal, dataset, tm
         assert item.next_action.startswith("Check the status by hand")
 
 
-def test_terms_for_a_person_stop_the_portal_and_defer_its_items(settings, make_portal, dataset, tmp_path,
-                                                                  monkeypatch) -> None:
+def test_terms_for_a_person_stop_the_portal_and_defer_its_items(
+    settings, make_portal, dataset, tmp_path, monkeypatch
+) -> None:
     fresh = make_portal()  # nobody has accepted today's terms on this portal yet
     for name, value in fresh.env().items():
         monkeypatch.setenv(name, value)
@@ -104,8 +108,10 @@ def test_terms_for_a_person_stop_the_portal_and_defer_its_items(settings, make_p
     assert "accept its terms of use" in summary.needs_person["bluestem"]
     stops = [e for e in logs if e["event"] == "portal needs a person; its sweep stops"]
     assert len(stops) == 1, "one login attempt, one alert; the other items wait without logging in"
-    assert all(item.outcome is None and item.next_action.startswith("Checked at the next sweep")
-               for item in sweep.store.items())
+    assert all(
+        item.outcome is None and item.next_action.startswith("Checked at the next sweep")
+        for item in sweep.store.items()
+    )
 
 
 def test_max_concurrency_caps_the_pages_working_a_portal(settings, portal, dataset, tmp_path) -> None:
@@ -128,9 +134,11 @@ def test_max_concurrency_caps_the_pages_working_a_portal(settings, portal, datas
 def test_rate_limit_spaces_page_loads_evenly() -> None:
     async def five_permits() -> list[float]:
         limiter, times = RateLimiter(per_minute=600), []  # one every 0.1 s
+
         async def take() -> None:
             await limiter.wait()
             times.append(time.monotonic())
+
         await asyncio.gather(*(take() for _ in range(5)))
         return sorted(times)
 
@@ -142,25 +150,41 @@ def test_rate_limit_spaces_page_loads_evenly() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(480)
 @pytest.mark.xdist_group("prefect-server")  # the session's server, started once on one worker
-def test_two_sweeps_on_one_prefect_server_share_a_portals_limit(tmp_path, make_portal, dataset,
-                                                                  prefect_server) -> None:
+def test_two_sweeps_on_one_prefect_server_share_a_portals_limit(tmp_path, make_portal, dataset, prefect_server) -> None:
     portal = make_portal(latency_ms=300)  # slow pages, so that the two sweeps overlap
     # Each sweep asks for 2 pages; together they may hold 3. Each page holds its slot until its
     # sweep is done, so one sweep gets 2 and the other 1 until the first finishes.
     registry = registry_variant(tmp_path, max_concurrency=3)
     # Two workers reporting to the session's Prefect server, each with a Prefect home of its own.
-    env = base_env(tmp_path) | portal.env() | {
-        "RCMBOT_PORTALS_FILE": str(registry), "PREFECT_API_URL": prefect_server}
+    env = base_env(tmp_path) | portal.env() | {"RCMBOT_PORTALS_FILE": str(registry), "PREFECT_API_URL": prefect_server}
     runs, claims = [], 20  # each: at 2 pages of 300 ms, several seconds of checking to overlap in
     for n in (1, 2):
         state = tmp_path / f"worker{n}"
-        seed_worklist(Settings(project_root=ROOT, state_dir=state), dataset.worklist[n * 20:n * 20 + claims])
+        seed_worklist(Settings(project_root=ROOT, state_dir=state), dataset.worklist[n * 20 : n * 20 + claims])
         out = open(tmp_path / f"worker{n}.out", "w")  # noqa: SIM115 - a file, not a pipe nobody reads
-        runs.append((state, out, subprocess.Popen(
-            [*RCMBOT, "--state-dir", str(state), "sweep", "--concurrency", "2",
-             "--portal-url", f"bluestem={portal.url}", "--json"],
-            cwd=ROOT, env=env | {"PREFECT_HOME": str(tmp_path / f"prefect{n}")},
-            stdout=out, stderr=subprocess.STDOUT)))
+        runs.append(
+            (
+                state,
+                out,
+                subprocess.Popen(
+                    [
+                        *RCMBOT,
+                        "--state-dir",
+                        str(state),
+                        "sweep",
+                        "--concurrency",
+                        "2",
+                        "--portal-url",
+                        f"bluestem={portal.url}",
+                        "--json",
+                    ],
+                    cwd=ROOT,
+                    env=env | {"PREFECT_HOME": str(tmp_path / f"prefect{n}")},
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                ),
+            )
+        )
     windows = []
     try:
         for state, out, proc in runs:
@@ -190,8 +214,11 @@ def test_credentials_can_live_in_prefect_secret_blocks(tmp_path, monkeypatch, on
     Secret(value="from-a-block").save("rcmbot-test-bluestem-password", overwrite=True, _sync=True)
     monkeypatch.setenv("RCMBOT_BLUESTEM_USERNAME", "bot")
     monkeypatch.setenv("RCMBOT_BLUESTEM_TOTP_SECRET", "JBSWY3DPEHPK3PXP")
-    credentials = {"username_env": "RCMBOT_BLUESTEM_USERNAME", "password_block": "rcmbot-test-bluestem-password",
-                   "totp_secret_env": "RCMBOT_BLUESTEM_TOTP_SECRET"}
+    credentials = {
+        "username_env": "RCMBOT_BLUESTEM_USERNAME",
+        "password_block": "rcmbot-test-bluestem-password",
+        "totp_secret_env": "RCMBOT_BLUESTEM_TOTP_SECRET",
+    }
     entry = PortalRegistry.load(registry_variant(tmp_path, credentials=credentials)).portals["bluestem"]
     assert entry.resolve_credentials("bluestem").password.get_secret_value() == "from-a-block"
 

@@ -147,7 +147,8 @@ def test_masked_fields_are_painted_over_and_blanked(settings, portal, dataset) -
                 return Array.from({length: width}, (_, n) => d.slice(4 * n, 4 * n + 4)); }"""
             masked = (await viewer.evaluate(probe, [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, 1]))[0]
             status = await viewer.evaluate(
-                probe, [status_box["x"], status_box["y"] + status_box["height"] / 2, int(status_box["width"])])
+                probe, [status_box["x"], status_box["y"] + status_box["height"] / 2, int(status_box["width"])]
+            )
             return image, html, box, masked, status
         finally:
             await context.close()

@@ -45,16 +45,20 @@ def test_check_reports_every_element(layout_fleet, key, settings, monkeypatch) -
     not_reached = {k for k, s in status.items() if s == "not reached"}
     assert not_reached >= ALWAYS_ABSENT
     # Every element the shape needs was seen, including a denial's adjustment details.
-    optional = {k for k, e in yaml.safe_load((ROOT / f"selectors/{key}.yaml").read_text())["elements"].items()
-                if e.get("optional")}
+    optional = {
+        k
+        for k, e in yaml.safe_load((ROOT / f"selectors/{key}.yaml").read_text())["elements"].items()
+        if e.get("optional")
+    }
     assert not_reached <= optional | {k for k in status if k.startswith("terms.")}
     if key != "harbor":
         assert status["adjustment.carc"] in ("ok", "drift") and status["results.next_page"] == "ok"
     assert (settings.state_path / "selector-checks" / f"{key}.json").is_file()
 
 
-def test_a_broken_map_fails_the_check_and_the_sweep_skips_the_portal(tmp_path: Path, make_portal, settings,
-                                                                       dataset, monkeypatch) -> None:
+def test_a_broken_map_fails_the_check_and_the_sweep_skips_the_portal(
+    tmp_path: Path, make_portal, settings, dataset, monkeypatch
+) -> None:
     portal = make_portal(layout="drift")
     for name, value in portal.env().items():
         monkeypatch.setenv(name, value)
@@ -71,8 +75,9 @@ def test_a_broken_map_fails_the_check_and_the_sweep_skips_the_portal(tmp_path: P
     monkeypatch.setenv("RCMBOT_PORTALS_FILE", str(tmp_path / "portals.yaml"))
     monkeypatch.setenv("RCMBOT_SWEEP__BACKOFF_INITIAL_S", str(settings.sweep.backoff_initial_s))
     monkeypatch.setenv("RCMBOT_SWEEP__BACKOFF_MAX_S", str(settings.sweep.backoff_max_s))
-    code, out, err = rcmbot_in_process("--state-dir", str(settings.state_path), "selectors", "check", "bluestem",
-                                       "--portal-url", portal.url, "--json")
+    code, out, err = rcmbot_in_process(
+        "--state-dir", str(settings.state_path), "selectors", "check", "bluestem", "--portal-url", portal.url, "--json"
+    )
     assert code == 1, err[-2000:]
     report = json.loads(out.strip().splitlines()[-1])
     assert report["elements"]["detail.status_text"] == {"status": "broken", "detail": "no candidate matched"}

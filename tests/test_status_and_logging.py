@@ -112,7 +112,10 @@ def test_every_setting_and_registry_credential_is_in_env_example() -> None:
         return out
 
     missing = [n for n in names(Settings, "RCMBOT_") if n not in example and n != "RCMBOT_PROJECT_ROOT"]
-    refs = [r for e in PortalRegistry.load(ROOT / "config/portals.yaml").portals.values()
-            for name in ("username", "password", "totp_secret", "mailbox_token")
-            if (r := getattr(e.credentials, f"{name}_env"))]
+    refs = [
+        r
+        for e in PortalRegistry.load(ROOT / "config/portals.yaml").portals.values()
+        for name in ("username", "password", "totp_secret", "mailbox_token")
+        if (r := getattr(e.credentials, f"{name}_env"))
+    ]
     assert missing == [] and [r for r in refs if r not in example] == []

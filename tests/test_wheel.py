@@ -58,8 +58,9 @@ class Installed:
     env: dict[str, str]
 
     def run(self, *args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(a) for a in args], cwd=cwd, env=self.env, capture_output=True, text=True,
-                              timeout=120)
+        return subprocess.run(
+            [str(a) for a in args], cwd=cwd, env=self.env, capture_output=True, text=True, timeout=120
+        )
 
 
 def venv_path(venv: Path, name: str) -> Path:
@@ -97,24 +98,65 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     shutil.copytree(ROOT / "bots", src / "bots", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
-    checked(subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "--no-build-isolation",
-                            "--disable-pip-version-check", "-q", "-w", str(tmp / "dist")],
-                           cwd=tmp, capture_output=True, text=True, timeout=120))
+    checked(
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                str(src),
+                "--no-deps",
+                "--no-build-isolation",
+                "--disable-pip-version-check",
+                "-q",
+                "-w",
+                str(tmp / "dist"),
+            ],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    )
     [wheel] = (tmp / "dist").glob("rcmbot-*.whl")
 
     venv = tmp / "venv"
-    checked(subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], capture_output=True, text=True,
-                           timeout=120))
+    checked(
+        subprocess.run(
+            [sys.executable, "-m", "venv", "--without-pip", str(venv)], capture_output=True, text=True, timeout=120
+        )
+    )
     python = venv_path(venv, "scripts") / "python"
     # This pip installs into the new environment (seeding one of its own costs seconds), and does
     # so before the dependencies become visible there, so it sees no other rcmbot.
-    checked(subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps",
-                            "--no-index", "--disable-pip-version-check", "-q", str(wheel)],
-                           capture_output=True, text=True, timeout=120))
+    checked(
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(python),
+                "install",
+                "--no-deps",
+                "--no-index",
+                "--disable-pip-version-check",
+                "-q",
+                str(wheel),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    )
     (venv_path(venv, "purelib") / "rcmbot-project-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
 
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RCMBOT_", "PREFECT_")) and k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RCMBOT_", "PREFECT_")) and k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+    }
     env["PATH"] = os.pathsep.join([str(python.parent), env.get("PATH", "")])
     env["RCMBOT_STATE_DIR"] = str(tmp / "state")
     (tmp / "project").mkdir()
@@ -130,10 +172,12 @@ def outside(installed: Installed, tmp_path: Path) -> Path:
 
 def test_the_wheel_holds_the_whole_package_and_nothing_else(installed: Installed) -> None:
     names = set(zipfile.ZipFile(installed.wheel).namelist())
-    tracked = subprocess.run(["git", "ls-files", "-z", "--", "bots"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.split("\0")
-    data = {p for p in tracked if p and not p.endswith(".py") and "__pycache__" not in p
-            and (installed.src / p).is_file()}
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z", "--", "bots"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split("\0")
+    data = {
+        p for p in tracked if p and not p.endswith(".py") and "__pycache__" not in p and (installed.src / p).is_file()
+    }
     modules = {p.relative_to(installed.src).as_posix() for p in (installed.src / "bots").rglob("*.py")}
     assert data and not (data | modules) - names, f"missing from the wheel: {sorted((data | modules) - names)}"
     assert {n.split("/")[0] for n in names} == {"bots", installed.wheel.name.split("-py3")[0] + ".dist-info"}
@@ -183,10 +227,17 @@ def served(installed: Installed) -> Iterator[dict[str, str]]:
         for key in PORTALS:
             port, log = free_port(), installed.tmp / f"serve-{key}.log"
             with log.open("w") as out:
-                procs[key] = (subprocess.Popen(
-                    [installed.rcmbot, "portal", "serve", key, "--port", str(port)], cwd=installed.project,
-                    env=installed.env | credentials(registry["portals"][key]), stdout=out,
-                    stderr=subprocess.STDOUT), f"http://127.0.0.1:{port}", log)
+                procs[key] = (
+                    subprocess.Popen(
+                        [installed.rcmbot, "portal", "serve", key, "--port", str(port)],
+                        cwd=installed.project,
+                        env=installed.env | credentials(registry["portals"][key]),
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    ),
+                    f"http://127.0.0.1:{port}",
+                    log,
+                )
         for key, (proc, url, log) in procs.items():
             wait_until_answering(key, url, proc, log)
         yield {key: url for key, (_, url, _) in procs.items()}

@@ -138,8 +138,9 @@ def test_follow_up_durations_in_seconds_make_items_due_again(tmp_path, store) ->
     item_id = store.items()[0].id
     pending = CheckResult(outcome=Outcome.STATUS, category="P1")
     checked = dt.datetime.now(dt.UTC)  # the clock is handed in: no waiting for the second to pass
-    store.record(item_id, pending, rules.decide(pending), portal="bluestem", run_id="r", flow_run_id=None,
-                 checked_at=checked)
+    store.record(
+        item_id, pending, rules.decide(pending), portal="bluestem", run_id="r", flow_run_id=None, checked_at=checked
+    )
     assert store.due(at=checked) == [] and store.due(at=checked + dt.timedelta(seconds=0.9)) == []
     assert [i.id for i in store.due(at=checked + dt.timedelta(seconds=1.1))] == [item_id]
 
@@ -155,8 +156,15 @@ def test_rules_file_errors_name_file_line_and_key(tmp_path) -> None:
 
 def test_a_clearinghouse_answer_without_remittance_asks_for_the_835() -> None:
     def result(category: str, adjustments: list[Adjustment]) -> CheckResult:
-        detail = ClaimDetail(payer_claim_number="C1", account_number="PA1", dos_from=dt.date(2026, 9, 1),
-                             dos_to=dt.date(2026, 9, 1), status_text="x", billed_cents=100, adjustments=adjustments)
+        detail = ClaimDetail(
+            payer_claim_number="C1",
+            account_number="PA1",
+            dos_from=dt.date(2026, 9, 1),
+            dos_to=dt.date(2026, 9, 1),
+            status_text="x",
+            billed_cents=100,
+            adjustments=adjustments,
+        )
         return CheckResult(outcome=Outcome.STATUS, category=category, detail=detail)
 
     contractual = [Adjustment(group_code="CO", carc="45", amount_cents=40)]

@@ -20,8 +20,18 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
-    "CONCURRENCY", "MODES", "Plan", "QUICK_CLAIMS", "QUICK_CONCURRENCY", "QUICK_LATENCY_MS", "bench_worklist",
-    "percentile", "profile_table", "run_bench", "run_profile", "table",
+    "CONCURRENCY",
+    "MODES",
+    "Plan",
+    "QUICK_CLAIMS",
+    "QUICK_CONCURRENCY",
+    "QUICK_LATENCY_MS",
+    "bench_worklist",
+    "percentile",
+    "profile_table",
+    "run_bench",
+    "run_profile",
+    "table",
 ]
 
 # Names load on first use: a benchmark point runs as `python -m bots.bench.point`, and the

@@ -95,11 +95,12 @@ def matches(cells: list[str], item: dict[str, Any]) -> bool:
     if item["claim_number"]:
         return claim == item["claim_number"]
     start, _, end = dos.partition("–")
-    dates = (dt.datetime.strptime(start.strip(), DATE).date().isoformat(),
-             dt.datetime.strptime(end.strip(), DATE).date().isoformat())
+    dates = (
+        dt.datetime.strptime(start.strip(), DATE).date().isoformat(),
+        dt.datetime.strptime(end.strip(), DATE).date().isoformat(),
+    )
     cents = round(float(billed.replace("$", "").replace(",", "")) * 100)
-    return (account, dates, cents) == (item["account_number"], (item["dos_from"], item["dos_to"]),
-                                        item["billed_cents"])
+    return (account, dates, cents) == (item["account_number"], (item["dos_from"], item["dos_to"]), item["billed_cents"])
 
 
 async def _launch(pw: Playwright, job: Job) -> Browser:

@@ -49,19 +49,29 @@ def run_rcmbot(spec: dict[str, Any]) -> dict[str, Any]:
         client.hello()
     with profiled() if spec.get("profile") else contextlib.nullcontext() as breakdown:
         started = time.monotonic()
-        summary = run_sweep_flow(SweepDeps.load(settings), limit=None, concurrency=spec["concurrency"],
-                                 portal_urls={"bluestem": spec["portal_url"]})
+        summary = run_sweep_flow(
+            SweepDeps.load(settings),
+            limit=None,
+            concurrency=spec["concurrency"],
+            portal_urls={"bluestem": spec["portal_url"]},
+        )
         wall = time.monotonic() - started
     per_item: dict[int, int] = {}
     for record in open_evidence_store(settings.evidence_path).records():
         per_item[record.item_id] = per_item.get(record.item_id, 0) + record.size
     counts = summary["by_category"]
     profile = {"profile": breakdown(summary["claims"]) | {"wall_seconds": round(wall, 1)}} if breakdown else {}
-    return profile | {"seconds": wall, "durations": task_run_seconds(summary["flow_run_id"], summary["claims"]),
-            "evidence": list(per_item.values()), "errors": summary["errors"],
-            "outcomes": {"not_found": counts.get("not_found", 0), "ambiguous": counts.get("ambiguous", 0),
-                         "detail": summary["checked"] - counts.get("not_found", 0)
-                         - counts.get("ambiguous", 0) - summary["errors"]}}
+    return profile | {
+        "seconds": wall,
+        "durations": task_run_seconds(summary["flow_run_id"], summary["claims"]),
+        "evidence": list(per_item.values()),
+        "errors": summary["errors"],
+        "outcomes": {
+            "not_found": counts.get("not_found", 0),
+            "ambiguous": counts.get("ambiguous", 0),
+            "detail": summary["checked"] - counts.get("not_found", 0) - counts.get("ambiguous", 0) - summary["errors"],
+        },
+    }
 
 
 def task_run_seconds(flow_run_id: str, expected: int, wait_s: float = 60) -> list[float]:
@@ -82,8 +92,9 @@ def task_run_seconds(flow_run_id: str, expected: int, wait_s: float = 60) -> lis
     with get_client(sync_client=True) as client:
         while True:
             runs: list[Any] = []
-            while batch := client.read_task_runs(flow_run_filter=flow_filter, task_run_filter=done,
-                                                 limit=200, offset=len(runs)):
+            while batch := client.read_task_runs(
+                flow_run_filter=flow_filter, task_run_filter=done, limit=200, offset=len(runs)
+            ):
                 runs.extend(batch)
             seconds = [(r.end_time - r.start_time).total_seconds() for r in runs if r.end_time and r.start_time]
             if len(seconds) >= expected or time.monotonic() > deadline:
@@ -96,18 +107,29 @@ async def run_baseline(spec: dict[str, Any]) -> dict[str, Any]:
     entry = PortalRegistry.load(Settings().path(Settings().portals_file)).portals["bluestem"]
     creds = entry.resolve_credentials("bluestem")
     assert creds.totp_secret is not None
-    job = plain.Job(base_url=spec["portal_url"], username=creds.username.get_secret_value(),
-                    password=creds.password.get_secret_value(), totp_secret=creds.totp_secret.get_secret_value(),
-                    items=spec["items"], concurrency=spec["concurrency"], executable=spec["executable"],
-                    args=spec["args"], screenshot=spec["screenshot"])
+    job = plain.Job(
+        base_url=spec["portal_url"],
+        username=creds.username.get_secret_value(),
+        password=creds.password.get_secret_value(),
+        totp_secret=creds.totp_secret.get_secret_value(),
+        items=spec["items"],
+        concurrency=spec["concurrency"],
+        executable=spec["executable"],
+        args=spec["args"],
+        screenshot=spec["screenshot"],
+    )
     script = plain.plain if spec["mode"] == "plain" else plain.naive
     async with async_playwright() as pw:
         started = time.monotonic()
         done = await script(pw, job)
         wall = time.monotonic() - started
-    return {"seconds": wall, "durations": [d.seconds for d in done], "evidence": [d.evidence_bytes for d in done],
-            "errors": len(job.items) - len(done),
-            "outcomes": {k: sum(d.outcome == k for d in done) for k in ("not_found", "ambiguous", "detail")}}
+    return {
+        "seconds": wall,
+        "durations": [d.seconds for d in done],
+        "evidence": [d.evidence_bytes for d in done],
+        "errors": len(job.items) - len(done),
+        "outcomes": {k: sum(d.outcome == k for d in done) for k in ("not_found", "ambiguous", "detail")},
+    }
 
 
 def main(spec_path: str, out_path: str) -> None:

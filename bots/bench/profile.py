@@ -55,7 +55,10 @@ def _breakdown(claims: int) -> dict[str, Any]:
     t = _totals()
     parts = {
         "portal round trips (page loads)": t["goto"],
-        "reading pages (screen checks, parsing)": t["check"] - t["goto"] - t["capture"] - t["store_evidence"]
+        "reading pages (screen checks, parsing)": t["check"]
+        - t["goto"]
+        - t["capture"]
+        - t["store_evidence"]
         - t["login"],
         "login (shared, once per run)": t["login"],
         "screenshot and HTML snapshot": t["capture"] - t["palette"],
@@ -64,13 +67,21 @@ def _breakdown(claims: int) -> dict[str, Any]:
         "worklist database (record, history)": t["record"],
         "Prefect task engine": t["claim"] - t["check_and_record"],
     }
-    overhead = sum(parts[k] for k in ("evidence store (hash, write, manifest)", "worklist database (record, history)",
-                                      "Prefect task engine"))
+    overhead = sum(
+        parts[k]
+        for k in (
+            "evidence store (hash, write, manifest)",
+            "worklist database (record, history)",
+            "Prefect task engine",
+        )
+    )
     total = t["claim"] or 1.0
     return {
         "claims": claims,
         "claim_seconds": round(total / max(claims, 1), 4),
-        "parts": {k: {"seconds_per_claim": round(v / max(claims, 1), 4), "share": round(v / total, 4)}
-                  for k, v in parts.items()},
+        "parts": {
+            k: {"seconds_per_claim": round(v / max(claims, 1), 4), "share": round(v / total, 4)}
+            for k, v in parts.items()
+        },
         "orchestration_overhead_share": round(overhead / total, 4),
     }

@@ -158,13 +158,29 @@ class PortalProcess:
     def __init__(self, state_dir: Path, claims: int, latency_ms: int, env: dict[str, str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = env | {"RCMBOT_SIM__CLAIMS": str(claims), "RCMBOT_SIM__LATENCY_MS": str(latency_ms),
-                     "RCMBOT_LOG__LEVEL": "WARNING"}
+        env = env | {
+            "RCMBOT_SIM__CLAIMS": str(claims),
+            "RCMBOT_SIM__LATENCY_MS": str(latency_ms),
+            "RCMBOT_LOG__LEVEL": "WARNING",
+        }
         self._log = open(state_dir / "portal.log", "ab")  # noqa: SIM115 - closed in stop()
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "bots.cli", "--state-dir", str(state_dir / "portal"), "portal", "serve",
-             "--port", str(self.port)], env=env, stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL)
+            [
+                sys.executable,
+                "-m",
+                "bots.cli",
+                "--state-dir",
+                str(state_dir / "portal"),
+                "portal",
+                "serve",
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
 
     def wait_ready(self, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
@@ -200,9 +216,17 @@ class Setup:
     executable: Path
 
     def spec(self, settings: Settings, mode: str, concurrency: int, profile: bool = False) -> dict[str, Any]:
-        return {"mode": mode, "concurrency": concurrency, "portal_url": self.portal_url,
-                "worklist_csv": str(self.csv), "items": self.items, "executable": str(self.executable),
-                "args": launch_args(), "screenshot": screenshot_options(settings.browser), "profile": profile}
+        return {
+            "mode": mode,
+            "concurrency": concurrency,
+            "portal_url": self.portal_url,
+            "worklist_csv": str(self.csv),
+            "items": self.items,
+            "executable": str(self.executable),
+            "args": launch_args(),
+            "screenshot": screenshot_options(settings.browser),
+            "profile": profile,
+        }
 
     def run_point(self, spec: dict[str, Any]) -> tuple[Point, dict[str, Any]]:
         """One point in a fresh child process; its figures and its raw result."""
@@ -211,16 +235,24 @@ class Setup:
         spec_path, result_path = point_dir / "spec.json", point_dir / "result.json"
         spec_path.write_text(json.dumps(spec))
         env = self.env | {"RCMBOT_STATE_DIR": str(point_dir), "RCMBOT_EVIDENCE_DIR": str(point_dir / "evidence")}
-        peak, cpu = run_measured([sys.executable, "-m", "bots.bench.point", str(spec_path), str(result_path)],
-                                 env, point_dir / "point.log")
+        peak, cpu = run_measured(
+            [sys.executable, "-m", "bots.bench.point", str(spec_path), str(result_path)], env, point_dir / "point.log"
+        )
         r = json.loads(result_path.read_text())
         claims = len(spec["items"])
-        return Point(mode=spec["mode"], concurrency=spec["concurrency"], claims=claims,
-                     claims_per_min=round(claims / r["seconds"] * 60, 1),
-                     p50_s=round(statistics.median(r["durations"]), 3) if r["durations"] else 0.0,
-                     p95_s=round(percentile(r["durations"], 0.95), 3),
-                     peak_rss_mb=round(peak / 2**20, 1), evidence_bytes_median=int(r["evidence_median"]),
-                     errors=r["errors"], outcomes=r["outcomes"], cpu_s=cpu), r
+        return Point(
+            mode=spec["mode"],
+            concurrency=spec["concurrency"],
+            claims=claims,
+            claims_per_min=round(claims / r["seconds"] * 60, 1),
+            p50_s=round(statistics.median(r["durations"]), 3) if r["durations"] else 0.0,
+            p95_s=round(percentile(r["durations"], 0.95), 3),
+            peak_rss_mb=round(peak / 2**20, 1),
+            evidence_bytes_median=int(r["evidence_median"]),
+            errors=r["errors"],
+            outcomes=r["outcomes"],
+            cpu_s=cpu,
+        ), r
 
 
 @contextmanager
@@ -232,13 +264,26 @@ def bench_setup(settings: Settings, claims: int, latency_ms: int) -> Iterator[Se
     dataset, rows = bench_worklist(settings.sim.seed, claims)
     csv_path = bench_dir / "worklist.csv"
     write_worklist_csv(rows, csv_path)
-    items = [{"claim_number": r.payer_claim_number, "member_id": r.member_id, "account_number": r.account_number,
-              "dos_from": r.dos_from.isoformat(), "dos_to": r.dos_to.isoformat(), "billed_cents": r.billed_cents}
-             for r in rows]
+    items = [
+        {
+            "claim_number": r.payer_claim_number,
+            "member_id": r.member_id,
+            "account_number": r.account_number,
+            "dos_from": r.dos_from.isoformat(),
+            "dos_to": r.dos_to.isoformat(),
+            "billed_cents": r.billed_cents,
+        }
+        for r in rows
+    ]
     # A fresh portal user; its secrets live only in these processes' environments.
     refs = PortalRegistry.load(settings.path(settings.portals_file)).portals["bluestem"].credentials
-    env = dict(os.environ) | {"PREFECT_HOME": str(bench_dir / "prefect")} | refs.env_for(
-        {"username": "rcm-bench-bot", "password": secrets.token_urlsafe(16), "totp_secret": pyotp.random_base32()})
+    env = (
+        dict(os.environ)
+        | {"PREFECT_HOME": str(bench_dir / "prefect")}
+        | refs.env_for(
+            {"username": "rcm-bench-bot", "password": secrets.token_urlsafe(16), "totp_secret": pyotp.random_base32()}
+        )
+    )
     executable = find_browser(settings.browser)
     portal = PortalProcess(bench_dir, dataset, latency_ms, env)
     try:
@@ -249,9 +294,15 @@ def bench_setup(settings: Settings, claims: int, latency_ms: int) -> Iterator[Se
 
 
 def _about(settings: Settings, latency_ms: int) -> dict[str, Any]:
-    return {"browser": browser_version(find_browser(settings.browser)), "latency_ms": latency_ms,
-            "machine": {"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-                        "python": sys.version.split()[0]}}
+    return {
+        "browser": browser_version(find_browser(settings.browser)),
+        "latency_ms": latency_ms,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": sys.version.split()[0],
+        },
+    }
 
 
 def run_bench(settings: Settings, plan: Plan, say: Callable[[str], None] = print) -> dict[str, Any]:
@@ -278,8 +329,10 @@ def profile_table(report: dict[str, Any]) -> str:
     for name, part in prof["parts"].items():
         lines.append(f"{name:<42} {part['seconds_per_claim']:>8.3f} {part['share']:>7.1%}")
     lines.append(f"{'one claim, end to end':<42} {prof['claim_seconds']:>8.3f}")
-    lines.append(f"orchestration overhead (Prefect + database + evidence store): "
-                 f"{prof['orchestration_overhead_share']:.1%} of claim wall time")
+    lines.append(
+        f"orchestration overhead (Prefect + database + evidence store): "
+        f"{prof['orchestration_overhead_share']:.1%} of claim wall time"
+    )
     point = report["results"][0]
     lines.append(f"\n{'CPU by process (whole run)':<42} {'s/claim':>8}")
     for kind, seconds in sorted(point["cpu_s"].items(), key=lambda kv: -kv[1]):
@@ -291,14 +344,19 @@ def table(report: dict[str, Any]) -> str:
     """The results as a short text table, with rcmbot's throughput relative to plain."""
     rows = report["results"]
     plain = {r["concurrency"]: r["claims_per_min"] for r in rows if r["mode"] == "plain"}
-    lines = [f"{'mode':<7} {'conc':>4} {'claims':>6} {'claims/min':>10} {'p50 s':>7} {'p95 s':>7} "
-             f"{'peak MB':>8} {'evidence KB':>11} {'vs plain':>8}"]
+    lines = [
+        f"{'mode':<7} {'conc':>4} {'claims':>6} {'claims/min':>10} {'p50 s':>7} {'p95 s':>7} "
+        f"{'peak MB':>8} {'evidence KB':>11} {'vs plain':>8}"
+    ]
     for r in rows:
         ratio = f"{r['claims_per_min'] / plain[r['concurrency']]:.2f}x" if plain.get(r["concurrency"]) else ""
-        lines.append(f"{r['mode']:<7} {r['concurrency']:>4} {r['claims']:>6} {r['claims_per_min']:>10.1f} "
-                     f"{r['p50_s']:>7.2f} {r['p95_s']:>7.2f} {r['peak_rss_mb']:>8.0f} "
-                     f"{r['evidence_bytes_median'] / 1024:>11.1f} {ratio:>8}")
-    lines.append(f"browser {report['browser']}; portal latency {report['latency_ms']} ms per page; "
-                 f"{report['machine']['cpus']} CPUs")
+        lines.append(
+            f"{r['mode']:<7} {r['concurrency']:>4} {r['claims']:>6} {r['claims_per_min']:>10.1f} "
+            f"{r['p50_s']:>7.2f} {r['p95_s']:>7.2f} {r['peak_rss_mb']:>8.0f} "
+            f"{r['evidence_bytes_median'] / 1024:>11.1f} {ratio:>8}"
+        )
+    lines.append(
+        f"browser {report['browser']}; portal latency {report['latency_ms']} ms per page; "
+        f"{report['machine']['cpus']} CPUs"
+    )
     return "\n".join(lines)
-

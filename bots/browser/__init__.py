@@ -8,7 +8,19 @@ from bots.browser.pages import BATCH_LINE_FIELDS, RESPONSE_FIELDS, PortalPage, S
 from bots.browser.selectors import Resolver, SelectorMap, SelectorNotFoundError
 
 __all__ = [
-    "BATCH_LINE_FIELDS", "MASKED_TEXT", "PortalPage", "RESPONSE_FIELDS", "Resolver", "ScreenObserver",
-    "SelectorMap", "SelectorNotFoundError", "browser_version", "capture_rows", "find_browser",
-    "launch_args", "new_context", "required_keys", "screenshot_options",
+    "BATCH_LINE_FIELDS",
+    "MASKED_TEXT",
+    "PortalPage",
+    "RESPONSE_FIELDS",
+    "Resolver",
+    "ScreenObserver",
+    "SelectorMap",
+    "SelectorNotFoundError",
+    "browser_version",
+    "capture_rows",
+    "find_browser",
+    "launch_args",
+    "new_context",
+    "required_keys",
+    "screenshot_options",
 ]

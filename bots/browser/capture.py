@@ -35,9 +35,13 @@ _SECRET_INPUTS = "input[type=password], input[autocomplete=one-time-code]"
 def screenshot_options(settings: BrowserSettings) -> dict[str, Any]:
     """page.screenshot() options for evidence (also used by the benchmark's baselines)."""
     jpeg = settings.screenshot_format == "jpeg"
-    return {"full_page": True, "type": "jpeg" if jpeg else "png",
-            "quality": settings.screenshot_quality if jpeg else None,
-            "animations": "disabled", "caret": "hide"}
+    return {
+        "full_page": True,
+        "type": "jpeg" if jpeg else "png",
+        "quality": settings.screenshot_quality if jpeg else None,
+        "animations": "disabled",
+        "caret": "hide",
+    }
 
 
 def to_palette_png(png: bytes, colors: int) -> bytes:
@@ -58,8 +62,9 @@ async def capture(page: Page, resolver: Resolver, settings: BrowserSettings) -> 
     return image, media_type, html
 
 
-async def capture_rows(page: Page, resolver: Resolver, settings: BrowserSettings,
-                       rows: list[list[Locator]]) -> tuple[list[tuple[bytes, str]], bytes]:
+async def capture_rows(
+    page: Page, resolver: Resolver, settings: BrowserSettings, rows: list[list[Locator]]
+) -> tuple[list[tuple[bytes, str]], bytes]:
     """One image per group of rows (clipped to them) and the HTML of the whole page: a batch
     answer's evidence, where each claim has its own rows on one shared page."""
     masks = await resolver.mask_locators(page)
@@ -71,8 +76,12 @@ async def capture_rows(page: Page, resolver: Resolver, settings: BrowserSettings
             raise ValueError("a result row to capture has no size on the page")
         scroll = await page.evaluate("() => [window.scrollX, window.scrollY]")
         left, top = min(b["x"] for b in boxes), min(b["y"] for b in boxes)
-        clip = {"x": left + scroll[0], "y": top + scroll[1], "width": max(b["x"] + b["width"] for b in boxes) - left,
-                "height": max(b["y"] + b["height"] for b in boxes) - top}
+        clip = {
+            "x": left + scroll[0],
+            "y": top + scroll[1],
+            "width": max(b["x"] + b["width"] for b in boxes) - left,
+            "height": max(b["y"] + b["height"] for b in boxes) - top,
+        }
         images.append(await _screenshot(page, masks, settings, clip))
     return images, html
 
@@ -83,8 +92,9 @@ async def _snapshot(page: Page, masks: list[Locator]) -> bytes:
     return str(await page.evaluate(_SNAPSHOT_JS)).encode("utf-8")
 
 
-async def _screenshot(page: Page, masks: list[Locator], settings: BrowserSettings,
-                      clip: dict[str, float] | None = None) -> tuple[bytes, str]:
+async def _screenshot(
+    page: Page, masks: list[Locator], settings: BrowserSettings, clip: dict[str, float] | None = None
+) -> tuple[bytes, str]:
     options = screenshot_options(settings)
     if clip:  # page coordinates, with full_page so rows below the fold are reachable
         options["clip"] = clip

@@ -20,8 +20,11 @@ def main() -> int:
         path = find_browser(settings)
     except BrowserNotFoundError:
         if not shutil.which("apt-get"):
-            print("error: no Chromium found and no apt-get to install one; "
-                  "set RCMBOT_BROWSER__PATH to a Chromium executable", file=sys.stderr)
+            print(
+                "error: no Chromium found and no apt-get to install one; "
+                "set RCMBOT_BROWSER__PATH to a Chromium executable",
+                file=sys.stderr,
+            )
             return 1
         sudo = [] if os.geteuid() == 0 else ["sudo"]
         print("no Chromium found: installing Debian's chromium package", file=sys.stderr)

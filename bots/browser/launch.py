@@ -69,8 +69,12 @@ async def launch(pw: Playwright, settings: BrowserSettings, executable: Path | N
     return await pw.chromium.launch(
         executable_path=str(executable or find_browser(settings, Path(pw.chromium.executable_path))),
         headless=settings.headless,
-        args=[*launch_args(), f"--renderer-process-limit={renderer_limit(settings)}",
-              f"--js-flags=--max-old-space-size={settings.js_heap_mb}", *settings.extra_args],
+        args=[
+            *launch_args(),
+            f"--renderer-process-limit={renderer_limit(settings)}",
+            f"--js-flags=--max-old-space-size={settings.js_heap_mb}",
+            *settings.extra_args,
+        ],
     )
 
 

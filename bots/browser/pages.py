@@ -39,15 +39,39 @@ SCREENS: dict[str, tuple[str, ...]] = {
     "inquiry": ("batch.submit",),
 }
 
-DETAIL_FIELDS = ("claim_number", "account_number", "dos_from", "dos_to", "status_text", "status_date",
-                 "billed", "allowed", "paid", "patient_resp", "check_number", "check_date")
+DETAIL_FIELDS = (
+    "claim_number",
+    "account_number",
+    "dos_from",
+    "dos_to",
+    "status_text",
+    "status_date",
+    "billed",
+    "allowed",
+    "paid",
+    "patient_resp",
+    "check_number",
+    "check_date",
+)
 
 RESULT_FIELDS = ("claim_number", "account_number", "dos_from", "dos_to", "billed", "status")
 LINE_FIELDS = ("line_no", "procedure_code", "modifiers", "diagnosis_pointers", "units", "billed", "paid")
 ADJUSTMENT_FIELDS = ("line_no", "group_code", "carc", "carc_description", "rarc", "rarc_description", "amount")
 
-RESPONSE_FIELDS = ("line", "claim_number", "account_number", "dos_from", "dos_to", "billed", "category_code",
-                   "category_description", "status_code", "status_description", "status_date", "paid")
+RESPONSE_FIELDS = (
+    "line",
+    "claim_number",
+    "account_number",
+    "dos_from",
+    "dos_to",
+    "billed",
+    "category_code",
+    "category_description",
+    "status_code",
+    "status_description",
+    "status_date",
+    "paid",
+)
 BATCH_LINE_FIELDS = ("claim_number", "member_id", "dos_from", "dos_to")
 
 # The elements each part of a shape needs; a selector map without one fails at load.
@@ -57,14 +81,42 @@ SHAPE_KEYS: dict[str, tuple[str, ...]] = {
     "totp": ("mfa.code", "mfa.submit"),
     "mailbox": ("mfa.code", "mfa.submit", "mfa.reference", "mailbox.message", "mailbox.reference", "mailbox.code"),
     "detail": (
-        "search.claim_number", "search.member_id", "search.dos_from", "search.dos_to", "search.submit",
-        "results.table", "results.empty", "results.row", "results.open",
-        *(f"results.{n}" for n in RESULT_FIELDS), "detail.heading",
-        *(f"detail.{n}" for n in ("claim_number", "account_number", "dos_from", "dos_to", "status_text",
-                                  "status_date", "billed", "lines", "line_row")),
-        *(f"line.{n}" for n in LINE_FIELDS)),
-    "batch": ("batch.payer", "batch.line", *(f"batch.{n}" for n in BATCH_LINE_FIELDS), "batch.submit",
-              "batch.table", "batch.row", *(f"response.{n}" for n in RESPONSE_FIELDS)),
+        "search.claim_number",
+        "search.member_id",
+        "search.dos_from",
+        "search.dos_to",
+        "search.submit",
+        "results.table",
+        "results.empty",
+        "results.row",
+        "results.open",
+        *(f"results.{n}" for n in RESULT_FIELDS),
+        "detail.heading",
+        *(
+            f"detail.{n}"
+            for n in (
+                "claim_number",
+                "account_number",
+                "dos_from",
+                "dos_to",
+                "status_text",
+                "status_date",
+                "billed",
+                "lines",
+                "line_row",
+            )
+        ),
+        *(f"line.{n}" for n in LINE_FIELDS),
+    ),
+    "batch": (
+        "batch.payer",
+        "batch.line",
+        *(f"batch.{n}" for n in BATCH_LINE_FIELDS),
+        "batch.submit",
+        "batch.table",
+        "batch.row",
+        *(f"response.{n}" for n in RESPONSE_FIELDS),
+    ),
 }
 
 
@@ -149,8 +201,9 @@ class PortalPage:
         found = await self.resolver.texts(scope, (f"{prefix}.{n}" for n in names))
         return {n: found[f"{prefix}.{n}"] or None for n in names}
 
-    async def table(self, table: Locator, row_key: str, prefix: str, names: tuple[str, ...],
-                    link_key: str | None = None) -> list[dict[str, str | None]]:
+    async def table(
+        self, table: Locator, row_key: str, prefix: str, names: tuple[str, ...], link_key: str | None = None
+    ) -> list[dict[str, str | None]]:
         """Every row's fields `prefix.name` (and its link's href under "href"), read a column at a
         time: one browser call per field for the whole table. Row by row instead when a column
         does not line up with the rows (a cell missing somewhere)."""
@@ -159,16 +212,21 @@ class PortalPage:
             return []
         count = await rows.count()
         keys = [f"{prefix}.{n}" for n in names]
-        columns = await asyncio.gather(*(self.resolver.column(rows, k) for k in keys),
-                                       *([self.resolver.column(rows, link_key, "href")] if link_key else []))
+        columns = await asyncio.gather(
+            *(self.resolver.column(rows, k) for k in keys),
+            *([self.resolver.column(rows, link_key, "href")] if link_key else []),
+        )
         if all(c is None or len(c) == count for c in columns):
             fields = [*names, "href"] if link_key else list(names)
-            return [{f: (c[i] or None) if c is not None else None for f, c in zip(fields, columns, strict=True)}
-                    for i in range(count)]
+            return [
+                {f: (c[i] or None) if c is not None else None for f, c in zip(fields, columns, strict=True)}
+                for i in range(count)
+            ]
         return list(await asyncio.gather(*(self._row(row, prefix, names, link_key) for row in await rows.all())))
 
-    async def _row(self, row: Locator, prefix: str, names: tuple[str, ...],
-                   link_key: str | None) -> dict[str, str | None]:
+    async def _row(
+        self, row: Locator, prefix: str, names: tuple[str, ...], link_key: str | None
+    ) -> dict[str, str | None]:
         values = await self._texts(row, prefix, names)
         if link_key:
             values["href"] = await (await self.resolver.get(row, link_key)).get_attribute("href")
@@ -179,11 +237,20 @@ class PortalPage:
         """Rows of the current results page with the link that opens each claim ("" where the
         row opens in place, with a button)."""
         table = await self.resolver.get(self.page, "results.table")
-        return [(ResultRow(
-            claim_number=t["claim_number"] or "", account_number=t["account_number"] or "",
-            dos_from=self.date(t["dos_from"]), dos_to=self.date(t["dos_to"]),
-            billed_cents=self.cents(t["billed"]), status_text=t["status"] or "",
-        ), t["href"] or "") for t in await self.table(table, "results.row", "results", RESULT_FIELDS, "results.open")]
+        return [
+            (
+                ResultRow(
+                    claim_number=t["claim_number"] or "",
+                    account_number=t["account_number"] or "",
+                    dos_from=self.date(t["dos_from"]),
+                    dos_to=self.date(t["dos_to"]),
+                    billed_cents=self.cents(t["billed"]),
+                    status_text=t["status"] or "",
+                ),
+                t["href"] or "",
+            )
+            for t in await self.table(table, "results.row", "results", RESULT_FIELDS, "results.open")
+        ]
 
     # -- detail -------------------------------------------------------------------------------
     async def claim_detail(self) -> ClaimDetail:
@@ -193,29 +260,44 @@ class PortalPage:
             self._texts(p, "detail", DETAIL_FIELDS),
             self.table(await self.resolver.get(p, "detail.lines"), "detail.line_row", "line", LINE_FIELDS),
             self.table(adj_table.first, "detail.adjustment_row", "adjustment", ADJUSTMENT_FIELDS)
-            if adj_table is not None else asyncio.sleep(0, []))
+            if adj_table is not None
+            else asyncio.sleep(0, []),
+        )
         return ClaimDetail(
-            payer_claim_number=d["claim_number"] or "", account_number=d["account_number"] or "",
-            dos_from=self.date(d["dos_from"]), dos_to=self.date(d["dos_to"]),
-            status_text=d["status_text"] or "", status_date=self.date(d["status_date"]),
-            billed_cents=self.cents(d["billed"]) or 0, allowed_cents=self.cents(d["allowed"]),
-            paid_cents=self.cents(d["paid"]), patient_resp_cents=self.cents(d["patient_resp"]),
-            check_number=d["check_number"], check_date=self.date(d["check_date"]),
-            lines=[self._line(t) for t in lines], adjustments=[self._adjustment(t) for t in adjustments],
+            payer_claim_number=d["claim_number"] or "",
+            account_number=d["account_number"] or "",
+            dos_from=self.date(d["dos_from"]),
+            dos_to=self.date(d["dos_to"]),
+            status_text=d["status_text"] or "",
+            status_date=self.date(d["status_date"]),
+            billed_cents=self.cents(d["billed"]) or 0,
+            allowed_cents=self.cents(d["allowed"]),
+            paid_cents=self.cents(d["paid"]),
+            patient_resp_cents=self.cents(d["patient_resp"]),
+            check_number=d["check_number"],
+            check_date=self.date(d["check_date"]),
+            lines=[self._line(t) for t in lines],
+            adjustments=[self._adjustment(t) for t in adjustments],
         )
 
     def _line(self, t: dict[str, str | None]) -> ServiceLine:
         return ServiceLine(
-            line_no=int(t["line_no"] or 0), procedure_code=t["procedure_code"] or "",
+            line_no=int(t["line_no"] or 0),
+            procedure_code=t["procedure_code"] or "",
             modifiers=[m.strip() for m in (t["modifiers"] or "").split(",") if m.strip()],
-            diagnosis_pointers=t["diagnosis_pointers"] or "", units=int(t["units"] or 1),
-            billed_cents=self.cents(t["billed"]) or 0, paid_cents=self.cents(t["paid"]) or 0,
+            diagnosis_pointers=t["diagnosis_pointers"] or "",
+            units=int(t["units"] or 1),
+            billed_cents=self.cents(t["billed"]) or 0,
+            paid_cents=self.cents(t["paid"]) or 0,
         )
 
     def _adjustment(self, t: dict[str, str | None]) -> Adjustment:
         return Adjustment(
-            line_no=int(t["line_no"]) if t["line_no"] else None, group_code=t["group_code"] or "",
-            carc=t["carc"] or "", carc_description=t["carc_description"] or "",
-            rarc=t["rarc"], rarc_description=t["rarc_description"],
+            line_no=int(t["line_no"]) if t["line_no"] else None,
+            group_code=t["group_code"] or "",
+            carc=t["carc"] or "",
+            carc_description=t["carc_description"] or "",
+            rarc=t["rarc"],
+            rarc_description=t["rarc_description"],
             amount_cents=self.cents(t["amount"]) or 0,
         )

@@ -92,8 +92,12 @@ class SelectorMap(BaseModel, extra="forbid"):
         smap = load_model(path, cls)
         missing = [k for k in required if k not in smap.elements]
         if missing:
-            raise ConfigError(str(path), _line_of_key(path, "elements"), f"elements.{missing[0]}",
-                              f"missing element(s) the portal shape needs: {', '.join(missing)}")
+            raise ConfigError(
+                str(path),
+                _line_of_key(path, "elements"),
+                f"elements.{missing[0]}",
+                f"missing element(s) the portal shape needs: {', '.join(missing)}",
+            )
         return smap
 
 
@@ -119,8 +123,12 @@ class Resolver:
         """Record which candidate of `key` matched; a fallback is drift, logged once."""
         if index and key not in self.drift:
             self.drift[key] = index
-            log.warning("selector drift", portal=self.map.portal, element=key,
-                        candidate=f"#{index + 1} {self.map.elements[key].candidates[index].describe()}")
+            log.warning(
+                "selector drift",
+                portal=self.map.portal,
+                element=key,
+                candidate=f"#{index + 1} {self.map.elements[key].candidates[index].describe()}",
+            )
 
     async def probe(self, scope: Scope, key: str) -> int | None:
         """Index of the first candidate with a match, without noting drift: for telling screens
@@ -196,8 +204,11 @@ class Resolver:
             return None
         for index, candidate in enumerate(element.candidates):
             found = candidate.locate(rows)
-            values = await (found.all_inner_texts() if attribute is None else
-                            found.evaluate_all("(els, a) => els.map(e => e.getAttribute(a) || '')", attribute))
+            values = await (
+                found.all_inner_texts()
+                if attribute is None
+                else found.evaluate_all("(els, a) => els.map(e => e.getAttribute(a) || '')", attribute)
+            )
             if values:
                 self.note(key, index)
                 return [v.strip() for v in values]

@@ -9,6 +9,15 @@ from bots.claimstatus.runtime import PortalRuntime
 from bots.claimstatus.statusmap import StatusMap
 
 __all__ = [
-    "BatchInquiryBot", "ClaimStatusBot", "EvidenceSink", "LoginError", "Match", "PersonNeededError",
-    "PortalBot", "PortalRuntime", "SharedLogin", "StatusMap", "bot_class",
+    "BatchInquiryBot",
+    "ClaimStatusBot",
+    "EvidenceSink",
+    "LoginError",
+    "Match",
+    "PersonNeededError",
+    "PortalBot",
+    "PortalRuntime",
+    "SharedLogin",
+    "StatusMap",
+    "bot_class",
 ]

@@ -43,7 +43,7 @@ class BatchInquiryBot(PortalBot):
         for i, item in enumerate(items):
             by_payer.setdefault(item.payer_id, []).append(i)
         size = self.portal.entry.batch_size
-        return [group[i:i + size] for group in by_payer.values() for i in range(0, len(group), size)]
+        return [group[i : i + size] for group in by_payer.values() for i in range(0, len(group), size)]
 
     async def inquire(self, pp: PortalPage, items: list[ItemRef]) -> list[CheckResult]:
         """One attempt at one inquiry, on a logged-in page: open an empty inquiry form, choose the
@@ -73,8 +73,12 @@ class BatchInquiryBot(PortalBot):
         fmt, pad = self.portal.entry.date_format, dt.timedelta(days=self.settings.sweep.search_window_days)
         if item.payer_claim_number:
             return dict.fromkeys(BATCH_LINE_FIELDS, "") | {"claim_number": item.payer_claim_number}
-        return {"claim_number": "", "member_id": item.member_id,
-                "dos_from": (item.dos_from - pad).strftime(fmt), "dos_to": (item.dos_to + pad).strftime(fmt)}
+        return {
+            "claim_number": "",
+            "member_id": item.member_id,
+            "dos_from": (item.dos_from - pad).strftime(fmt),
+            "dos_to": (item.dos_to + pad).strftime(fmt),
+        }
 
     async def read_answers(self, pp: PortalPage, items: list[ItemRef]) -> list[CheckResult]:
         """Runs on the answers screen: a result for each item of the inquiry, in order, each
@@ -91,8 +95,9 @@ class BatchInquiryBot(PortalBot):
             mine = [i for i, r in enumerate(rows) if r["line"] == str(n)]
             same = [i for i in mine if i in found and _as_row(found[i]).is_item(item)]
             per_item.append(same or mine)
-        images, html = await capture_rows(pp.page, self.resolver, self.settings.browser,
-                                          [[row_locators.nth(i) for i in group] for group in per_item])
+        images, html = await capture_rows(
+            pp.page, self.resolver, self.settings.browser, [[row_locators.nth(i) for i in group] for group in per_item]
+        )
         results = []
         for item, group, image in zip(items, per_item, images, strict=True):
             evidence = await self._store(item, pp.page.url, image, (html, "text/html"))
@@ -108,21 +113,32 @@ class BatchInquiryBot(PortalBot):
         row, detail = claims[0]
         mapping = self.portal.statuses.lookup(row["category_code"] or "")
         if mapping is None:
-            return CheckResult(outcome=Outcome.UNMAPPED, status_text=detail.status_text, detail=detail,
-                               evidence=evidence, matches=1)
-        return CheckResult(outcome=Outcome.STATUS, category=mapping.category,
-                           status_code=row["status_code"] or mapping.code, status_text=detail.status_text,
-                           detail=detail, evidence=evidence, matches=1)
+            return CheckResult(
+                outcome=Outcome.UNMAPPED, status_text=detail.status_text, detail=detail, evidence=evidence, matches=1
+            )
+        return CheckResult(
+            outcome=Outcome.STATUS,
+            category=mapping.category,
+            status_code=row["status_code"] or mapping.code,
+            status_text=detail.status_text,
+            detail=detail,
+            evidence=evidence,
+            matches=1,
+        )
 
 
 def _detail(pp: PortalPage, row: dict[str, str | None]) -> ClaimDetail:
     return ClaimDetail(
-        payer_claim_number=row["claim_number"] or "", account_number=row["account_number"] or "",
-        dos_from=_date(pp, row["dos_from"]), dos_to=_date(pp, row["dos_to"]),
+        payer_claim_number=row["claim_number"] or "",
+        account_number=row["account_number"] or "",
+        dos_from=_date(pp, row["dos_from"]),
+        dos_to=_date(pp, row["dos_to"]),
         status_text=f"{row['category_code']} {row['category_description']}; "
-                    f"{row['status_code']} {row['status_description']}",
-        status_date=pp.date(row["status_date"]), billed_cents=pp.cents(row["billed"]) or 0,
-        paid_cents=pp.cents(row["paid"]))
+        f"{row['status_code']} {row['status_description']}",
+        status_date=pp.date(row["status_date"]),
+        billed_cents=pp.cents(row["billed"]) or 0,
+        paid_cents=pp.cents(row["paid"]),
+    )
 
 
 def _date(pp: PortalPage, text: str | None) -> dt.date:
@@ -134,6 +150,11 @@ def _date(pp: PortalPage, text: str | None) -> dt.date:
 
 
 def _as_row(detail: ClaimDetail) -> ResultRow:
-    return ResultRow(claim_number=detail.payer_claim_number, account_number=detail.account_number,
-                     dos_from=detail.dos_from, dos_to=detail.dos_to, billed_cents=detail.billed_cents,
-                     status_text=detail.status_text)
+    return ResultRow(
+        claim_number=detail.payer_claim_number,
+        account_number=detail.account_number,
+        dos_from=detail.dos_from,
+        dos_to=detail.dos_to,
+        billed_cents=detail.billed_cents,
+        status_text=detail.status_text,
+    )

@@ -46,8 +46,15 @@ class PortalBot:
     retried: the items' results are errors for a person) or ValueError (a screen that could not
     be read: retried, then an error). `expect_screen` is a helper for steps, not a step."""
 
-    def __init__(self, context: BrowserContext, portal: PortalRuntime, login: SharedLogin,
-                 resolver: Resolver, evidence: EvidenceSink, settings: Settings) -> None:
+    def __init__(
+        self,
+        context: BrowserContext,
+        portal: PortalRuntime,
+        login: SharedLogin,
+        resolver: Resolver,
+        evidence: EvidenceSink,
+        settings: Settings,
+    ) -> None:
         self.context, self.portal, self.login = context, portal, login
         self.resolver, self.evidence, self.settings = resolver, evidence, settings
         self._seen = 0  # the login generation this bot's current attempt started under
@@ -75,14 +82,14 @@ class PortalBot:
     async def _retried(self, items: list[ItemRef], attempt: _Attempt) -> list[CheckResult]:
         """Run `attempt` at `items` on a logged-in page, retried on transient trouble; after the
         last try, or on a business error, every item gets the same ERROR (or DEFERRED) result."""
-        redactor.register([v for item in items for v in (item.account_number, item.member_id,
-                                                          item.payer_claim_number)])
+        redactor.register([v for item in items for v in (item.account_number, item.member_id, item.payer_claim_number)])
         expired = False
         sweep = self.settings.sweep
         retrying = AsyncRetrying(
             stop=stop_after_attempt(sweep.retry_attempts),
             wait=wait_exponential_jitter(multiplier=sweep.backoff_initial_s, max=sweep.backoff_max_s),
-            retry=retry_if_exception_type(ApplicationError), reraise=True,
+            retry=retry_if_exception_type(ApplicationError),
+            reraise=True,
         )
         try:
             async for attempt_state in retrying:
@@ -175,18 +182,27 @@ class ClaimStatusBot(PortalBot):
             return CheckResult(outcome=Outcome.NOT_FOUND, evidence=await self.capture_evidence(pp, item))
         matches = await self.matching_rows(pp, item)
         if len(matches) != 1:
-            return CheckResult(outcome=Outcome.AMBIGUOUS, matches=len(matches),
-                               evidence=await self.capture_evidence(pp, item))
+            return CheckResult(
+                outcome=Outcome.AMBIGUOUS, matches=len(matches), evidence=await self.capture_evidence(pp, item)
+            )
 
         self.expect_screen(await self.open_match(pp, matches[0]), "detail")
         detail = await self.read_detail(pp)
         evidence = await self.capture_evidence(pp, item)
         mapping = self.portal.statuses.lookup(detail.status_text)
         if mapping is None:
-            return CheckResult(outcome=Outcome.UNMAPPED, status_text=detail.status_text,
-                               detail=detail, evidence=evidence, matches=1)
-        return CheckResult(outcome=Outcome.STATUS, category=mapping.category, status_code=mapping.code,
-                           status_text=detail.status_text, detail=detail, evidence=evidence, matches=1)
+            return CheckResult(
+                outcome=Outcome.UNMAPPED, status_text=detail.status_text, detail=detail, evidence=evidence, matches=1
+            )
+        return CheckResult(
+            outcome=Outcome.STATUS,
+            category=mapping.category,
+            status_code=mapping.code,
+            status_text=detail.status_text,
+            detail=detail,
+            evidence=evidence,
+            matches=1,
+        )
 
     async def search(self, pp: PortalPage, item: ItemRef) -> str:
         """Run the item's search; the screen it leads to ("results", or "search" again when the
@@ -195,10 +211,12 @@ class ClaimStatusBot(PortalBot):
         has one (and `use_search_url`), else its search form."""
         fmt, pad = self.portal.entry.date_format, dt.timedelta(days=self.settings.sweep.search_window_days)
         by_claim = bool(item.payer_claim_number)
-        fields = {"claim_number": item.payer_claim_number or "",
-                  "member_id": "" if by_claim else item.member_id,
-                  "dos_from": "" if by_claim else (item.dos_from - pad).strftime(fmt),
-                  "dos_to": "" if by_claim else (item.dos_to + pad).strftime(fmt)}
+        fields = {
+            "claim_number": item.payer_claim_number or "",
+            "member_id": "" if by_claim else item.member_id,
+            "dos_from": "" if by_claim else (item.dos_from - pad).strftime(fmt),
+            "dos_to": "" if by_claim else (item.dos_to + pad).strftime(fmt),
+        }
         if self.portal.entry.search_url and self.use_search_url:  # one request instead of form page + post + redirect
             path = self.portal.entry.search_url.format(**{k: quote(v, safe="") for k, v in fields.items()})
             return await pp.goto(self.portal.base_url + path)

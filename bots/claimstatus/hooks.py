@@ -22,8 +22,9 @@ def bot_class(key: str, entry: PortalEntry, registry_file: Path) -> type[PortalB
     module, name = entry.bot.split(":")
 
     def error(problem: str) -> ConfigError:
-        return ConfigError(str(registry_file), line_of(registry_file, ("portals", key, "bot")),
-                           f"portals.{key}.bot", problem)
+        return ConfigError(
+            str(registry_file), line_of(registry_file, ("portals", key, "bot")), f"portals.{key}.bot", problem
+        )
 
     try:
         found = getattr(importlib.import_module(module), name)
@@ -31,6 +32,8 @@ def bot_class(key: str, entry: PortalEntry, registry_file: Path) -> type[PortalB
         raise error(f"cannot load {entry.bot}: {exc}") from exc
     expected = BatchInquiryBot if entry.shape == "batch" else ClaimStatusBot
     if not (isinstance(found, type) and issubclass(found, expected)):
-        raise error(f"{entry.bot} is not a subclass of {expected.__module__}.{expected.__name__} "
-                    f"(the {entry.shape} shape's bot)")
+        raise error(
+            f"{entry.bot} is not a subclass of {expected.__module__}.{expected.__name__} "
+            f"(the {entry.shape} shape's bot)"
+        )
     return found

@@ -47,8 +47,14 @@ class SharedLogin:
 
     def page(self, page: Page, resolver: Resolver) -> PortalPage:
         """A page object for this portal, under its rate limit."""
-        return PortalPage(page, resolver, self.portal.entry.date_format,
-                          self.settings.browser.navigation_timeout_s * 1000, self.limiter, self.observer)
+        return PortalPage(
+            page,
+            resolver,
+            self.portal.entry.date_format,
+            self.settings.browser.navigation_timeout_s * 1000,
+            self.limiter,
+            self.observer,
+        )
 
     async def refresh(self, context: BrowserContext, resolver: Resolver, seen: int) -> int:
         """Log in unless another page already did since generation `seen`."""
@@ -100,7 +106,8 @@ class SharedLogin:
                 if self.portal.entry.terms_acknowledged_by == "person":
                     raise PersonNeededError(
                         f"{key}: the portal asks to accept its terms of use, which its registry "
-                        "entry reserves for a person: sign in by hand, read and accept them, then sweep again")
+                        "entry reserves for a person: sign in by hand, read and accept them, then sweep again"
+                    )
                 await (await pp.resolver.get(pp.page, "terms.agree")).check()
                 screen = await pp.submit("terms.continue")
             elif screen == "unavailable":
@@ -118,8 +125,9 @@ class SharedLogin:
             if not reference:
                 raise LoginError(f"{self.portal.key}: the code page shows no message reference")
             return await self._mailed_code(pp.page.context, pp.resolver, reference)
-        raise LoginError(f"{self.portal.key}: the portal asks for a one-time code, "
-                         f"but its registry entry says mfa {mfa}")
+        raise LoginError(
+            f"{self.portal.key}: the portal asks for a one-time code, but its registry entry says mfa {mfa}"
+        )
 
     async def _mailed_code(self, context: BrowserContext, resolver: Resolver, reference: str) -> str:
         """Read the code of the message with `reference` from the mailbox page, polling until
@@ -130,7 +138,8 @@ class SharedLogin:
         page = await context.new_page()
         try:
             await page.set_extra_http_headers(
-                {"Authorization": f"Bearer {self.portal.credentials.mailbox_token.get_secret_value()}"})
+                {"Authorization": f"Bearer {self.portal.credentials.mailbox_token.get_secret_value()}"}
+            )
             deadline = time.monotonic() + sweep.mailbox_wait_s
             while True:
                 await page.goto(url, wait_until="domcontentloaded")
@@ -138,14 +147,17 @@ class SharedLogin:
                     await self.observer(page, "mailbox")
                 messages = await resolver.find(page, "mailbox.message")
                 if messages is not None:
-                    refs, codes = await asyncio.gather(resolver.column(messages, "mailbox.reference"),
-                                                       resolver.column(messages, "mailbox.code"))
+                    refs, codes = await asyncio.gather(
+                        resolver.column(messages, "mailbox.reference"), resolver.column(messages, "mailbox.code")
+                    )
                     code = dict(zip(refs or [], codes or [], strict=False)).get(reference)
                     if code:
                         return code
                 if time.monotonic() > deadline:
-                    raise ApplicationError(f"{self.portal.key}: no mailed code with reference {reference} "
-                                           f"arrived within {sweep.mailbox_wait_s:g} s")
+                    raise ApplicationError(
+                        f"{self.portal.key}: no mailed code with reference {reference} "
+                        f"arrived within {sweep.mailbox_wait_s:g} s"
+                    )
                 await asyncio.sleep(sweep.mailbox_poll_s)
         finally:
             await page.close()

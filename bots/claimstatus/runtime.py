@@ -22,8 +22,9 @@ class PortalRuntime:
     credentials: Credentials
 
     @classmethod
-    def load(cls, settings: Settings, key: str, base_url: str | None = None,
-             registry: PortalRegistry | None = None) -> PortalRuntime:
+    def load(
+        cls, settings: Settings, key: str, base_url: str | None = None, registry: PortalRegistry | None = None
+    ) -> PortalRuntime:
         """Read the registry entry, its selector map and status map; fail with file/line/key.
         Pass the registry when the caller has already loaded it."""
         registry = registry or PortalRegistry.load(settings.path(settings.portals_file))
@@ -31,9 +32,12 @@ class PortalRuntime:
         creds = entry.resolve_credentials(key)
         redactor.register([creds.username, creds.password, creds.totp_secret])
         return cls(
-            key=key, entry=entry, base_url=(base_url or entry.base_url).rstrip("/"),
-            selectors=SelectorMap.load(settings.path(entry.selector_map),
-                                       required_keys(entry.shape, entry.login, entry.mfa)),
+            key=key,
+            entry=entry,
+            base_url=(base_url or entry.base_url).rstrip("/"),
+            selectors=SelectorMap.load(
+                settings.path(entry.selector_map), required_keys(entry.shape, entry.login, entry.mfa)
+            ),
             statuses=StatusMap.load(settings.path(entry.status_map)),
             credentials=creds,
         )

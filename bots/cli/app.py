@@ -15,7 +15,10 @@ from bots.cli.common import Invocation
 from bots.core.errors import RcmbotError
 
 app = typer.Typer(
-    name="rcmbot", add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    name="rcmbot",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
     help="Revenue-cycle bots: claim-status sweeps over payer portals, AR worklists and evidence.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -24,9 +27,13 @@ app = typer.Typer(
 @app.callback()
 def root(
     ctx: typer.Context,
-    state_dir: Annotated[Path | None, typer.Option(
-        "--state-dir", help="use a self-contained state directory (worklist database and evidence "
-        "inside it), e.g. .rcmbot/demo")] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir",
+            help="use a self-contained state directory (worklist database and evidence inside it), e.g. .rcmbot/demo",
+        ),
+    ] = None,
 ) -> None:
     ctx.obj = Invocation(state_dir)
 

@@ -13,8 +13,9 @@ from bots.core.errors import InputError
 
 LATENCY_MS = 150  # a payer portal's page is rarely faster
 
-app = typer.Typer(invoke_without_command=True,
-                  help="throughput benchmark: rcmbot vs plain Playwright vs a new browser per claim")
+app = typer.Typer(
+    invoke_without_command=True, help="throughput benchmark: rcmbot vs plain Playwright vs a new browser per claim"
+)
 
 
 class Mode(StrEnum):
@@ -26,18 +27,31 @@ class Mode(StrEnum):
 @app.callback()
 def bench(
     ctx: typer.Context,
-    quick: Annotated[bool, typer.Option(
-        "--quick", help="a few claims per mode at concurrency 1: a smoke test in seconds, not a measurement")] = False,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick", help="a few claims per mode at concurrency 1: a smoke test in seconds, not a measurement"
+        ),
+    ] = False,
     claims: Annotated[int | None, typer.Option("--claims", help="claims per point (default 200)")] = None,
-    concurrency: Annotated[list[int] | None, typer.Option(
-        "--concurrency", help="a concurrency to measure (repeatable; default 1, 2, 4, 8)")] = None,
-    mode: Annotated[list[Mode] | None, typer.Option(
-        "--mode", help="a mode to run (repeatable; default all three)")] = None,
-    latency_ms: Annotated[int | None, typer.Option(
-        "--latency-ms", help="simulated portal latency per page (default 150; 0 with --quick)")] = None,
-    profile: Annotated[bool, typer.Option(
-        "--profile", help="instead: one rcmbot sweep (default 1000 claims, concurrency 4) under a profiler, "
-        "with where each claim's time goes")] = False,
+    concurrency: Annotated[
+        list[int] | None,
+        typer.Option("--concurrency", help="a concurrency to measure (repeatable; default 1, 2, 4, 8)"),
+    ] = None,
+    mode: Annotated[
+        list[Mode] | None, typer.Option("--mode", help="a mode to run (repeatable; default all three)")
+    ] = None,
+    latency_ms: Annotated[
+        int | None, typer.Option("--latency-ms", help="simulated portal latency per page (default 150; 0 with --quick)")
+    ] = None,
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile",
+            help="instead: one rcmbot sweep (default 1000 claims, concurrency 4) under a profiler, "
+            "with where each claim's time goes",
+        ),
+    ] = False,
     json_output: Annotated[bool, typer.Option("--json", help='print one JSON line {"results": [...], ...}')] = False,
 ) -> int | None:
     if ctx.invoked_subcommand is not None:
@@ -68,10 +82,13 @@ def bench(
         return 0 if report["results"][0]["errors"] == 0 else 1
     levels = tuple(concurrency or (QUICK_CONCURRENCY if quick else CONCURRENCY))
     n = claims or (QUICK_CLAIMS if quick else 200)
-    plan = Plan(claims=n, concurrency=levels, modes=tuple(m.value for m in mode) if mode else MODES,
-                latency_ms=latency_ms)
-    say(f"Benchmark: {n} claims per point, concurrency {', '.join(map(str, levels))}, "
-        f"portal latency {latency_ms} ms per page")
+    plan = Plan(
+        claims=n, concurrency=levels, modes=tuple(m.value for m in mode) if mode else MODES, latency_ms=latency_ms
+    )
+    say(
+        f"Benchmark: {n} claims per point, concurrency {', '.join(map(str, levels))}, "
+        f"portal latency {latency_ms} ms per page"
+    )
     report = run_bench(settings, plan, say)
     print_json(report) if json_output else print("\n" + table(report))
     return 0 if all(r["errors"] == 0 for r in report["results"]) else 1

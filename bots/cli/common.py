@@ -18,8 +18,9 @@ from bots.core.settings import Settings
 
 # Tables and progress go to a terminal as Rich renders them; piped output is never wrapped.
 # Text from portals and the worklist is printed as it is: no Rich markup, emoji codes or highlighting.
-console = Console(soft_wrap=True, markup=False, emoji=False, highlight=False,
-                  width=None if sys.stdout.isatty() else 200)
+console = Console(
+    soft_wrap=True, markup=False, emoji=False, highlight=False, width=None if sys.stdout.isatty() else 200
+)
 
 
 @dataclass

@@ -18,6 +18,8 @@ def upgrade(ctx: typer.Context) -> int:
     settings = start(invocation(ctx).settings())
     before, after = upgrade_database(settings.worklist_url)
     where = make_url(settings.worklist_url).render_as_string(hide_password=True)
-    print(f"worklist database {where}: " + (f"already at {after}" if before == after else
-                                             f"upgraded from {before or 'empty'} to {after}"))
+    print(
+        f"worklist database {where}: "
+        + (f"already at {after}" if before == after else f"upgraded from {before or 'empty'} to {after}")
+    )
     return 0

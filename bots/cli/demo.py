@@ -16,8 +16,9 @@ DEMO_KEYS = ("claims", "checked", "by_category", "by_portal", "evidence_files", 
 def demo(
     ctx: typer.Context,
     json_output: Annotated[bool, typer.Option("--json", help="print one JSON line instead of the report")] = False,
-    claims: Annotated[int | None, typer.Option(
-        "--claims", help="worklist size (default: RCMBOT_SIM__CLAIMS, 200)")] = None,
+    claims: Annotated[
+        int | None, typer.Option("--claims", help="worklist size (default: RCMBOT_SIM__CLAIMS, 200)")
+    ] = None,
     concurrency: CONCURRENCY = None,
 ) -> int:
     from bots.orchestration.demo import demo_settings, fresh_state_dir, run_demo
@@ -26,9 +27,13 @@ def demo(
     settings = demo_settings(run.settings(), run.state_dir)
     fresh_state_dir(settings.state_path)
     start(settings, quiet_logs=True)
-    summary = run_demo(settings, claims=claims, concurrency=concurrency,
-                       say=(lambda _msg: None) if json_output else console.print,
-                       progress=progress_for(settings, json_output))
+    summary = run_demo(
+        settings,
+        claims=claims,
+        concurrency=concurrency,
+        say=(lambda _msg: None) if json_output else console.print,
+        progress=progress_for(settings, json_output),
+    )
     if json_output:
         print_json({k: summary[k] for k in DEMO_KEYS})
     else:

@@ -22,8 +22,10 @@ def list_(
     settings = start(invocation(ctx).settings())
     records = [r for r in open_evidence_store(settings.evidence_path).records() if item is None or r.item_id == item]
     for r in records[-limit:] if limit else records:
-        print(f"{r.captured_at:%Y-%m-%dT%H:%M:%SZ}  item {r.item_id:>5}  {r.media_type:<10}  "
-              f"{r.size:>7} B  {r.sha256[:16]}  {r.path}")
+        print(
+            f"{r.captured_at:%Y-%m-%dT%H:%M:%SZ}  item {r.item_id:>5}  {r.media_type:<10}  "
+            f"{r.size:>7} B  {r.sha256[:16]}  {r.path}"
+        )
     print(f"{len(records)} evidence record(s) in {settings.evidence_path}")
     return 0
 

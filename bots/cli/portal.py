@@ -24,16 +24,23 @@ class Layout(StrEnum):
     drift = "drift"
 
 
-@app.command("serve", help="serve a simulated portal on 127.0.0.1, its bot user taken from the registry's "
-             "credentials (e.g. $RCMBOT_BLUESTEM_USERNAME)")
+@app.command(
+    "serve",
+    help="serve a simulated portal on 127.0.0.1, its bot user taken from the registry's "
+    "credentials (e.g. $RCMBOT_BLUESTEM_USERNAME)",
+)
 def serve(
     ctx: typer.Context,
-    portal: Annotated[SimPortal, typer.Argument(
-        help="which simulated portal; its registry entry has the same key (cedar: see docs/onboarding.md)")]
-        = SimPortal.bluestem,
+    portal: Annotated[
+        SimPortal,
+        typer.Argument(
+            help="which simulated portal; its registry entry has the same key (cedar: see docs/onboarding.md)"
+        ),
+    ] = SimPortal.bluestem,
     port: Annotated[int | None, typer.Option("--port", help="default: the port of the registry's base_url")] = None,
-    layout: Annotated[Layout, typer.Option(
-        "--layout", help="drift: labels and names the selector map tries first are changed")] = Layout.normal,
+    layout: Annotated[
+        Layout, typer.Option("--layout", help="drift: labels and names the selector map tries first are changed")
+    ] = Layout.normal,
 ) -> int:
     from urllib.parse import urlsplit
 
@@ -47,13 +54,23 @@ def serve(
     entry = PortalRegistry.load(settings.path(settings.portals_file)).portals[key]
     creds = entry.resolve_credentials(key)
     port = port or urlsplit(entry.base_url).port or 8710
-    cfg = PortalConfig.from_settings(settings.sim, settings.state_path / "portal" / f"{key}.db",
-                                     kind=key, layout=layout.value, timezone=entry.timezone)
+    cfg = PortalConfig.from_settings(
+        settings.sim,
+        settings.state_path / "portal" / f"{key}.db",
+        kind=key,
+        layout=layout.value,
+        timezone=entry.timezone,
+    )
     PortalStore(cfg.db_path).upsert_user(
-        creds.username.get_secret_value(), creds.password.get_secret_value(),
+        creds.username.get_secret_value(),
+        creds.password.get_secret_value(),
         creds.totp_secret.get_secret_value() if creds.totp_secret else None,
-        creds.mailbox_token.get_secret_value() if creds.mailbox_token else None)
-    print(f"{entry.name}, {layout.value} layout, on http://127.0.0.1:{port}; its bot user from the "
-          "registry's credentials", flush=True)
+        creds.mailbox_token.get_secret_value() if creds.mailbox_token else None,
+    )
+    print(
+        f"{entry.name}, {layout.value} layout, on http://127.0.0.1:{port}; its bot user from the "
+        "registry's credentials",
+        flush=True,
+    )
     serve_foreground(cfg, port)
     return 0

@@ -12,8 +12,11 @@ from bots.cli.common import invocation, print_json, start
 app = typer.Typer(no_args_is_help=True)
 
 
-@app.command("check", help="drive a live portal through every screen with its canary claims; report each "
-             "element ok, drift, broken or not reached (exit 1 on broken)")
+@app.command(
+    "check",
+    help="drive a live portal through every screen with its canary claims; report each "
+    "element ok, drift, broken or not reached (exit 1 on broken)",
+)
 def check(
     ctx: typer.Context,
     portal: Annotated[str, typer.Argument(help="a portal key of the registry")],
@@ -25,16 +28,26 @@ def check(
     settings = start(invocation(ctx).settings(), quiet_logs=True)
     report = asyncio.run(check_selectors(settings, portal, portal_url))
     if json_output:
-        print_json({"portal": report.portal, "checked_at": report.checked_at, "counts": report.counts,
-                    "elements": report.elements, "canaries": report.canaries})
+        print_json(
+            {
+                "portal": report.portal,
+                "checked_at": report.checked_at,
+                "counts": report.counts,
+                "elements": report.elements,
+                "canaries": report.canaries,
+            }
+        )
         return 1 if report.broken else 0
     width = max(map(len, report.elements))
     for status in STATUSES:
         for key, element in report.elements.items():
             if element["status"] == status:
                 print(f"  {status:<12} {key:<{width}}  {element['detail']}")
-    print(f"\n{report.portal}: " + ", ".join(f"{n} {s}" for s, n in report.counts.items())
-          + f" ({len(report.canaries)} canaries, {report.seconds:.0f} s)")
+    print(
+        f"\n{report.portal}: "
+        + ", ".join(f"{n} {s}" for s, n in report.counts.items())
+        + f" ({len(report.canaries)} canaries, {report.seconds:.0f} s)"
+    )
     for canary in report.canaries:
         if canary["error"]:
             print(f"  canary {canary['canary']}: {canary['error']}")

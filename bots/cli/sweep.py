@@ -30,8 +30,11 @@ class SweepProgress:
         self.store, self.run_id, self.total = WorklistStore(settings.worklist_url), run_id, total
         self._stop = threading.Event()
         self._poller = threading.Thread(target=self._poll, name="sweep-progress", daemon=True)
-        self._bar = Progress("  ", BarColumn(), MofNCompleteColumn(), "claims", TimeElapsedColumn(),
-                             console=console) if console.is_terminal else None
+        self._bar = (
+            Progress("  ", BarColumn(), MofNCompleteColumn(), "claims", TimeElapsedColumn(), console=console)
+            if console.is_terminal
+            else None
+        )
         self._task = self._bar.add_task("sweep", total=total) if self._bar else None
         self._last = 0
 
@@ -67,11 +70,18 @@ def progress_for(settings: Settings, json_output: bool) -> Any:
 def print_summary(summary: dict[str, Any], settings: Settings, state_flag: str) -> None:
     from bots.core.models import Outcome, category_name
 
-    labels = {Outcome.NOT_FOUND: "not found", Outcome.AMBIGUOUS: "ambiguous (several match)",
-              Outcome.UNMAPPED: "unmapped status text", Outcome.ERROR: "errors",
-              Outcome.DEFERRED: "deferred to the next sweep", Outcome.MANUAL: "manual follow-up"}
-    console.print(f"\nChecked {summary['checked']} of {summary['claims']} claims in {summary['seconds']:.0f} s "
-                  f"(run {summary['run_id']}).\n")
+    labels = {
+        Outcome.NOT_FOUND: "not found",
+        Outcome.AMBIGUOUS: "ambiguous (several match)",
+        Outcome.UNMAPPED: "unmapped status text",
+        Outcome.ERROR: "errors",
+        Outcome.DEFERRED: "deferred to the next sweep",
+        Outcome.MANUAL: "manual follow-up",
+    }
+    console.print(
+        f"\nChecked {summary['checked']} of {summary['claims']} claims in {summary['seconds']:.0f} s "
+        f"(run {summary['run_id']}).\n"
+    )
     table = Table("outcome", "claims", box=None, pad_edge=False, padding=(0, 2, 0, 2), min_width=44)
     table.columns[1].justify = "right"
     for key, n in sorted(summary["by_category"].items(), key=lambda kv: (kv[0] in labels, kv[0])):
@@ -85,8 +95,12 @@ def print_summary(summary: dict[str, Any], settings: Settings, state_flag: str) 
     if summary.get("drift"):
         console.print(f"Selector drift (fix the map): {summary['drift']}")
     console.print("\nWhere to look next:")
-    for cmd in ("worklist show --limit 20", "worklist export --out worklist-results.csv",
-                "evidence list --limit 5", "evidence verify"):
+    for cmd in (
+        "worklist show --limit 20",
+        "worklist export --out worklist-results.csv",
+        "evidence list --limit 5",
+        "evidence verify",
+    ):
         console.print(f"  {rcmbot_program()}{state_flag} {cmd}")
 
 
@@ -94,8 +108,12 @@ def sweep(
     ctx: typer.Context,
     limit: Annotated[int | None, typer.Option("--limit", help="check at most this many items")] = None,
     concurrency: CONCURRENCY = None,
-    portal_url: Annotated[list[str] | None, typer.Option(
-        "--portal-url", metavar="PORTAL=URL", help="override a registry base URL for this run (repeatable)")] = None,
+    portal_url: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--portal-url", metavar="PORTAL=URL", help="override a registry base URL for this run (repeatable)"
+        ),
+    ] = None,
     json_output: JSON = False,
 ) -> int:
     from bots.orchestration.sweepflow import run_sweep_flow
@@ -110,8 +128,13 @@ def sweep(
             raise InputError(f"--portal-url {pair!r}: expected PORTAL=URL")
         urls[key] = url
     prepare_database(settings)
-    summary = run_sweep_flow(SweepDeps.load(settings), limit=limit, concurrency=concurrency,
-                             portal_urls=urls or None, progress=progress_for(settings, json_output))
+    summary = run_sweep_flow(
+        SweepDeps.load(settings),
+        limit=limit,
+        concurrency=concurrency,
+        portal_urls=urls or None,
+        progress=progress_for(settings, json_output),
+    )
     if json_output:
         print_json(summary)
     else:
@@ -122,8 +145,9 @@ def sweep(
 def serve(
     ctx: typer.Context,
     prefect_yaml: Annotated[Path, typer.Option("--prefect-yaml", help="deployments to serve")] = Path("prefect.yaml"),
-    port: Annotated[int | None, typer.Option(
-        "--port", help="Prefect server port (default: RCMBOT_PREFECT__SERVE_PORT)")] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Prefect server port (default: RCMBOT_PREFECT__SERVE_PORT)")
+    ] = None,
 ) -> int:
     from bots.orchestration.serve import serve as serve_deployments
 

@@ -36,8 +36,10 @@ def import_(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="the C
 
 
 @app.command("export", help="export the worklist with its latest results as CSV")
-def export(ctx: typer.Context, out: Annotated[Path | None, typer.Option(
-        "--out", help="file to write (default: standard output)")] = None) -> int:
+def export(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option("--out", help="file to write (default: standard output)")] = None,
+) -> int:
     from bots.worklist.csvio import write_worklist_csv
 
     items = _store(ctx).iter_items()
@@ -62,13 +64,32 @@ def show(
         _show_item(store, id)
         return 0
     items, total = store.page(limit, due=due)
-    table = Table("id", "payer", "account", "claim #", "outcome", "cat", "paid", "next action",
-                  box=None, pad_edge=False, show_edge=False)
+    table = Table(
+        "id",
+        "payer",
+        "account",
+        "claim #",
+        "outcome",
+        "cat",
+        "paid",
+        "next action",
+        box=None,
+        pad_edge=False,
+        show_edge=False,
+    )
     for column in (table.columns[0], table.columns[6]):
         column.justify = "right"
     for it in items:
-        table.add_row(str(it.id), it.payer_id, it.account_number, it.payer_claim_number or "-", it.outcome or "-",
-                      it.status_category or "", format_cents(it.paid_cents), it.next_action or "-")
+        table.add_row(
+            str(it.id),
+            it.payer_id,
+            it.account_number,
+            it.payer_claim_number or "-",
+            it.outcome or "-",
+            it.status_category or "",
+            format_cents(it.paid_cents),
+            it.next_action or "-",
+        )
     console.print(table)
     if total > len(items):
         console.print(f"... {total - len(items)} more (--limit)")
@@ -80,16 +101,26 @@ def _show_item(store: WorklistStore, item_id: int) -> None:
     if item is None:
         raise RcmbotError(f"no worklist item {item_id}")
     out = console.print
-    out(f"item {item.id}  payer {item.payer_id}  account {item.account_number}  "
-        f"claim {item.payer_claim_number or '-'}  billed {format_cents(item.billed_cents)}")
-    out(f"  status {item.status_category or item.outcome or '-'}  {item.status_text or ''}  "
-        f"paid {format_cents(item.paid_cents) or '-'}  CARC {item.carc_codes or '-'}  RARC {item.rarc_codes or '-'}")
-    out(f"  next: {item.next_action or '-'} at {item.next_follow_up_at:%Y-%m-%d %H:%M} UTC"
-        f"{'  (closed)' if item.closed_at else ''}")
+    out(
+        f"item {item.id}  payer {item.payer_id}  account {item.account_number}  "
+        f"claim {item.payer_claim_number or '-'}  billed {format_cents(item.billed_cents)}"
+    )
+    out(
+        f"  status {item.status_category or item.outcome or '-'}  {item.status_text or ''}  "
+        f"paid {format_cents(item.paid_cents) or '-'}  CARC {item.carc_codes or '-'}  RARC {item.rarc_codes or '-'}"
+    )
+    out(
+        f"  next: {item.next_action or '-'} at {item.next_follow_up_at:%Y-%m-%d %H:%M} UTC"
+        f"{'  (closed)' if item.closed_at else ''}"
+    )
     for line in store.lines(item.id):
-        out(f"  line {line.line_no}: {line.procedure_code} {line.modifiers or ''} x{line.units} "
-            f"billed {format_cents(line.billed_cents)} paid {format_cents(line.paid_cents)}")
+        out(
+            f"  line {line.line_no}: {line.procedure_code} {line.modifiers or ''} x{line.units} "
+            f"billed {format_cents(line.billed_cents)} paid {format_cents(line.paid_cents)}"
+        )
     out("  history:")
     for h in store.history(item.id):
-        out(f"    {h.checked_at:%Y-%m-%d %H:%M:%S} UTC  {h.run_id}  {h.outcome:<9} "
-            f"{h.status_category or '':<4} {h.status_text or h.error or ''}")
+        out(
+            f"    {h.checked_at:%Y-%m-%d %H:%M:%S} UTC  {h.run_id}  {h.outcome:<9} "
+            f"{h.status_category or '':<4} {h.status_text or h.error or ''}"
+        )

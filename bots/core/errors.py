@@ -1,13 +1,13 @@
 """The rcmbot error tree.
 
-    RcmbotError
-    ├── ConfigError          bad settings, registry, selector map or rules file (names file, line, key)
-    ├── InputError           bad input data, e.g. a worklist CSV row (names file, row, field)
-    ├── BusinessError        the data is wrong for the portal: do not retry, route to a person
-    ├── ApplicationError     system trouble (timeouts, portal errors): retry with backoff
-    │   └── SessionExpiredError   the portal logged the bot out: log in again, then retry
-    ├── BrowserNotFoundError no usable Chromium on this machine
-    └── EvidenceError        the evidence store is missing or inconsistent
+RcmbotError
+├── ConfigError          bad settings, registry, selector map or rules file (names file, line, key)
+├── InputError           bad input data, e.g. a worklist CSV row (names file, row, field)
+├── BusinessError        the data is wrong for the portal: do not retry, route to a person
+├── ApplicationError     system trouble (timeouts, portal errors): retry with backoff
+│   └── SessionExpiredError   the portal logged the bot out: log in again, then retry
+├── BrowserNotFoundError no usable Chromium on this machine
+└── EvidenceError        the evidence store is missing or inconsistent
 """
 
 

@@ -62,8 +62,24 @@ _SENSITIVE_KEY = re.compile(
     re.IGNORECASE,
 )
 _SAFE_KEYS = frozenset(
-    {"event", "level", "timestamp", "logger", "run_id", "flow_run_id", "item_id", "sha256",
-     "portal", "outcome", "category", "screen", "element", "candidate", "attempt", "exception"}
+    {
+        "event",
+        "level",
+        "timestamp",
+        "logger",
+        "run_id",
+        "flow_run_id",
+        "item_id",
+        "sha256",
+        "portal",
+        "outcome",
+        "category",
+        "screen",
+        "element",
+        "candidate",
+        "attempt",
+        "exception",
+    }
 )
 _PATTERNS = (
     re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?\b"),  # ISO dates
@@ -87,8 +103,14 @@ class RedactionScope:
     one value at a time costs at most `chunk_size` compiled values per registration.
     With `max_values`, at most that many values (rounded up to whole chunks) are kept."""
 
-    def __init__(self, *, chunk_size: int = CHUNK_SIZE, max_values: int | None = None,
-                 parent: RedactionScope | None = None, name: str = "run") -> None:
+    def __init__(
+        self,
+        *,
+        chunk_size: int = CHUNK_SIZE,
+        max_values: int | None = None,
+        parent: RedactionScope | None = None,
+        name: str = "run",
+    ) -> None:
         if chunk_size < 1 or (max_values is not None and max_values < 1):
             raise ValueError("chunk_size and max_values must be positive")
         self.name = name
@@ -271,9 +293,7 @@ def configure_logging(settings: LogSettings, stream: Any = None) -> None:
     """Set up structlog: JSON when not on a terminal (or when asked), redaction always."""
     stream = stream or sys.stderr
     as_json = settings.format == "json" or (settings.format == "auto" and not stream.isatty())
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -13,14 +13,29 @@ CATEGORY_PATTERN = r"^(A[0-8]|P[0-5]|F[0-4]|F3F|F3N|R(1[0-6]|[0-9])|E[0-4]|D0)$"
 
 # Short names for summaries (shared/domain/rcm-brief.md, section 1); R and E codes by family.
 CATEGORY_NAMES = {
-    "A0": "forwarded", "A1": "received", "A2": "accepted into adjudication",
-    "A3": "returned unprocessable", "A4": "not found by payer", "A5": "split on acceptance",
-    "A6": "rejected: missing information", "A7": "rejected: invalid information",
-    "A8": "rejected: relational error", "P0": "pending", "P1": "in process", "P2": "payer review",
-    "P3": "waiting on provider information", "P4": "waiting on patient information",
-    "P5": "administrative hold", "F0": "finalized", "F1": "paid", "F2": "denied",
-    "F3": "revised", "F4": "finalized, no payment", "D0": "data search unsuccessful",
-    "R": "information requested", "E": "request error",
+    "A0": "forwarded",
+    "A1": "received",
+    "A2": "accepted into adjudication",
+    "A3": "returned unprocessable",
+    "A4": "not found by payer",
+    "A5": "split on acceptance",
+    "A6": "rejected: missing information",
+    "A7": "rejected: invalid information",
+    "A8": "rejected: relational error",
+    "P0": "pending",
+    "P1": "in process",
+    "P2": "payer review",
+    "P3": "waiting on provider information",
+    "P4": "waiting on patient information",
+    "P5": "administrative hold",
+    "F0": "finalized",
+    "F1": "paid",
+    "F2": "denied",
+    "F3": "revised",
+    "F4": "finalized, no payment",
+    "D0": "data search unsuccessful",
+    "R": "information requested",
+    "E": "request error",
 }
 
 

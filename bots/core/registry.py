@@ -73,8 +73,12 @@ def _secret(kind: str, where: str) -> str | None:
     if kind == "env":
         return os.environ.get(where) or None
     if not _block_reader:
-        raise ConfigError("credentials", None, where, "Prefect Secret blocks are read through Prefect: "
-                          "run rcmbot's commands or flows, which set it up")
+        raise ConfigError(
+            "credentials",
+            None,
+            where,
+            "Prefect Secret blocks are read through Prefect: run rcmbot's commands or flows, which set it up",
+        )
     return _block_reader[0](where)
 
 
@@ -131,9 +135,16 @@ class Canary(BaseModel, extra="forbid"):
 
     def item(self, n: int) -> ItemRef:
         """As a worklist item; canaries get negative ids, never a worklist item's."""
-        return ItemRef(id=-n, payer_id=self.payer_id, account_number=self.account_number,
-                       member_id=self.member_id or "", dos_from=self.dos_from, dos_to=self.dos_to,
-                       billed_cents=int(self.billed * 100), payer_claim_number=self.claim_number)
+        return ItemRef(
+            id=-n,
+            payer_id=self.payer_id,
+            account_number=self.account_number,
+            member_id=self.member_id or "",
+            dos_from=self.dos_from,
+            dos_to=self.dos_to,
+            billed_cents=int(self.billed * 100),
+            payer_claim_number=self.claim_number,
+        )
 
 
 class PortalEntry(BaseModel, extra="forbid"):
@@ -144,29 +155,45 @@ class PortalEntry(BaseModel, extra="forbid"):
     status_map: Path
     timezone: str
     date_format: str = "%m/%d/%Y"
-    shape: Literal["detail", "batch"] = Field("detail", description=(
-        "detail: search, results, a detail page or panel per claim; batch: a clearinghouse inquiry "
-        "of several claims at once, answered with 277 codes per claim"))
-    login: Literal["single_page", "two_step"] = Field("single_page", description=(
-        "two_step: the username page comes first (its button is login.next), then the password page"))
+    shape: Literal["detail", "batch"] = Field(
+        "detail",
+        description=(
+            "detail: search, results, a detail page or panel per claim; batch: a clearinghouse inquiry "
+            "of several claims at once, answered with 277 codes per claim"
+        ),
+    )
+    login: Literal["single_page", "two_step"] = Field(
+        "single_page",
+        description=("two_step: the username page comes first (its button is login.next), then the password page"),
+    )
     mfa: Literal["totp", "mailbox", "none"] = "totp"
-    mailbox_url: str | None = Field(None, description=(
-        "with mfa mailbox: the inbox page the code is read from; a path is relative to base_url"))
+    mailbox_url: str | None = Field(
+        None, description=("with mfa mailbox: the inbox page the code is read from; a path is relative to base_url")
+    )
     batch_size: int = Field(10, ge=1, le=10, description="claims per inquiry, with shape batch")
     canaries: list[Canary] = Field(default_factory=list, description="claims for `rcmbot selectors check`")
-    bot: str | None = Field(None, pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", description=(
-        "module:Class of a PortalBot subclass, for a portal that needs behaviour the shapes lack"))
+    bot: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description=("module:Class of a PortalBot subclass, for a portal that needs behaviour the shapes lack"),
+    )
     credentials: CredentialRefs
-    automation_permitted: bool = Field(True, description=(
-        "whether the portal's terms of use permit automated access; if not, it is never worked"))
-    terms_acknowledged_by: Literal["bot", "person"] = Field("bot", description=(
-        "who may accept a terms-of-use page: if a person, the sweep of this portal stops there"))
+    automation_permitted: bool = Field(
+        True, description=("whether the portal's terms of use permit automated access; if not, it is never worked")
+    )
+    terms_acknowledged_by: Literal["bot", "person"] = Field(
+        "bot", description=("who may accept a terms-of-use page: if a person, the sweep of this portal stops there")
+    )
     max_concurrency: int = Field(4, ge=1, le=32, description="pages working the portal at once")
     rate_limit_per_min: float | None = Field(None, gt=0, description="page loads per minute, all pages together")
     maintenance: list[MaintenanceWindow] = Field(default_factory=list)
-    search_url: str | None = Field(None, description=(
-        "a GET path that shows search results directly, skipping the search form; placeholders "
-        "{claim_number}, {member_id}, {dos_from}, {dos_to} are filled URL-encoded"))
+    search_url: str | None = Field(
+        None,
+        description=(
+            "a GET path that shows search results directly, skipping the search form; placeholders "
+            "{claim_number}, {member_id}, {dos_from}, {dos_to} are filled URL-encoded"
+        ),
+    )
 
     @field_validator("search_url")
     @classmethod

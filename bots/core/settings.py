@@ -22,21 +22,37 @@ from pydantic_settings import (
 class BrowserSettings(BaseModel):
     path: Path | None = Field(None, description="Chromium executable; found automatically if unset")
     headless: bool = True
-    renderer_processes: int | None = Field(None, ge=1, description=(
-        "most Chromium renderer processes; unset: two per CPU core. Pages beyond it share "
-        "processes: more only contend for the cores and cost ~80 MB each"))
-    js_heap_mb: int = Field(64, ge=16, description=(
-        "V8 old-generation limit per renderer: portal pages need little, and without a limit V8 "
-        "collects so lazily that a renderer grows by hundreds of MB over a sweep"))
+    renderer_processes: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "most Chromium renderer processes; unset: two per CPU core. Pages beyond it share "
+            "processes: more only contend for the cores and cost ~80 MB each"
+        ),
+    )
+    js_heap_mb: int = Field(
+        64,
+        ge=16,
+        description=(
+            "V8 old-generation limit per renderer: portal pages need little, and without a limit V8 "
+            "collects so lazily that a renderer grows by hundreds of MB over a sweep"
+        ),
+    )
     extra_args: list[str] = Field(default_factory=list, description="more Chromium command-line flags")
-    page_claims: int = Field(25, ge=1, description=(
-        "claims a page checks before a fresh page replaces it: a renderer's memory otherwise "
-        "creeps up over a long sweep"))
+    page_claims: int = Field(
+        25,
+        ge=1,
+        description=(
+            "claims a page checks before a fresh page replaces it: a renderer's memory otherwise "
+            "creeps up over a long sweep"
+        ),
+    )
     relaunches: int = Field(2, ge=0, description="times one sweep relaunches a browser that went away")
     navigation_timeout_s: float = 20.0
     action_timeout_s: float = 10.0
     screenshot_format: Literal["png8", "png", "jpeg"] = Field(
-        "png8", description="png8: PNG reduced to a small palette (crisp text, about a third of the bytes)")
+        "png8", description="png8: PNG reduced to a small palette (crisp text, about a third of the bytes)"
+    )
     screenshot_colors: int = Field(32, ge=2, le=256, description="palette size for png8")
     screenshot_quality: int = Field(70, ge=1, le=100, description="JPEG quality")
 

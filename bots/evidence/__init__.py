@@ -3,5 +3,9 @@
 from bots.evidence.store import EvidenceRecord, EvidenceStore, LocalEvidenceStore, open_evidence_store, safe_url
 
 __all__ = [
-    "EvidenceRecord", "EvidenceStore", "LocalEvidenceStore", "open_evidence_store", "safe_url",
+    "EvidenceRecord",
+    "EvidenceStore",
+    "LocalEvidenceStore",
+    "open_evidence_store",
+    "safe_url",
 ]

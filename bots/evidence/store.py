@@ -53,8 +53,17 @@ class EvidenceRecord(BaseModel):
 
 
 class EvidenceStore(Protocol):
-    def put(self, content: bytes, media_type: str, *, item_id: int, portal: str, page_url: str,
-            run_id: str, flow_run_id: str | None) -> EvidenceRecord: ...
+    def put(
+        self,
+        content: bytes,
+        media_type: str,
+        *,
+        item_id: int,
+        portal: str,
+        page_url: str,
+        run_id: str,
+        flow_run_id: str | None,
+    ) -> EvidenceRecord: ...
 
     def records(self) -> list[EvidenceRecord]: ...
 
@@ -70,8 +79,17 @@ class LocalEvidenceStore:
         self.manifest = root / "manifest.jsonl"
         self._lock = threading.Lock()
 
-    def put(self, content: bytes, media_type: str, *, item_id: int, portal: str, page_url: str,
-            run_id: str, flow_run_id: str | None) -> EvidenceRecord:
+    def put(
+        self,
+        content: bytes,
+        media_type: str,
+        *,
+        item_id: int,
+        portal: str,
+        page_url: str,
+        run_id: str,
+        flow_run_id: str | None,
+    ) -> EvidenceRecord:
         if media_type not in EXTENSIONS:
             raise EvidenceError(f"unsupported media type {media_type}")
         sha = hashlib.sha256(content).hexdigest()
@@ -80,9 +98,16 @@ class LocalEvidenceStore:
         if not target.exists():
             self._write_atomic(target, content)
         record = EvidenceRecord(
-            sha256=sha, size=len(content), media_type=media_type, path=rel.as_posix(),
-            item_id=item_id, portal=portal, page_url=safe_url(page_url),
-            captured_at=dt.datetime.now(dt.UTC), run_id=run_id, flow_run_id=flow_run_id,
+            sha256=sha,
+            size=len(content),
+            media_type=media_type,
+            path=rel.as_posix(),
+            item_id=item_id,
+            portal=portal,
+            page_url=safe_url(page_url),
+            captured_at=dt.datetime.now(dt.UTC),
+            run_id=run_id,
+            flow_run_id=flow_run_id,
         )
         self._append(record)
         return record

@@ -12,9 +12,21 @@ if TYPE_CHECKING:
     from bots.orchestration.sweepflow import ProgressFactory, run_sweep_flow
 
 __all__ = [
-    "DeploymentSpec", "PrefectProject", "ProgressFactory", "configure_prefect", "demo_settings",
-    "fresh_state_dir", "limit_name", "load_deployments", "portal_slot", "read_secret_block", "run_demo",
-    "run_sweep_flow", "shared_server", "start_local_server", "sync_portal_limits",
+    "DeploymentSpec",
+    "PrefectProject",
+    "ProgressFactory",
+    "configure_prefect",
+    "demo_settings",
+    "fresh_state_dir",
+    "limit_name",
+    "load_deployments",
+    "portal_slot",
+    "read_secret_block",
+    "run_demo",
+    "run_sweep_flow",
+    "shared_server",
+    "start_local_server",
+    "sync_portal_limits",
 ]
 
 # Names load on first use: every `rcmbot` command imports `prefect_env`, and that must not load

@@ -28,15 +28,22 @@ def fresh_state_dir(path: Path) -> None:
     there are never deleted."""
     if path.exists() and any(path.iterdir()):
         if not (path / MARKER).is_file():
-            raise InputError(f"{path} holds files that `rcmbot demo` did not make; give the demo an empty or "
-                             "new --state-dir")
+            raise InputError(
+                f"{path} holds files that `rcmbot demo` did not make; give the demo an empty or new --state-dir"
+            )
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     (path / MARKER).write_text("made by `rcmbot demo`, which empties this directory on its next run\n")
 
 
-def run_demo(settings: Settings, *, claims: int | None, concurrency: int | None,
-             say: Callable[[str], None], progress: ProgressFactory | None) -> dict[str, Any]:
+def run_demo(
+    settings: Settings,
+    *,
+    claims: int | None,
+    concurrency: int | None,
+    say: Callable[[str], None],
+    progress: ProgressFactory | None,
+) -> dict[str, Any]:
     """Start the simulated portals, seed the worklist, sweep it; the sweep's summary.
     `settings` are the demo's (demo_settings), its state directory already fresh."""
     from bots.core.registry import PortalRegistry
@@ -60,6 +67,8 @@ def run_demo(settings: Settings, *, claims: int | None, concurrency: int | None,
         deps = SweepDeps.load(settings)
         inserted, _ = deps.store.upsert(read_worklist_csv(csv_path))
         say(f"Seeded a {inserted}-claim AR worklist from {csv_path}")
-        say(f"Sweeping with {concurrency or settings.sweep.concurrency} browser pages "
-            "(Prefect runs embedded; the first start on a fresh machine takes a while)...")
+        say(
+            f"Sweeping with {concurrency or settings.sweep.concurrency} browser pages "
+            "(Prefect runs embedded; the first start on a fresh machine takes a while)..."
+        )
         return run_sweep_flow(deps, limit=None, concurrency=concurrency, portal_urls=fleet.urls, progress=progress)

@@ -58,12 +58,20 @@ def load_deployments(path: Path, project_root: Path) -> list[Any]:
             raise ConfigError(str(path), None, f"{where}.parameters", str(exc)) from exc
         try:
             schedules = [
-                Cron(s.cron, timezone=s.timezone, active=s.active) if s.cron
+                Cron(s.cron, timezone=s.timezone, active=s.active)
+                if s.cron
                 else Interval(s.interval or 0, timezone=s.timezone, active=s.active)
                 for s in dep.schedules
             ]
         except Exception as exc:
             raise ConfigError(str(path), None, f"{where}.schedules", str(exc)) from exc
-        out.append(flow.to_deployment(name=dep.name, parameters=dep.parameters, schedules=schedules,
-                                      description=dep.description, tags=dep.tags))
+        out.append(
+            flow.to_deployment(
+                name=dep.name,
+                parameters=dep.parameters,
+                schedules=schedules,
+                description=dep.description,
+                tags=dep.tags,
+            )
+        )
     return out

@@ -15,9 +15,20 @@ from bots.core.settings import Settings
 # registered when a block is first saved rather than (~3 s) at every start.
 EMBEDDED_SERVER = {
     "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
-    **{f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in (
-        "CANCELLATION_CLEANUP", "EVENT_LOGGER", "FOREMAN", "LATE_RUNS", "SCHEDULER", "PAUSE_EXPIRATIONS",
-        "REPOSSESSOR", "CLEANUP_RECONCILER", "TRIGGERS")},
+    **{
+        f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false"
+        for name in (
+            "CANCELLATION_CLEANUP",
+            "EVENT_LOGGER",
+            "FOREMAN",
+            "LATE_RUNS",
+            "SCHEDULER",
+            "PAUSE_EXPIRATIONS",
+            "REPOSSESSOR",
+            "CLEANUP_RECONCILER",
+            "TRIGGERS",
+        )
+    },
 }
 
 

@@ -49,7 +49,10 @@ def start_local_server(settings: Settings, env: Mapping[str, str] | None = None)
     with open(log_path, "ab") as server_log:  # never a pipe: an unread pipe fills and blocks the server
         proc = subprocess.Popen(
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=server_env, stdout=server_log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            env=server_env,
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
         )
     deadline = time.monotonic() + settings.prefect.startup_timeout_s
     while time.monotonic() < deadline:

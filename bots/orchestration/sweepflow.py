@@ -14,8 +14,14 @@ from bots.sweep.runner import Sweep, SweepDeps, new_run_id
 ProgressFactory = Callable[[str, int], AbstractContextManager[Any]]
 
 
-def run_sweep_flow(deps: SweepDeps, *, limit: int | None, concurrency: int | None,
-                   portal_urls: dict[str, str] | None, progress: ProgressFactory | None = None) -> dict[str, Any]:
+def run_sweep_flow(
+    deps: SweepDeps,
+    *,
+    limit: int | None,
+    concurrency: int | None,
+    portal_urls: dict[str, str] | None,
+    progress: ProgressFactory | None = None,
+) -> dict[str, Any]:
     """Check the due items through the `claim-status-sweep` flow; return its summary."""
     from prefect.flows import load_flow_from_entrypoint
 
@@ -27,7 +33,12 @@ def run_sweep_flow(deps: SweepDeps, *, limit: int | None, concurrency: int | Non
     preflight.preflight(due)
     flow: Any = load_flow_from_entrypoint(f"{settings.project_root / 'flows/claim_status_sweep.py'}:claim_status_sweep")
     run_id = new_run_id()
-    params = {"limit": limit, "concurrency": concurrency, "run_id": run_id, "portal_urls": portal_urls,
-              "settings": settings}
+    params = {
+        "limit": limit,
+        "concurrency": concurrency,
+        "run_id": run_id,
+        "portal_urls": portal_urls,
+        "settings": settings,
+    }
     with progress(run_id, len(due)) if progress else contextlib.nullcontext():
         return dict(asyncio.run(flow(**params)))

@@ -12,8 +12,19 @@ if TYPE_CHECKING:
     from bots.sim.store import PortalStore
 
 __all__ = [
-    "Dataset", "Fleet", "PortalConfig", "PortalServer", "PortalStore", "SIMULATED", "STATUS_277", "SimClaim",
-    "WorklistRow", "build_dataset", "demo_worklist", "serve_foreground", "write_worklist_csv",
+    "Dataset",
+    "Fleet",
+    "PortalConfig",
+    "PortalServer",
+    "PortalStore",
+    "SIMULATED",
+    "STATUS_277",
+    "SimClaim",
+    "WorklistRow",
+    "build_dataset",
+    "demo_worklist",
+    "serve_foreground",
+    "write_worklist_csv",
 ]
 
 # Names load on first use: importing one module of this room (the data set, say) need not load

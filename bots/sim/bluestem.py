@@ -90,12 +90,22 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         claim_number, member_id = form["claim_number"].strip(), form["member_id"].strip()
         start, end = parse_date(form["dos_from"], DATE_FORMAT), parse_date(form["dos_to"], DATE_FORMAT)
         if not claim_number and not (member_id and start and end):
-            return page(request, "search.html", 400, form=form,
-                        error="Enter a payer claim number, or a member ID with service dates (MM/DD/YYYY).")
+            return page(
+                request,
+                "search.html",
+                400,
+                form=form,
+                error="Enter a payer claim number, or a member ID with service dates (MM/DD/YYYY).",
+            )
         with sim.store.session() as s, s.begin():
-            inquiry = Inquiry(user_id=sess.user_id, claim_number=claim_number or None,
-                              member_id=None if claim_number else member_id,
-                              dos_from=start, dos_to=end, submitted_at=sim.utcnow())
+            inquiry = Inquiry(
+                user_id=sess.user_id,
+                claim_number=claim_number or None,
+                member_id=None if claim_number else member_id,
+                dos_from=start,
+                dos_to=end,
+                submitted_at=sim.utcnow(),
+            )
             s.add(inquiry)
             s.flush()
             return inquiry.id
@@ -104,24 +114,45 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         with sim.store.session() as s:
             inquiry = s.get(Inquiry, inquiry_id)
             if inquiry is None or inquiry.user_id != sess.user_id:
-                return sim.message(request, 404, "Search not found",
-                                   "That search is not available. Start a new search.")
+                return sim.message(
+                    request, 404, "Search not found", "That search is not available. Start a new search."
+                )
             if inquiry.claim_number:
                 where = Claim.claim_number == inquiry.claim_number
             else:
-                where = and_(Claim.member_id == inquiry.member_id,
-                             Claim.dos_from <= inquiry.dos_to, Claim.dos_to >= inquiry.dos_from)
+                where = and_(
+                    Claim.member_id == inquiry.member_id,
+                    Claim.dos_from <= inquiry.dos_to,
+                    Claim.dos_to >= inquiry.dos_from,
+                )
             total = s.scalar(select(func.count()).select_from(Claim).where(where)) or 0
             pages = max(1, -(-total // cfg.page_size))
             page_no = min(max(1, page_no), pages)
-            rows = s.scalars(select(Claim).where(where).order_by(Claim.dos_from, Claim.claim_number)
-                             .offset((page_no - 1) * cfg.page_size).limit(cfg.page_size)).all()
-        return page(request, "results.html", claims=[(r.claim_key, r.view()) for r in rows],
-                    total=total, page_no=page_no, pages=pages, inquiry_id=inquiry_id)
+            rows = s.scalars(
+                select(Claim)
+                .where(where)
+                .order_by(Claim.dos_from, Claim.claim_number)
+                .offset((page_no - 1) * cfg.page_size)
+                .limit(cfg.page_size)
+            ).all()
+        return page(
+            request,
+            "results.html",
+            claims=[(r.claim_key, r.view()) for r in rows],
+            total=total,
+            page_no=page_no,
+            pages=pages,
+            inquiry_id=inquiry_id,
+        )
 
     @app.post("/search")
-    def search(request: Request, claim_number: str = Form(""), member_id: str = Form(""),
-               dos_from: str = Form(""), dos_to: str = Form("")) -> Response:
+    def search(
+        request: Request,
+        claim_number: str = Form(""),
+        member_id: str = Form(""),
+        dos_from: str = Form(""),
+        dos_to: str = Form(""),
+    ) -> Response:
         sess = sim.current(request)
         if isinstance(sess, Response):
             return sess
@@ -130,8 +161,9 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         return inquiry_id if isinstance(inquiry_id, Response) else RedirectResponse(f"/results/{inquiry_id}", 303)
 
     @app.get("/search/results")
-    def search_link(request: Request, claim_number: str = "", member_id: str = "", dos_from: str = "",
-                    dos_to: str = "") -> Response:
+    def search_link(
+        request: Request, claim_number: str = "", member_id: str = "", dos_from: str = "", dos_to: str = ""
+    ) -> Response:
         """A bookmarkable search (as many portals offer): results at once, without the form."""
         sess = sim.current(request)
         if isinstance(sess, Response):
@@ -154,8 +186,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
             claim = s.get(Claim, claim_key)
         if claim is None:
             return sim.message(request, 404, "Claim not found", "That claim is not available.")
-        return page(request, "detail.html", c=claim.view(),
-                    retrieved=sim.local_now())
+        return page(request, "detail.html", c=claim.view(), retrieved=sim.local_now())
 
     @app.get("/logout")
     def logout(request: Request) -> RedirectResponse:

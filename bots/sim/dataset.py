@@ -36,8 +36,7 @@ KINDS: dict[str, tuple[float, list[str]]] = {
     "info_request": (0.08, ["Information Requested from Provider", "Medical Records Requested"]),
     "returned": (0.03, ["Returned - Invalid Information"]),
     "no_payment": (0.03, ["Finalized - No Payment"]),
-    "unmapped": (0.06, ["Suspended - Legacy Hold", "Under Reconsideration",
-                        "Adjusted - See Correspondence"]),
+    "unmapped": (0.06, ["Suspended - Legacy Hold", "Under Reconsideration", "Adjusted - See Correspondence"]),
     "ambiguous": (0.05, ["Paid"]),
     "not_found": (0.07, []),
 }
@@ -59,22 +58,32 @@ class Payer:
 
 
 JUNIPER_TEXTS = {
-    "Paid": "Finalized – Paid", "Partially Paid": "Finalized – Partial Payment",
-    "Denied": "Finalized – Denied", "Finalized - No Payment": "Finalized – Zero Pay",
-    "Pending - Medical Review": "Pending – Clinical Review", "Pending": "Pending",
-    "In Process": "In Adjudication", "Accepted for Adjudication": "Accepted", "Received": "Received",
+    "Paid": "Finalized – Paid",
+    "Partially Paid": "Finalized – Partial Payment",
+    "Denied": "Finalized – Denied",
+    "Finalized - No Payment": "Finalized – Zero Pay",
+    "Pending - Medical Review": "Pending – Clinical Review",
+    "Pending": "Pending",
+    "In Process": "In Adjudication",
+    "Accepted for Adjudication": "Accepted",
+    "Received": "Received",
     "Information Requested from Provider": "Provider Action Required",
-    "Medical Records Requested": "Records Requested", "Returned - Invalid Information": "Rejected – Invalid Data",
-    "Suspended - Legacy Hold": "On Hold – Migration", "Under Reconsideration": "Reopened",
+    "Medical Records Requested": "Records Requested",
+    "Returned - Invalid Information": "Rejected – Invalid Data",
+    "Suspended - Legacy Hold": "On Hold – Migration",
+    "Under Reconsideration": "Reopened",
     "Adjusted - See Correspondence": "Adjusted – See Letter",
 }
 
-PAYERS = {p.payer_id: p for p in (
-    Payer("BSTM1", "Bluestem Health Plan", "BSM", 0),
-    Payer("JNPR1", "Juniper Health", "JNP", 101, JUNIPER_TEXTS),
-    Payer("MDWST", "Midwest Mutual Insurance", "MWM", 202),
-    Payer("PRAIR", "Prairie Benefit Administrators", "PBA", 303),
-)}
+PAYERS = {
+    p.payer_id: p
+    for p in (
+        Payer("BSTM1", "Bluestem Health Plan", "BSM", 0),
+        Payer("JNPR1", "Juniper Health", "JNP", 101, JUNIPER_TEXTS),
+        Payer("MDWST", "Midwest Mutual Insurance", "MWM", 202),
+        Payer("PRAIR", "Prairie Benefit Administrators", "PBA", 303),
+    )
+}
 
 
 @dataclass
@@ -145,23 +154,33 @@ class _Builder:
         for line_no in range(1, r.randint(1, 4) + 1):
             code, charge = r.choice(PROCEDURES)
             units = r.choice([1, 1, 1, 2, 3]) if code in ("97110", "36415") else 1
-            lines.append({
-                "line_no": line_no, "procedure_code": code,
-                "modifiers": r.choice([[], [], [], ["25"], ["59"], ["RT"], ["LT"]]),
-                "diagnosis_pointers": r.choice(["A", "AB", "A,B", "ABC", "B"]),
-                "units": units, "billed_cents": charge * units, "paid_cents": 0,
-            })
+            lines.append(
+                {
+                    "line_no": line_no,
+                    "procedure_code": code,
+                    "modifiers": r.choice([[], [], [], ["25"], ["59"], ["RT"], ["LT"]]),
+                    "diagnosis_pointers": r.choice(["A", "AB", "A,B", "ABC", "B"]),
+                    "units": units,
+                    "billed_cents": charge * units,
+                    "paid_cents": 0,
+                }
+            )
         billed = sum(line["billed_cents"] for line in lines)
         texts = KINDS[kind][1]
         claim = SimClaim(
-            payer_id=self.payer.payer_id, claim_key=f"c{n:05d}{r.randrange(16**6):06x}",
+            payer_id=self.payer.payer_id,
+            claim_key=f"c{n:05d}{r.randrange(16**6):06x}",
             claim_number=f"{dos_from.year}{r.randrange(10**8, 10**9)}{n % 1000:03d}"[:13],
             account_number=f"PA{r.randrange(10**6, 10**7)}",
-            member_id=member_id, patient_name=name, patient_dob=dob,
-            dos_from=dos_from, dos_to=dos_to,
+            member_id=member_id,
+            patient_name=name,
+            patient_dob=dob,
+            dos_from=dos_from,
+            dos_to=dos_to,
             status_text=self.payer.text(r.choice(texts) if texts else "Paid"),
             status_date=min(ANCHOR, dos_to + dt.timedelta(days=r.randrange(8, 40))),
-            billed_cents=billed, lines=lines,
+            billed_cents=billed,
+            lines=lines,
         )
         self.adjudicate(claim, kind)
         return claim
@@ -206,11 +225,17 @@ class _Builder:
 
     @staticmethod
     def adjust(c: SimClaim, line: dict[str, Any], group: str, carc: str, rarc: str | None, cents: int) -> None:
-        c.adjustments.append({
-            "line_no": line["line_no"], "group_code": group, "carc": carc,
-            "carc_description": CARC[carc], "rarc": rarc,
-            "rarc_description": RARC[rarc] if rarc else None, "amount_cents": cents,
-        })
+        c.adjustments.append(
+            {
+                "line_no": line["line_no"],
+                "group_code": group,
+                "carc": carc,
+                "carc_description": CARC[carc],
+                "rarc": rarc,
+                "rarc_description": RARC[rarc] if rarc else None,
+                "amount_cents": cents,
+            }
+        )
 
 
 def build_dataset(seed: int = 7, items: int = 200, payer: str = "BSTM1") -> Dataset:
@@ -233,9 +258,17 @@ def build_dataset(seed: int = 7, items: int = 200, payer: str = "BSTM1") -> Data
             dup = b.claim(member, "denied_other", dos=claim.dos_from)
             dup.account_number, dup.dos_to, dup.lines = claim.account_number, claim.dos_to, claim.lines
             dup.billed_cents, dup.status_text = claim.billed_cents, b.payer.text("Denied")
-            dup.adjustments = [{"line_no": None, "group_code": "OA", "carc": "18",
-                                "carc_description": CARC["18"], "rarc": None,
-                                "rarc_description": None, "amount_cents": claim.billed_cents}]
+            dup.adjustments = [
+                {
+                    "line_no": None,
+                    "group_code": "OA",
+                    "carc": "18",
+                    "carc_description": CARC["18"],
+                    "rarc": None,
+                    "rarc_description": None,
+                    "amount_cents": claim.billed_cents,
+                }
+            ]
             claims.append(dup)
         if by_member and kind != "not_found":
             # Other claims of the same member near the same dates; every 8th has enough
@@ -243,12 +276,19 @@ def build_dataset(seed: int = 7, items: int = 200, payer: str = "BSTM1") -> Data
             for _ in range(12 if i % 8 == 0 else b.rng.randint(1, 3)):
                 near = claim.dos_from + dt.timedelta(days=b.rng.randint(-20, 20))
                 claims.append(b.claim(member, b.rng.choice(["paid", "pending"]), dos=near))
-        worklist.append(WorklistRow(
-            payer_id=payer, account_number=claim.account_number, member_id=member[0],
-            patient_name=member[1], dos_from=claim.dos_from, dos_to=claim.dos_to,
-            billed_cents=claim.billed_cents,
-            payer_claim_number=None if by_member else claim.claim_number, kind=kind,
-        ))
+        worklist.append(
+            WorklistRow(
+                payer_id=payer,
+                account_number=claim.account_number,
+                member_id=member[0],
+                patient_name=member[1],
+                dos_from=claim.dos_from,
+                dos_to=claim.dos_to,
+                billed_cents=claim.billed_cents,
+                payer_claim_number=None if by_member else claim.claim_number,
+                kind=kind,
+            )
+        )
     return Dataset(claims=claims, worklist=worklist)
 
 
@@ -257,12 +297,31 @@ def write_worklist_csv(rows: list[WorklistRow], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["payer_id", "account_number", "payer_claim_number", "member_id",
-                         "patient_name", "dos_from", "dos_to", "billed"])
+        writer.writerow(
+            [
+                "payer_id",
+                "account_number",
+                "payer_claim_number",
+                "member_id",
+                "patient_name",
+                "dos_from",
+                "dos_to",
+                "billed",
+            ]
+        )
         for r in rows:
-            writer.writerow([r.payer_id, r.account_number, r.payer_claim_number or "", r.member_id,
-                             r.patient_name, r.dos_from.strftime("%m/%d/%Y"), r.dos_to.isoformat(),
-                             f"{r.billed_cents / 100:.2f}"])
+            writer.writerow(
+                [
+                    r.payer_id,
+                    r.account_number,
+                    r.payer_claim_number or "",
+                    r.member_id,
+                    r.patient_name,
+                    r.dos_from.strftime("%m/%d/%Y"),
+                    r.dos_to.isoformat(),
+                    f"{r.billed_cents / 100:.2f}",
+                ]
+            )
 
 
 # The demo's worklist: half Bluestem, a third Juniper, the rest for payers without a portal of

@@ -20,20 +20,35 @@ SIMULATED: dict[str, Kind] = {"bluestem": "bluestem", "juniper": "juniper", "har
 class Fleet:
     """Simulated portals for `portals` (registry keys), with `env` holding their credentials."""
 
-    def __init__(self, sim: SimSettings, registry: PortalRegistry, portals: list[str], db_dir: Path,
-                 claims: int | None = None, layout: Layout = "normal") -> None:
+    def __init__(
+        self,
+        sim: SimSettings,
+        registry: PortalRegistry,
+        portals: list[str],
+        db_dir: Path,
+        claims: int | None = None,
+        layout: Layout = "normal",
+    ) -> None:
         self.servers: dict[str, PortalServer] = {}
         self.env: dict[str, str] = {}
         for key in portals:
-            cfg = PortalConfig.from_settings(sim, db_dir / f"{key}.db", claims, SIMULATED[key], layout,
-                                             registry.portals[key].timezone)
+            cfg = PortalConfig.from_settings(
+                sim, db_dir / f"{key}.db", claims, SIMULATED[key], layout, registry.portals[key].timezone
+            )
             self.servers[key] = PortalServer(cfg)
-            user = {"username": f"rcm-bot-{key}", "password": secrets.token_urlsafe(16),
-                    "totp_secret": pyotp.random_base32(), "mailbox_token": secrets.token_urlsafe(24)}
+            user = {
+                "username": f"rcm-bot-{key}",
+                "password": secrets.token_urlsafe(16),
+                "totp_secret": pyotp.random_base32(),
+                "mailbox_token": secrets.token_urlsafe(24),
+            }
             mfa = registry.portals[key].mfa
-            self.servers[key].add_user(user["username"], user["password"],
-                                       user["totp_secret"] if mfa == "totp" else None,
-                                       user["mailbox_token"] if mfa == "mailbox" else None)
+            self.servers[key].add_user(
+                user["username"],
+                user["password"],
+                user["totp_secret"] if mfa == "totp" else None,
+                user["mailbox_token"] if mfa == "mailbox" else None,
+            )
             self.env |= registry.portals[key].credentials.env_for(user)
 
     @property

@@ -32,17 +32,25 @@ def create_app(cfg: PortalConfig) -> FastAPI:
     payers = [PAYERS[p] for p in PAYER_IDS]
 
     def send_code(user_id: int, token: str) -> None:
-        message = MailMessage(user_id=user_id, session_token=token,
-                              reference="".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(4)),
-                              code=f"{secrets.randbelow(10**6):06d}", sent_at=sim.utcnow())
+        message = MailMessage(
+            user_id=user_id,
+            session_token=token,
+            reference="".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(4)),
+            code=f"{secrets.randbelow(10**6):06d}",
+            sent_at=sim.utcnow(),
+        )
         with sim.store.session() as s, s.begin():
             s.add(message)
 
     def latest_code(sess: PortalSession) -> MailMessage | None:
         """The code mailed for this sign-in last: only that one is accepted."""
         with sim.store.session() as s:
-            return s.scalar(select(MailMessage).where(MailMessage.session_token == sess.token)
-                            .order_by(MailMessage.id.desc()).limit(1))
+            return s.scalar(
+                select(MailMessage)
+                .where(MailMessage.session_token == sess.token)
+                .order_by(MailMessage.id.desc())
+                .limit(1)
+            )
 
     def verify_page(request: Request, sess: PortalSession, status: int = 200, error: str | None = None) -> Response:
         latest = latest_code(sess)
@@ -51,8 +59,15 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         if latest is None or mailbox is None:
             return sim.message(request, 500, "Sign-in code unavailable", "No e-mail address is on file.")
         user, domain = mailbox.address.split("@")
-        return page(request, "harbor/verify.html", status, error=error, reference=latest.reference,
-                    address=f"{user[0]}***@{domain}", ttl_min=max(1, round(cfg.mail_code_ttl_s / 60)))
+        return page(
+            request,
+            "harbor/verify.html",
+            status,
+            error=error,
+            reference=latest.reference,
+            address=f"{user[0]}***@{domain}",
+            ttl_min=max(1, round(cfg.mail_code_ttl_s / 60)),
+        )
 
     @app.get("/")
     def root() -> RedirectResponse:
@@ -97,15 +112,19 @@ def create_app(cfg: PortalConfig) -> FastAPI:
             box = next((b for b in s.scalars(select(Mailbox)) if token and check_password(token, b.token_hash)), None)
             if box is None:
                 return HTMLResponse("<h1>401 Unauthorized</h1>", 401)
-            messages = s.scalars(select(MailMessage).where(MailMessage.user_id == box.user_id)
-                                 .order_by(MailMessage.id.desc()).limit(20)).all()
+            messages = s.scalars(
+                select(MailMessage).where(MailMessage.user_id == box.user_id).order_by(MailMessage.id.desc()).limit(20)
+            ).all()
         return page(request, "harbor/mailbox.html", address=box.address, messages=messages)
 
     @app.get("/inquiry")
     def inquiry_form(request: Request) -> Response:
         sess = sim.current(request)
-        return sess if isinstance(sess, Response) else page(
-            request, "harbor/inquiry.html", payers=payers, lines=range(1, BATCH_LINES + 1), form={})
+        return (
+            sess
+            if isinstance(sess, Response)
+            else page(request, "harbor/inquiry.html", payers=payers, lines=range(1, BATCH_LINES + 1), form={})
+        )
 
     @app.post("/inquiry")
     async def inquire(request: Request) -> Response:
@@ -128,11 +147,19 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         elif not lines and error is None:
             error = "Enter at least one claim."
         if error:
-            return page(request, "harbor/inquiry.html", 400, payers=payers, lines=range(1, BATCH_LINES + 1),
-                        form=form, error=error)
+            return page(
+                request,
+                "harbor/inquiry.html",
+                400,
+                payers=payers,
+                lines=range(1, BATCH_LINES + 1),
+                form=form,
+                error=error,
+            )
         with sim.store.session() as s, s.begin():
-            batch = BatchInquiry(user_id=sess.user_id, payer_id=form["payer"], lines=json.dumps(lines),
-                                 submitted_at=sim.utcnow())
+            batch = BatchInquiry(
+                user_id=sess.user_id, payer_id=form["payer"], lines=json.dumps(lines), submitted_at=sim.utcnow()
+            )
             s.add(batch)
             s.flush()
             batch_id = batch.id
@@ -148,15 +175,29 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         found = [c for c in sim.claims_where(where) if c["payer_id"] == payer_id]
         if not found:
             category, code = NOT_FOUND_277
-            return [{"line": line["line"], "claim_number": line["claim_number"], "category": category,
-                     "category_description": CATEGORY_277[category], "status_code": code,
-                     "status_description": STATUS_CODE_277[code]}]
+            return [
+                {
+                    "line": line["line"],
+                    "claim_number": line["claim_number"],
+                    "category": category,
+                    "category_description": CATEGORY_277[category],
+                    "status_code": code,
+                    "status_description": STATUS_CODE_277[code],
+                }
+            ]
         rows = []
         for c in found:
             category, code = STATUS_277[c["status_text"]]
-            rows.append({**c, "line": line["line"], "category": category,
-                         "category_description": CATEGORY_277[category],
-                         "status_code": code, "status_description": STATUS_CODE_277[code]})
+            rows.append(
+                {
+                    **c,
+                    "line": line["line"],
+                    "category": category,
+                    "category_description": CATEGORY_277[category],
+                    "status_code": code,
+                    "status_description": STATUS_CODE_277[code],
+                }
+            )
         return rows
 
     @app.get("/inquiry/{batch_id}")
@@ -169,9 +210,15 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         if batch is None or batch.user_id != sess.user_id:
             return sim.message(request, 404, "Inquiry not found", "That inquiry is not available.")
         lines = json.loads(batch.lines)
-        return page(request, "harbor/responses.html", inquiry_id=batch_id, payer=PAYERS[batch.payer_id],
-                    lines=len(lines), rows=[r for line in lines for r in answer(batch.payer_id, line)],
-                    answered=sim.local_now())
+        return page(
+            request,
+            "harbor/responses.html",
+            inquiry_id=batch_id,
+            payer=PAYERS[batch.payer_id],
+            lines=len(lines),
+            rows=[r for line in lines for r in answer(batch.payer_id, line)],
+            answered=sim.local_now(),
+        )
 
     @app.get("/logout")
     def logout(request: Request) -> RedirectResponse:

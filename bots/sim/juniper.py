@@ -56,8 +56,9 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         login_id = request.cookies.get(LOGIN_COOKIE, "")
         user = sim.authenticate(login_id, passwd)
         if user is None:
-            return page(request, "juniper/signin.html", 401,
-                        error="We could not sign you in with that username and password.")
+            return page(
+                request, "juniper/signin.html", 401, error="We could not sign you in with that username and password."
+            )
         token = sim.start_session(user.id, "ready")
         response = sim.with_cookie(RedirectResponse("/app", 303), token)
         response.delete_cookie(LOGIN_COOKIE)
@@ -83,16 +84,33 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         elif member.strip() and first and last:
             where = and_(Claim.member_id == member.strip(), Claim.dos_from <= last, Claim.dos_to >= first)
         else:
-            return JSONResponse({"error": "Enter a claim number, or a subscriber ID with service dates "
-                                 "(YYYY-MM-DD)."}, 400)
+            return JSONResponse(
+                {"error": "Enter a claim number, or a subscriber ID with service dates (YYYY-MM-DD)."}, 400
+            )
         found = sim.claims_where(where)
         pages = max(1, -(-len(found) // cfg.page_size))
         number = min(max(1, int(q.get("page", "1") or 1)), pages)
-        shown = found[(number - 1) * cfg.page_size:number * cfg.page_size]
-        return JSONResponse({"total": len(found), "page": number, "pages": pages, "claims": [
-            {"key": c["claim_key"], "claim_no": c["claim_number"], "patient": c["patient_name"],
-             "account": c["account_number"], "from": c["dos_from"], "to": c["dos_to"],
-             "billed_cents": c["billed_cents"], "status": c["status_text"]} for c in shown]})
+        shown = found[(number - 1) * cfg.page_size : number * cfg.page_size]
+        return JSONResponse(
+            {
+                "total": len(found),
+                "page": number,
+                "pages": pages,
+                "claims": [
+                    {
+                        "key": c["claim_key"],
+                        "claim_no": c["claim_number"],
+                        "patient": c["patient_name"],
+                        "account": c["account_number"],
+                        "from": c["dos_from"],
+                        "to": c["dos_to"],
+                        "billed_cents": c["billed_cents"],
+                        "status": c["status_text"],
+                    }
+                    for c in shown
+                ],
+            }
+        )
 
     @app.get("/api/claims/{claim_key}")
     def claim_detail(request: Request, claim_key: str) -> Response:

@@ -61,12 +61,28 @@ class PortalConfig:
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
 
     @classmethod
-    def from_settings(cls, sim: SimSettings, db_path: Path, claims: int | None = None,
-                      kind: Kind = "bluestem", layout: Layout = "normal", timezone: str | None = None) -> PortalConfig:
-        return cls(db_path=db_path, kind=kind, layout=layout, seed=sim.seed, claims=claims or sim.claims,
-                   latency_ms=sim.latency_ms, session_idle_s=sim.session_idle_s,
-                   totp_valid_window=sim.totp_valid_window, mail_code_ttl_s=sim.mail_code_ttl_s,
-                   page_size=sim.page_size, timezone=timezone or sim.timezone)
+    def from_settings(
+        cls,
+        sim: SimSettings,
+        db_path: Path,
+        claims: int | None = None,
+        kind: Kind = "bluestem",
+        layout: Layout = "normal",
+        timezone: str | None = None,
+    ) -> PortalConfig:
+        return cls(
+            db_path=db_path,
+            kind=kind,
+            layout=layout,
+            seed=sim.seed,
+            claims=claims or sim.claims,
+            latency_ms=sim.latency_ms,
+            session_idle_s=sim.session_idle_s,
+            totp_valid_window=sim.totp_valid_window,
+            mail_code_ttl_s=sim.mail_code_ttl_s,
+            page_size=sim.page_size,
+            timezone=timezone or sim.timezone,
+        )
 
 
 # What POST /_sim/reset may change for the next test; the rest (kind, layout, data set, time
@@ -98,6 +114,7 @@ def money(cents: Any) -> str:
 def date_filter(fmt: str) -> Callable[[Any], str]:
     def render(value: Any) -> str:
         return dt.date.fromisoformat(str(value)[:10]).strftime(fmt) if value else ""
+
     return render
 
 
@@ -114,8 +131,9 @@ class SimPortal:
     `paths` names where each session stage lives (login, mfa, terms, ready): a session at the
     wrong stage is redirected there, an unknown or idle one to the login page."""
 
-    def __init__(self, cfg: PortalConfig, title: str, payers: list[str], cookie: str,
-                 paths: dict[str, str], date_format: str) -> None:
+    def __init__(
+        self, cfg: PortalConfig, title: str, payers: list[str], cookie: str, paths: dict[str, str], date_format: str
+    ) -> None:
         self.cfg, self.cookie, self.paths, self.date_format = cfg, cookie, paths, date_format
         self.store = PortalStore(cfg.db_path)
         self.store.seed_claims([c for p in payers for c in build_dataset(cfg.seed, cfg.claims, p).claims])
@@ -167,8 +185,12 @@ class SimPortal:
                 await asyncio.sleep(delay / 1000)
             if faults.fail_next > 0:
                 faults.fail_next -= 1
-                return self.message(request, 503, "Service temporarily unavailable",
-                                    "The claim system is not responding. Please try again shortly.")
+                return self.message(
+                    request,
+                    503,
+                    "Service temporarily unavailable",
+                    "The claim system is not responding. Please try again shortly.",
+                )
             return await call_next(request)
         finally:
             stats.in_flight -= 1

@@ -13,8 +13,12 @@ from fastapi import FastAPI
 from bots.sim import bluestem, harbor, juniper
 from bots.sim.portal import PortalConfig
 
-APPS = {"bluestem": bluestem.create_app, "cedar": bluestem.create_app, "juniper": juniper.create_app,
-        "harbor": harbor.create_app}
+APPS = {
+    "bluestem": bluestem.create_app,
+    "cedar": bluestem.create_app,
+    "juniper": juniper.create_app,
+    "harbor": harbor.create_app,
+}
 
 
 def create_app(cfg: PortalConfig) -> FastAPI:
@@ -37,14 +41,14 @@ class PortalServer:
         port = self._server.servers[0].sockets[0].getsockname()[1]
         return f"http://127.0.0.1:{port}"
 
-    def add_user(self, username: str, password: str, totp_secret: str | None = None,
-                 mailbox_token: str | None = None) -> None:
+    def add_user(
+        self, username: str, password: str, totp_secret: str | None = None, mailbox_token: str | None = None
+    ) -> None:
         self.app.state.store.upsert_user(username, password, totp_secret, mailbox_token)
 
     def faults(self, **changes: object) -> dict[str, object]:
         """Set faults on demand: expire_sessions=True, fail_next=N, latency_ms=N, advance_clock_s=N."""
-        r = httpx.post(f"{self.url}/_sim/faults", json=changes,
-                       headers={"x-sim-admin": self.cfg.admin_token})
+        r = httpx.post(f"{self.url}/_sim/faults", json=changes, headers={"x-sim-admin": self.cfg.admin_token})
         r.raise_for_status()
         return dict(r.json())
 
@@ -53,8 +57,11 @@ class PortalServer:
         (unless `terms_accepted`), mailed codes, inquiries, faults or statistics; the start's
         settings with `config` changed (latency_ms, session_idle_s, totp_valid_window,
         mail_code_ttl_s, page_size). The settings in force come back."""
-        r = httpx.post(f"{self.url}/_sim/reset", json={**config, "terms_accepted": terms_accepted},
-                       headers={"x-sim-admin": self.cfg.admin_token})
+        r = httpx.post(
+            f"{self.url}/_sim/reset",
+            json={**config, "terms_accepted": terms_accepted},
+            headers={"x-sim-admin": self.cfg.admin_token},
+        )
         if r.status_code == 400:
             raise ValueError(r.json()["error"])
         r.raise_for_status()

@@ -132,12 +132,20 @@ class PortalStore:
             if s.scalar(select(Claim.claim_key).limit(1)) is not None:
                 return
             for c in claims:
-                s.add(Claim(claim_key=c.claim_key, claim_number=c.claim_number,
-                            member_id=c.member_id, dos_from=c.dos_from, dos_to=c.dos_to,
-                            data=json.dumps(asdict(c), default=str)))
+                s.add(
+                    Claim(
+                        claim_key=c.claim_key,
+                        claim_number=c.claim_number,
+                        member_id=c.member_id,
+                        dos_from=c.dos_from,
+                        dos_to=c.dos_to,
+                        data=json.dumps(asdict(c), default=str),
+                    )
+                )
 
-    def upsert_user(self, username: str, password: str, totp_secret: str | None,
-                    mailbox_token: str | None = None) -> None:
+    def upsert_user(
+        self, username: str, password: str, totp_secret: str | None, mailbox_token: str | None = None
+    ) -> None:
         """Create or reset a user; with a mailbox token, sign-in codes go to their mailbox."""
         with self.session() as s, s.begin():
             user = s.scalar(select(User).where(User.username == username)) or User(username=username)
@@ -146,5 +154,10 @@ class PortalStore:
             s.add(user)
             s.flush()
             if mailbox_token:
-                s.merge(Mailbox(user_id=user.id, address=f"{username}@harbor-mail.example.test",
-                                token_hash=hash_password(mailbox_token)))
+                s.merge(
+                    Mailbox(
+                        user_id=user.id,
+                        address=f"{username}@harbor-mail.example.test",
+                        token_hash=hash_password(mailbox_token),
+                    )
+                )

@@ -6,6 +6,14 @@ from bots.sweep.runner import Sweep, SweepDeps, SweepSummary, batches, new_run_i
 from bots.sweep.selectorcheck import STATUSES, CheckReport, check_selectors
 
 __all__ = [
-    "CheckReport", "STATUSES", "Sweep", "SweepDeps", "SweepSummary", "batches", "broken_portals",
-    "check_selectors", "new_run_id", "save_check",
+    "CheckReport",
+    "STATUSES",
+    "Sweep",
+    "SweepDeps",
+    "SweepSummary",
+    "batches",
+    "broken_portals",
+    "check_selectors",
+    "new_run_id",
+    "save_check",
 ]

@@ -33,6 +33,8 @@ def broken_portals(settings: Settings, portals: list[str]) -> dict[str, str]:
         data = json.loads(path.read_text())
         broken = [k for k, v in data["elements"].items() if v["status"] == "broken"]
         if broken:
-            out[key] = (f"{key}: the selectors check of {data['checked_at']} found broken elements "
-                        f"({', '.join(broken[:5])}{', …' if len(broken) > 5 else ''}); fix the map and check again")
+            out[key] = (
+                f"{key}: the selectors check of {data['checked_at']} found broken elements "
+                f"({', '.join(broken[:5])}{', …' if len(broken) > 5 else ''}); fix the map and check again"
+            )
     return out

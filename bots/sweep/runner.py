@@ -63,16 +63,27 @@ class SweepSummary:
         return sum(self.by_category.values())
 
     def as_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "claims": self.claims, "checked": self.checked,
-                "by_category": self.by_category, "evidence_files": self.evidence_files,
-                "errors": self.errors, "seconds": round(self.seconds, 1), "drift": self.drift,
-                "flow_run_id": self.flow_run_id, "by_portal": self.by_portal, "needs_person": self.needs_person}
+        return {
+            "run_id": self.run_id,
+            "claims": self.claims,
+            "checked": self.checked,
+            "by_category": self.by_category,
+            "evidence_files": self.evidence_files,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 1),
+            "drift": self.drift,
+            "flow_run_id": self.flow_run_id,
+            "by_portal": self.by_portal,
+            "needs_person": self.needs_person,
+        }
 
     def markdown(self) -> str:
         rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(self.by_category.items()))
-        return (f"# Claim-status sweep {self.run_id}\n\n{self.checked} of {self.claims} claims "
-                f"checked in {self.seconds:.1f} s; {self.errors} errors; "
-                f"{self.evidence_files} evidence files.\n\n| outcome | claims |\n|---|---|\n{rows}\n")
+        return (
+            f"# Claim-status sweep {self.run_id}\n\n{self.checked} of {self.claims} claims "
+            f"checked in {self.seconds:.1f} s; {self.errors} errors; "
+            f"{self.evidence_files} evidence files.\n\n| outcome | claims |\n|---|---|\n{rows}\n"
+        )
 
 
 class Browsers:
@@ -115,7 +126,7 @@ def batches(items: list[ItemRef], size: int) -> list[list[ItemRef]]:
     by_payer: dict[str, list[ItemRef]] = {}
     for item in items:
         by_payer.setdefault(item.payer_id, []).append(item)
-    return [group[i:i + size] for group in by_payer.values() for i in range(0, len(group), size)]
+    return [group[i : i + size] for group in by_payer.values() for i in range(0, len(group), size)]
 
 
 @dataclass(frozen=True)
@@ -135,16 +146,25 @@ class SweepDeps:
         SchemaOutdatedError if the worklist database is older than the code."""
         store = WorklistStore(settings.worklist_url)
         ensure_current(store.engine)
-        return cls(settings=settings, store=store, evidence=open_evidence_store(settings.evidence_path),
-                   registry=PortalRegistry.load(settings.path(settings.portals_file)),
-                   rules=FollowUpRules.load(settings.path(settings.followup_rules_file)))
+        return cls(
+            settings=settings,
+            store=store,
+            evidence=open_evidence_store(settings.evidence_path),
+            registry=PortalRegistry.load(settings.path(settings.portals_file)),
+            rules=FollowUpRules.load(settings.path(settings.followup_rules_file)),
+        )
 
 
 class Sweep:
     """One run over due items. Constructing it does no I/O: its dependencies are handed in."""
 
-    def __init__(self, deps: SweepDeps, run_id: str | None = None, flow_run_id: str | None = None,
-                 base_urls: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        deps: SweepDeps,
+        run_id: str | None = None,
+        flow_run_id: str | None = None,
+        base_urls: dict[str, str] | None = None,
+    ) -> None:
         self.settings = deps.settings
         self.store, self.evidence, self.rules, self.registry = deps.store, deps.evidence, deps.rules, deps.registry
         self.run_id = run_id or new_run_id()
@@ -189,8 +209,9 @@ class Sweep:
         for key in keys:
             if key not in self.portals:
                 self.portals[key] = PortalRuntime.load(self.settings, key, self.base_urls.get(key), self.registry)
-                self.bots[key] = bot_class(key, self.registry.portals[key],
-                                           self.settings.path(self.settings.portals_file))
+                self.bots[key] = bot_class(
+                    key, self.registry.portals[key], self.settings.path(self.settings.portals_file)
+                )
         return self.portals
 
     async def check_and_record(self, bot: PortalBot, batch: list[ItemRef]) -> list[CheckResult]:
@@ -202,35 +223,59 @@ class Sweep:
 
     async def record(self, portal: str, item: ItemRef, result: CheckResult) -> None:
         decision = self.rules.decide(result)
-        await asyncio.to_thread(self.store.record, item.id, result, decision, portal=portal,
-                                run_id=self.run_id, flow_run_id=self.flow_run_id)
+        await asyncio.to_thread(
+            self.store.record,
+            item.id,
+            result,
+            decision,
+            portal=portal,
+            run_id=self.run_id,
+            flow_run_id=self.flow_run_id,
+        )
         self._evidence_count += len(result.evidence)
         if result.outcome not in (Outcome.DEFERRED, Outcome.MANUAL):
             self._by_portal[portal] += 1
-        log.info("checked", item_id=item.id, outcome=result.outcome.value,
-                 category=result.category, rule=decision.rule)
+        log.info("checked", item_id=item.id, outcome=result.outcome.value, category=result.category, rule=decision.rule)
 
     async def _give_up(self, portal: str, queue: asyncio.Queue[list[ItemRef]], reason: str) -> None:
         while not queue.empty():
             for item in queue.get_nowait():
                 await self.record(portal, item, CheckResult(outcome=Outcome.ERROR, error=reason))
 
-    async def _store_evidence(self, portal: str, content: bytes, media_type: str, item_id: int,
-                              url: str) -> str:
+    async def _store_evidence(self, portal: str, content: bytes, media_type: str, item_id: int, url: str) -> str:
         record = await asyncio.to_thread(
-            self.evidence.put, content, media_type, item_id=item_id, portal=portal, page_url=url,
-            run_id=self.run_id, flow_run_id=self.flow_run_id)
+            self.evidence.put,
+            content,
+            media_type,
+            item_id=item_id,
+            portal=portal,
+            page_url=url,
+            run_id=self.run_id,
+            flow_run_id=self.flow_run_id,
+        )
         return record.sha256
 
-    async def run(self, items: list[ItemRef], concurrency: int | None = None, step: Step | None = None,
-                  slot: Slot | None = None, browser: Browser | None = None) -> SweepSummary:
+    async def run(
+        self,
+        items: list[ItemRef],
+        concurrency: int | None = None,
+        step: Step | None = None,
+        slot: Slot | None = None,
+        browser: Browser | None = None,
+    ) -> SweepSummary:
         """Work every item; return the summary of this run. A `browser` handed in is used as it
         is (not relaunched, not closed): one browser can serve many runs, as in the tests."""
         with redaction_scope():  # values registered for this run's log redaction end with it
             return await self._run(items, concurrency, step, slot, browser)
 
-    async def _run(self, items: list[ItemRef], concurrency: int | None, step: Step | None,
-                   slot: Slot | None, browser: Browser | None) -> SweepSummary:
+    async def _run(
+        self,
+        items: list[ItemRef],
+        concurrency: int | None,
+        step: Step | None,
+        slot: Slot | None,
+        browser: Browser | None,
+    ) -> SweepSummary:
         started = time.monotonic()
         step = step or Sweep.check_and_record
         concurrency = concurrency or self.settings.sweep.concurrency
@@ -245,23 +290,32 @@ class Sweep:
             browsers: Browsers | None = None
             for key, portal_items in by_portal.items():
                 if browsers is None:
-                    browsers = (Browsers.given(browser) if browser is not None else
-                                Browsers(await stack.enter_async_context(async_playwright()), self.settings.browser))
+                    browsers = (
+                        Browsers.given(browser)
+                        if browser is not None
+                        else Browsers(await stack.enter_async_context(async_playwright()), self.settings.browser)
+                    )
                     stack.push_async_callback(browsers.close)
                 drift[key], stopped = await self._run_portal(browsers, key, portal_items, concurrency, step, slot)
                 if stopped:
                     needs_person[key] = stopped
         counts = self.store.run_counts(self.run_id)
         return SweepSummary(
-            run_id=self.run_id, claims=len(items), by_category=dict(sorted(counts.items())),
-            evidence_files=self._evidence_count, errors=counts.get(Outcome.ERROR.value, 0),
-            seconds=time.monotonic() - started, drift={k: v for k, v in drift.items() if v},
-            flow_run_id=self.flow_run_id, by_portal=dict(sorted(self._by_portal.items())),
+            run_id=self.run_id,
+            claims=len(items),
+            by_category=dict(sorted(counts.items())),
+            evidence_files=self._evidence_count,
+            errors=counts.get(Outcome.ERROR.value, 0),
+            seconds=time.monotonic() - started,
+            drift={k: v for k, v in drift.items() if v},
+            flow_run_id=self.flow_run_id,
+            by_portal=dict(sorted(self._by_portal.items())),
             needs_person=needs_person,
         )
 
-    async def _run_portal(self, browsers: Browsers, key: str, items: list[ItemRef], concurrency: int,
-                          step: Step, slot: Slot | None) -> tuple[list[str], str | None]:
+    async def _run_portal(
+        self, browsers: Browsers, key: str, items: list[ItemRef], concurrency: int, step: Step, slot: Slot | None
+    ) -> tuple[list[str], str | None]:
         """Work one portal's items; its drifted elements, and why it needs a person if it does."""
         portal = self.portals[key]
         resolver = Resolver(portal.selectors)

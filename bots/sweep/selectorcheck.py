@@ -33,10 +33,19 @@ STATUSES: tuple[Status, ...] = ("ok", "drift", "broken", "not reached")
 # Where each element may be seen, by its key's first part.
 APP_SCREENS = {"search", "results", "detail", "inquiry", "responses"}
 SCREENS_OF: dict[str, set[str]] = {
-    "login": {"login", "password"}, "mfa": {"mfa"}, "terms": {"terms"}, "search": {"search"},
-    "results": {"results"}, "detail": {"detail"}, "line": {"detail"}, "adjustment": {"detail"},
-    "batch": {"inquiry", "responses"}, "response": {"responses"}, "mailbox": {"mailbox"},
-    "nav": APP_SCREENS, "page": {"unavailable"},
+    "login": {"login", "password"},
+    "mfa": {"mfa"},
+    "terms": {"terms"},
+    "search": {"search"},
+    "results": {"results"},
+    "detail": {"detail"},
+    "line": {"detail"},
+    "adjustment": {"detail"},
+    "batch": {"inquiry", "responses"},
+    "response": {"responses"},
+    "mailbox": {"mailbox"},
+    "nav": APP_SCREENS,
+    "page": {"unavailable"},
 }
 
 
@@ -87,8 +96,9 @@ class CheckReport:
         return [k for k, v in self.elements.items() if v["status"] == "broken"]
 
 
-async def check_selectors(settings: Settings, key: str, base_url: str | None = None,
-                          browser: Browser | None = None) -> CheckReport:
+async def check_selectors(
+    settings: Settings, key: str, base_url: str | None = None, browser: Browser | None = None
+) -> CheckReport:
     """Run the portal's canaries through its screens in one browser session; report every element.
     A `browser` handed in is used for a context of the check's own, and left open."""
     started = time.monotonic()
@@ -113,19 +123,31 @@ async def check_selectors(settings: Settings, key: str, base_url: str | None = N
         context = await new_context(browser, settings.browser)
         stack.push_async_callback(context.close)
         bot = bot_class(key, portal.entry, settings.path(settings.portals_file))(
-            context, portal, login, resolver, discard, settings)
+            context, portal, login, resolver, discard, settings
+        )
         if isinstance(bot, ClaimStatusBot):
             bot.use_search_url = False  # the search form is a screen to check too
         items = [c.item(n) for n, c in enumerate(portal.entry.canaries, 1)]
         for batch in batches(items, portal.entry.claims_per_inquiry):
             for item, result in zip(batch, await bot.check_batch(batch), strict=True):
-                outcomes.append({"canary": -item.id, "outcome": result.outcome.value,
-                                 "category": result.category, "error": result.error})
+                outcomes.append(
+                    {
+                        "canary": -item.id,
+                        "outcome": result.outcome.value,
+                        "category": result.category,
+                        "error": result.error,
+                    }
+                )
     elements = {k: dict(zip(("status", "detail"), census.status(k), strict=True)) for k in portal.selectors.elements}
     counts = {str(s): sum(1 for v in elements.values() if v["status"] == s) for s in STATUSES}
-    report = CheckReport(portal=key, checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                         seconds=round(time.monotonic() - started, 1), elements=elements, canaries=outcomes,
-                         counts=counts)
+    report = CheckReport(
+        portal=key,
+        checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        seconds=round(time.monotonic() - started, 1),
+        elements=elements,
+        canaries=outcomes,
+        counts=counts,
+    )
     save_check(settings, report.portal, asdict(report))
     log.info("selectors checked", portal=key, **counts)
     return report

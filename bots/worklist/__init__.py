@@ -6,6 +6,15 @@ from bots.worklist.followup import Decision, FollowUpRules
 from bots.worklist.store import WorklistStore
 
 __all__ = [
-    "Decision", "FollowUpRules", "SchemaOutdatedError", "WorklistStore", "ensure_current", "head_revision",
-    "open_engine", "read_worklist_csv", "revision", "upgrade", "write_worklist_csv",
+    "Decision",
+    "FollowUpRules",
+    "SchemaOutdatedError",
+    "WorklistStore",
+    "ensure_current",
+    "head_revision",
+    "open_engine",
+    "read_worklist_csv",
+    "revision",
+    "upgrade",
+    "write_worklist_csv",
 ]

@@ -25,10 +25,32 @@ OPTIONAL = ("dos_to", "patient_name", "payer_claim_number", "owner", "next_follo
 MAX_ERRORS = 20
 
 EXPORT_COLUMNS = (
-    "id", "payer_id", "account_number", "payer_claim_number", "member_id", "patient_name",
-    "dos_from", "dos_to", "billed", "owner", "outcome", "status_category", "status_text",
-    "status_date", "allowed", "paid", "patient_resp", "check_number", "check_date", "carc_codes",
-    "rarc_codes", "next_action", "next_follow_up_at", "last_checked_at", "attempts", "closed_at",
+    "id",
+    "payer_id",
+    "account_number",
+    "payer_claim_number",
+    "member_id",
+    "patient_name",
+    "dos_from",
+    "dos_to",
+    "billed",
+    "owner",
+    "outcome",
+    "status_category",
+    "status_text",
+    "status_date",
+    "allowed",
+    "paid",
+    "patient_resp",
+    "check_number",
+    "check_date",
+    "carc_codes",
+    "rarc_codes",
+    "next_action",
+    "next_follow_up_at",
+    "last_checked_at",
+    "attempts",
+    "closed_at",
 )
 
 
@@ -87,7 +109,8 @@ def read_worklist_csv(path: Path) -> list[dict[str, object]]:
     unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
     if missing or unknown:
         parts = ([f"missing column(s) {', '.join(missing)}"] if missing else []) + (
-            [f"unknown column(s) {', '.join(unknown)}"] if unknown else [])
+            [f"unknown column(s) {', '.join(unknown)}"] if unknown else []
+        )
         raise InputError(f"{path}: line 1 (header): {'; '.join(parts)}")
     reader.fieldnames = header
     rows: list[dict[str, object]] = []
@@ -106,15 +129,15 @@ def read_worklist_csv(path: Path) -> list[dict[str, object]]:
             continue
         key = (row["payer_id"], row["account_number"])
         if key in seen:
-            errors.append(f"{path}: row {line}: field account_number: same payer_id and "
-                          f"account_number as row {seen[key]}")
+            errors.append(
+                f"{path}: row {line}: field account_number: same payer_id and account_number as row {seen[key]}"
+            )
             continue
         seen[key] = line
         rows.append(row)
     if errors:
         more = f"\n... and {len(errors) - MAX_ERRORS} more" if len(errors) > MAX_ERRORS else ""
-        raise InputError(f"nothing imported; {len(errors)} bad row(s):\n"
-                         + "\n".join(errors[:MAX_ERRORS]) + more)
+        raise InputError(f"nothing imported; {len(errors)} bad row(s):\n" + "\n".join(errors[:MAX_ERRORS]) + more)
     return rows
 
 
@@ -129,9 +152,12 @@ def write_worklist_csv(items: Iterable[Item], out: io.TextIOBase | io.StringIO) 
     writer.writerow(EXPORT_COLUMNS)
     n = 0
     for it in items:
-        money = {"billed": it.billed_cents, "allowed": it.allowed_cents, "paid": it.paid_cents,
-                 "patient_resp": it.patient_resp_cents}
-        writer.writerow([format_cents(money[c]) if c in money else _iso(getattr(it, c))
-                         for c in EXPORT_COLUMNS])
+        money = {
+            "billed": it.billed_cents,
+            "allowed": it.allowed_cents,
+            "paid": it.paid_cents,
+            "patient_resp": it.patient_resp_cents,
+        }
+        writer.writerow([format_cents(money[c]) if c in money else _iso(getattr(it, c)) for c in EXPORT_COLUMNS])
         n += 1
     return n

@@ -91,7 +91,11 @@ def ensure_current(engine: Engine) -> None:
         raise SchemaOutdatedError(f"the worklist database at {where} has no tables yet: run `rcmbot db upgrade`")
     known = {s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions()}
     if have not in known:
-        raise SchemaOutdatedError(f"the worklist database at {where} is at revision {have}, newer than this "
-                                  f"rcmbot knows ({want}): upgrade rcmbot")
-    raise SchemaOutdatedError(f"the worklist database at {where} is at revision {have}, older than this "
-                              f"rcmbot ({want}): run `rcmbot db upgrade`")
+        raise SchemaOutdatedError(
+            f"the worklist database at {where} is at revision {have}, newer than this "
+            f"rcmbot knows ({want}): upgrade rcmbot"
+        )
+    raise SchemaOutdatedError(
+        f"the worklist database at {where} is at revision {have}, older than this "
+        f"rcmbot ({want}): run `rcmbot db upgrade`"
+    )

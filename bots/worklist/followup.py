@@ -30,8 +30,9 @@ class When(BaseModel, extra="forbid"):
     categories: list[str] = Field(default_factory=list, description="codes; 'P*' matches a prefix")
     denial: str | None = Field(None, pattern="^(coding|other)$")
     paid_in_full: bool | None = None
-    remittance: bool | None = Field(None, description=(
-        "whether the check saw the remittance's adjustments (a 277 from a clearinghouse does not)"))
+    remittance: bool | None = Field(
+        None, description=("whether the check saw the remittance's adjustments (a 277 from a clearinghouse does not)")
+    )
 
 
 class Rule(BaseModel, extra="forbid"):
@@ -41,9 +42,7 @@ class Rule(BaseModel, extra="forbid"):
     follow_up: float | None = None
     close: bool = False
 
-    _parse = field_validator("follow_up", mode="before")(
-        lambda v: None if v is None else parse_duration(v)
-    )
+    _parse = field_validator("follow_up", mode="before")(lambda v: None if v is None else parse_duration(v))
 
     @model_validator(mode="after")
     def _needs_follow_up(self) -> Rule:
@@ -70,8 +69,9 @@ class FollowUpRules(BaseModel, extra="forbid"):
     def decide(self, result: CheckResult) -> Decision:
         for rule in self.rules:
             if self._matches(rule.when, result):
-                return Decision(rule=rule.name, next_action=rule.next_action,
-                                follow_up_s=rule.follow_up, close=rule.close)
+                return Decision(
+                    rule=rule.name, next_action=rule.next_action, follow_up_s=rule.follow_up, close=rule.close
+                )
         raise LookupError("no follow-up rule matched; end the rules with a catch-all (when: {})")
 
     def _matches(self, when: When, r: CheckResult) -> bool:

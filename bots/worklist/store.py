@@ -42,12 +42,17 @@ class WorklistStore:
         now = now_utc()
         with self._write, self.session() as s, s.begin():
             for row in rows:
-                item = s.scalar(select(Item).where(Item.payer_id == row["payer_id"],
-                                                   Item.account_number == row["account_number"]))
+                item = s.scalar(
+                    select(Item).where(Item.payer_id == row["payer_id"], Item.account_number == row["account_number"])
+                )
                 if item is None:
-                    item = Item(payer_id=row["payer_id"], account_number=row["account_number"],
-                                attempts=0, created_at=now,
-                                next_follow_up_at=row.get("next_follow_up_at") or now)
+                    item = Item(
+                        payer_id=row["payer_id"],
+                        account_number=row["account_number"],
+                        attempts=0,
+                        created_at=now,
+                        next_follow_up_at=row.get("next_follow_up_at") or now,
+                    )
                     s.add(item)
                     inserted += 1
                 else:
@@ -91,9 +96,16 @@ class WorklistStore:
 
     @staticmethod
     def _ref(item: Item) -> ItemRef:
-        return ItemRef(id=item.id, payer_id=item.payer_id, account_number=item.account_number,
-                       member_id=item.member_id, dos_from=item.dos_from, dos_to=item.dos_to,
-                       billed_cents=item.billed_cents, payer_claim_number=item.payer_claim_number)
+        return ItemRef(
+            id=item.id,
+            payer_id=item.payer_id,
+            account_number=item.account_number,
+            member_id=item.member_id,
+            dos_from=item.dos_from,
+            dos_to=item.dos_to,
+            billed_cents=item.billed_cents,
+            payer_claim_number=item.payer_claim_number,
+        )
 
     def items(self) -> list[Item]:
         return list(self.iter_items())
@@ -114,8 +126,17 @@ class WorklistStore:
             return list(s.scalars(select(History).where(History.item_id == item_id).order_by(History.id)))
 
     # -- recording a check ------------------------------------------------------------------
-    def record(self, item_id: int, result: CheckResult, decision: Decision, *, portal: str,
-               run_id: str, flow_run_id: str | None, checked_at: dt.datetime | None = None) -> None:
+    def record(
+        self,
+        item_id: int,
+        result: CheckResult,
+        decision: Decision,
+        *,
+        portal: str,
+        run_id: str,
+        flow_run_id: str | None,
+        checked_at: dt.datetime | None = None,
+    ) -> None:
         """Update the item with one check's result and append its history row, atomically."""
         at = checked_at or now_utc()
         d = result.detail
@@ -141,20 +162,31 @@ class WorklistStore:
                 item.check_number, item.check_date = d.check_number, d.check_date
                 item.carc_codes, item.rarc_codes = ",".join(d.carcs), ",".join(d.rarcs)
                 self._upsert_lines(s, item_id, result)
-            s.add(History(
-                item_id=item_id, checked_at=at, run_id=run_id, flow_run_id=flow_run_id,
-                portal=portal, outcome=result.outcome.value, status_category=result.category,
-                status_text=result.status_text, status_date=d.status_date if d else None,
-                paid_cents=d.paid_cents if d else None, next_action=decision.next_action,
-                detail_json=d.model_dump_json() if d else None,
-                evidence=json.dumps(result.evidence), error=result.error,
-            ))
+            s.add(
+                History(
+                    item_id=item_id,
+                    checked_at=at,
+                    run_id=run_id,
+                    flow_run_id=flow_run_id,
+                    portal=portal,
+                    outcome=result.outcome.value,
+                    status_category=result.category,
+                    status_text=result.status_text,
+                    status_date=d.status_date if d else None,
+                    paid_cents=d.paid_cents if d else None,
+                    next_action=decision.next_action,
+                    detail_json=d.model_dump_json() if d else None,
+                    evidence=json.dumps(result.evidence),
+                    error=result.error,
+                )
+            )
 
     @staticmethod
     def _upsert_lines(s: Session, item_id: int, result: CheckResult) -> None:
         assert result.detail is not None
-        existing = {row.line_no: row for row in s.scalars(
-            select(ServiceLineRow).where(ServiceLineRow.item_id == item_id))}
+        existing = {
+            row.line_no: row for row in s.scalars(select(ServiceLineRow).where(ServiceLineRow.item_id == item_id))
+        }
         for line in result.detail.lines:
             row = existing.pop(line.line_no, None) or ServiceLineRow(item_id=item_id, line_no=line.line_no)
             row.procedure_code, row.modifiers = line.procedure_code, ",".join(line.modifiers)
@@ -166,16 +198,21 @@ class WorklistStore:
 
     def lines(self, item_id: int) -> list[ServiceLineRow]:
         with self.session() as s:
-            return list(s.scalars(select(ServiceLineRow).where(ServiceLineRow.item_id == item_id)
-                                  .order_by(ServiceLineRow.line_no)))
+            return list(
+                s.scalars(
+                    select(ServiceLineRow).where(ServiceLineRow.item_id == item_id).order_by(ServiceLineRow.line_no)
+                )
+            )
 
     # -- summaries --------------------------------------------------------------------------
     def run_counts(self, run_id: str) -> Counter[str]:
         """Checks recorded in one run, by category code or outcome."""
         with self.session() as s:
-            rows = s.execute(select(History.outcome, History.status_category, func.count())
-                             .where(History.run_id == run_id)
-                             .group_by(History.outcome, History.status_category)).all()
+            rows = s.execute(
+                select(History.outcome, History.status_category, func.count())
+                .where(History.run_id == run_id)
+                .group_by(History.outcome, History.status_category)
+            ).all()
         return Counter({summary_key(outcome, category): n for outcome, category, n in rows})
 
     def checked_in_run(self, run_id: str) -> int:

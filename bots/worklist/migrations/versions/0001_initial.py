@@ -49,9 +49,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("payer_id", "account_number", name="uq_item_key"),
     )
     with op.batch_alter_table("worklist_items", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_worklist_items_next_follow_up_at"), ["next_follow_up_at"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_worklist_items_next_follow_up_at"), ["next_follow_up_at"], unique=False)
 
     op.create_table(
         "service_lines",
