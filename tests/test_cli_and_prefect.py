@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from bots.cli import app
+from bots.core.errors import InputError
 from bots.core.settings import Settings
 from bots.orchestration.deployments import load_deployments
 from bots.worklist.store import WorklistStore
@@ -84,11 +85,20 @@ def test_every_command_and_option_of_the_cli_stays() -> None:
 
 def test_usage_and_input_errors_exit_2_with_a_message() -> None:
     code, _, err = cli("no-such-command")
-    assert code == 2 and "No such command" in err
+    assert code == 2 and "rcmbot: error: No such command 'no-such-command'." in err
     code, _, err = cli("worklist", "show", "--limit", "many")
     assert code == 2 and "--limit" in err
     code, _, err = cli("sweep", "--portal-url", "bluestem")
-    assert (code, err.strip()) == (2, "rcmbot: error: --portal-url 'bluestem': expected PORTAL=URL")
+    assert (code, err.strip()) == (
+        2,
+        "rcmbot: error: --portal-url 'bluestem': expected PORTAL=URL, e.g. bluestem=http://127.0.0.1:8710",
+    )
+    code, _, err = cli("sweep", "--portal-url", "nosuch=http://127.0.0.1:9")
+    assert code == 2 and "--portal-url nosuch: no such portal" in err
+    code, _, err = cli("worklist", "show", "--limit", "-1")
+    assert code == 2 and "--limit" in err
+    code, _, err = cli("--state-dir", str(ROOT / "pyproject.toml"), "demo")
+    assert (code, err.strip()) == (2, f"rcmbot: error: --state-dir {ROOT / 'pyproject.toml'}: not a directory")
 
 
 def test_prefect_yaml_deployments_are_valid() -> None:
@@ -144,6 +154,51 @@ def test_a_database_older_than_the_code_names_db_upgrade(tmp_path, monkeypatch) 
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'ffff'")
     code, _, err = cli(*state, "worklist", "show")
     assert code == 2 and "at revision ffff, newer than this rcmbot knows" in err
+
+
+def test_a_database_that_cannot_be_opened_is_named_without_its_password(tmp_path, monkeypatch) -> None:
+    (tmp_path / "garbage.db").write_text("not a database")
+    for url, problem in (
+        (f"sqlite:///{tmp_path / 'garbage.db'}", "file is not a database"),
+        ("bogus://rcm:hunter2@127.0.0.1/db", "not a database URL SQLAlchemy can open"),
+        ("postgresql://rcm:hunter2@127.0.0.1:1/db", "needs the driver psycopg2"),
+    ):
+        monkeypatch.setenv("RCMBOT_DATABASE_URL", url)
+        code, _, err = cli("--state-dir", str(tmp_path / "state"), "worklist", "show")
+        assert code == 2 and err.startswith("rcmbot: error: ") and problem in err, err
+        assert "hunter2" not in err and "Traceback" not in err
+
+
+def test_the_demo_empties_only_a_state_directory_it_made(tmp_path) -> None:
+    from bots.orchestration.demo import MARKER, fresh_state_dir
+
+    made = tmp_path / "made"
+    fresh_state_dir(made)
+    (made / "evidence").mkdir()
+    fresh_state_dir(made)  # its own: emptied
+    assert sorted(p.name for p in made.iterdir()) == [MARKER]
+    legacy = tmp_path / "legacy"  # made by a demo before the marker existed
+    (legacy / "evidence").mkdir(parents=True)
+    (legacy / "worklist.db").write_text("")
+    fresh_state_dir(legacy)
+    assert sorted(p.name for p in legacy.iterdir()) == [MARKER]
+    (legacy / MARKER).unlink()
+    (legacy / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="did not make"):
+        fresh_state_dir(legacy)
+    assert (legacy / "notes.txt").read_text() == "mine"
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_not_an_error(tmp_path) -> None:
+    state = tmp_path / "state"
+    seed_worklist(Settings(project_root=ROOT, state_dir=state), [])
+    for i in range(3):  # a few hundred lines, more than `head -1` reads
+        rows = "".join(f"BSTM1,PA{i}{n:05d},M{n:07d},2026-09-01,10.00\n" for n in range(200))
+        (tmp_path / "wl.csv").write_text("payer_id,account_number,member_id,dos_from,billed\n" + rows)
+        assert cli("--state-dir", str(state), "worklist", "import", str(tmp_path / "wl.csv"))[0] == 0
+    command = " ".join([*RCMBOT, "--state-dir", str(state), "worklist", "export", "|", "head", "-1"])
+    out = subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=ROOT, capture_output=True, text=True)
+    assert (out.returncode, out.stderr) == (0, "") and out.stdout.startswith("id,payer_id,")
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 
 from bots.core.errors import ConfigError, InputError
 from bots.core.models import Adjustment, CheckResult, ClaimDetail, Outcome
+from bots.core.registry import PortalRegistry
 from bots.worklist.csvio import read_worklist_csv, write_worklist_csv
 from bots.worklist.db import upgrade
 from bots.worklist.followup import FollowUpRules
@@ -173,3 +174,40 @@ def test_a_clearinghouse_answer_without_remittance_asks_for_the_835() -> None:
     assert RULES.decide(result("F2", [])).rule == "denied, reasons not seen"
     missing_info = [Adjustment(group_code="CO", carc="16", amount_cents=100)]
     assert RULES.decide(result("F2", missing_info)).rule == "coding denial"
+
+
+def test_opening_a_store_or_building_a_sweep_touches_nothing(tmp_path) -> None:
+    from bots.core.settings import Settings
+    from bots.evidence import open_evidence_store
+    from bots.sweep.runner import Sweep, SweepDeps
+
+    store = WorklistStore(f"sqlite:///{tmp_path / 'nowhere' / 'wl.db'}")
+    settings = Settings(project_root=ROOT, state_dir=tmp_path / "state", evidence_dir=tmp_path / "evidence")
+    deps = SweepDeps(
+        settings=settings,
+        store=store,
+        evidence=open_evidence_store(tmp_path / "evidence"),
+        registry=PortalRegistry.load(ROOT / "config/portals.yaml"),
+        rules=FollowUpRules.load(ROOT / "config/followup.yaml"),
+    )
+    Sweep(deps, base_urls={"bluestem": "http://127.0.0.1:9"})
+    assert not (tmp_path / "nowhere").exists() and not (tmp_path / "state").exists()
+
+
+def test_listing_is_read_a_page_at_a_time_across_chunks(tmp_path, store) -> None:
+    rows = [
+        {
+            "payer_id": "BSTM1",
+            "account_number": f"PA{n:05d}",
+            "member_id": "M1",
+            "dos_from": dt.date(2026, 9, 1),
+            "dos_to": dt.date(2026, 9, 1),
+            "billed_cents": 100,
+        }
+        for n in range(1, 2502)
+    ]
+    assert store.upsert(rows) == (2501, 0)
+    first, total = store.page(5)
+    assert total == 2501 and [i.account_number for i in first] == [f"PA{n:05d}" for n in range(1, 6)]
+    assert [i.account_number for i in store.iter_items(chunk=1000)] == [r["account_number"] for r in rows]
+    assert store.page(0) == ([], 2501)

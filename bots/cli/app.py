@@ -49,23 +49,35 @@ app.add_typer(evidence.app, name="evidence", help="captured evidence")
 app.add_typer(db.app, name="db", help="the worklist database")
 
 
+def error(message: str) -> int:
+    print(f"rcmbot: error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; its exit code. The command is invoked directly (not through Typer's
+    standalone main, which turns a closed pipe into exit 1 and reformats usage errors)."""
+    command = typer.main.get_command(app)
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        result = app(args=argv, prog_name="rcmbot", standalone_mode=False)
+        with command.make_context("rcmbot", args) as ctx:
+            return int(command.invoke(ctx) or 0)
     except typer.Exit as exc:  # --help and the like
         return int(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         return 130
-    except typer.TyperException as exc:  # usage errors (Typer's own Click): exit 2, as before
-        exc.show()  # type: ignore[attr-defined]
-        return exc.exit_code
+    except typer.TyperException as exc:  # a usage error (Typer's own Click): its usage line, then why
+        usage = getattr(getattr(exc, "ctx", None), "get_usage", lambda: "")()
+        if usage:
+            print(usage, file=sys.stderr)
+        return error(exc.format_message()) if exc.exit_code == 2 else exc.exit_code
     except RcmbotError as exc:
-        print(f"rcmbot: error: {exc}", file=sys.stderr)
-        return 2
+        return error(str(exc))
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    return int(result or 0)
+    except OSError as exc:  # a state directory that is a file, an export path that is a folder, ...
+        return error(f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from bots.core.settings import Settings
 
@@ -67,6 +68,14 @@ def prepare_database(settings: Settings) -> None:
 
     if settings.database_url is None:
         upgrade(settings.worklist_url)
+
+
+def print_table(table: Table, indent: int = 2) -> None:
+    """A Rich table without borders, indented, each line without trailing blanks (pipe-friendly)."""
+    with console.capture() as captured:
+        console.print(table)
+    for line in captured.get().splitlines():
+        print(" " * indent + line.rstrip())
 
 
 def print_json(data: Any) -> None:

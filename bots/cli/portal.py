@@ -42,34 +42,12 @@ def serve(
         Layout, typer.Option("--layout", help="drift: labels and names the selector map tries first are changed")
     ] = Layout.normal,
 ) -> int:
-    from urllib.parse import urlsplit
-
-    from bots.core.registry import PortalRegistry
-    from bots.sim.portal import Kind, PortalConfig
-    from bots.sim.server import serve_foreground
-    from bots.sim.store import PortalStore
+    from bots.sim.server import registered_portal, serve_foreground
 
     settings = start(invocation(ctx).settings())
-    key: Kind = portal.value  # type: ignore[assignment]  # the enum's values are the sim's kinds
-    entry = PortalRegistry.load(settings.path(settings.portals_file)).portals[key]
-    creds = entry.resolve_credentials(key)
-    port = port or urlsplit(entry.base_url).port or 8710
-    cfg = PortalConfig.from_settings(
-        settings.sim,
-        settings.state_path / "portal" / f"{key}.db",
-        kind=key,
-        layout=layout.value,
-        timezone=entry.timezone,
-    )
-    PortalStore(cfg.db_path).upsert_user(
-        creds.username.get_secret_value(),
-        creds.password.get_secret_value(),
-        creds.totp_secret.get_secret_value() if creds.totp_secret else None,
-        creds.mailbox_token.get_secret_value() if creds.mailbox_token else None,
-    )
+    cfg, port, name = registered_portal(settings, portal.value, layout.value, port)  # type: ignore[arg-type]
     print(
-        f"{entry.name}, {layout.value} layout, on http://127.0.0.1:{port}; its bot user from the "
-        "registry's credentials",
+        f"{name}, {layout.value} layout, on http://127.0.0.1:{port}; its bot user from the registry's credentials",
         flush=True,
     )
     serve_foreground(cfg, port)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from bots.cli.common import console, invocation, prepare_database, print_json, rcmbot_program, start
+from bots.cli.common import console, invocation, prepare_database, print_json, print_table, rcmbot_program, start
 from bots.core.errors import InputError
 from bots.core.settings import Settings
 
@@ -82,11 +83,11 @@ def print_summary(summary: dict[str, Any], settings: Settings, state_flag: str) 
         f"\nChecked {summary['checked']} of {summary['claims']} claims in {summary['seconds']:.0f} s "
         f"(run {summary['run_id']}).\n"
     )
-    table = Table("outcome", "claims", box=None, pad_edge=False, padding=(0, 2, 0, 2), min_width=44)
+    table = Table("outcome", "claims", box=None, pad_edge=False, min_width=44)
     table.columns[1].justify = "right"
     for key, n in sorted(summary["by_category"].items(), key=lambda kv: (kv[0] in labels, kv[0])):
         table.add_row(labels.get(key, f"{key} {category_name(key)}"), str(n))  # type: ignore[call-overload]
-    console.print(table)
+    print_table(table)
     console.print(f"\nEvidence: {summary['evidence_files']} files under {settings.evidence_path}")
     if summary.get("by_portal"):
         console.print("Checked per portal: " + ", ".join(f"{k} {v}" for k, v in summary["by_portal"].items()))
@@ -123,9 +124,10 @@ def sweep(
     settings = start(run.settings())
     urls = {}
     for pair in portal_url or []:
-        key, sep, url = pair.partition("=")
-        if not sep or not key or not url:
-            raise InputError(f"--portal-url {pair!r}: expected PORTAL=URL")
+        key, _, url = pair.partition("=")
+        parts = urlsplit(url)
+        if not key or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InputError(f"--portal-url {pair!r}: expected PORTAL=URL, e.g. bluestem=http://127.0.0.1:8710")
         urls[key] = url
     prepare_database(settings)
     summary = run_sweep_flow(

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from bots.cli.common import console, invocation, prepare_database, start
+from bots.cli.common import console, invocation, prepare_database, print_table, start
 from bots.core.errors import RcmbotError
 from bots.core.money import format_cents
-from bots.worklist.db import ensure_current
-from bots.worklist.store import WorklistStore
+
+if TYPE_CHECKING:
+    from bots.worklist.store import WorklistStore
 
 app = typer.Typer(no_args_is_help=True)
 
 
 def _store(ctx: typer.Context) -> WorklistStore:
+    from bots.worklist.db import ensure_current
+    from bots.worklist.store import WorklistStore
+
     settings = start(invocation(ctx).settings())
     prepare_database(settings)
     store = WorklistStore(settings.worklist_url)
@@ -57,7 +61,7 @@ def show(
     ctx: typer.Context,
     id: Annotated[int | None, typer.Option("--id", help="show one item in full")] = None,  # noqa: A002
     due: Annotated[bool, typer.Option("--due", help="only items due for follow-up now")] = False,
-    limit: Annotated[int, typer.Option("--limit", help="show at most this many items")] = 50,
+    limit: Annotated[int, typer.Option("--limit", min=0, max=1_000_000, help="show at most this many items")] = 50,
 ) -> int:
     store = _store(ctx)
     if id is not None:
@@ -90,7 +94,7 @@ def show(
             format_cents(it.paid_cents),
             it.next_action or "-",
         )
-    console.print(table)
+    print_table(table, indent=1)
     if total > len(items):
         console.print(f"... {total - len(items)} more (--limit)")
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -102,7 +102,10 @@ class Settings(BaseSettings):
 
     project_root: Path = Field(default_factory=Path.cwd)
     state_dir: Path = Field(Path(".rcmbot"), description="databases, Prefect home, demo state")
-    database_url: str | None = Field(None, description="worklist DB; default SQLite in state_dir")
+    database_url: SecretStr | None = Field(
+        None,
+        description="worklist DB (any SQLAlchemy URL; a secret: it may hold a password); default SQLite in state_dir",
+    )
     evidence_dir: Path | None = Field(None, description="evidence store root; default evidence/")
     portals_file: Path = Path("config/portals.yaml")
     followup_rules_file: Path = Path("config/followup.yaml")
@@ -138,7 +141,9 @@ class Settings(BaseSettings):
 
     @property
     def worklist_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.state_path / 'worklist.db'}"
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.state_path / 'worklist.db'}"
 
     @property
     def prefect_home(self) -> Path:

@@ -14,20 +14,35 @@ from bots.core.settings import Settings
 from bots.orchestration.sweepflow import ProgressFactory, run_sweep_flow
 
 MARKER = ".rcmbot-demo"  # in a state directory the demo made, and so may delete next time
+# What the demo puts in its directory: one made before the marker existed holds only these.
+DEMO_FILES = {
+    MARKER,
+    "worklist.db",
+    "worklist.db-wal",
+    "worklist.db-shm",
+    "worklist.csv",
+    "evidence",
+    "portal",
+    "prefect",
+    "selector-checks",
+}
 
 
 def demo_settings(settings: Settings, state_dir: Path | None) -> Settings:
     """The demo's settings: the given state directory, else `demo` inside the usual one,
     holding the worklist database, evidence and Prefect home."""
     path = state_dir if state_dir is not None else settings.state_dir / "demo"
-    return settings.model_copy(update={"state_dir": path, "evidence_dir": path / "evidence"})
+    # Never the shared worklist database of RCMBOT_DATABASE_URL: the demo's own, in its directory.
+    return settings.model_copy(update={"state_dir": path, "evidence_dir": path / "evidence", "database_url": None})
 
 
 def fresh_state_dir(path: Path) -> None:
     """Empty the demo's state directory, refusing one the demo did not make: a user's files
     there are never deleted."""
-    if path.exists() and any(path.iterdir()):
-        if not (path / MARKER).is_file():
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--state-dir {path}: not a directory")
+    if path.is_dir() and any(path.iterdir()):
+        if not (path / MARKER).is_file() and not {p.name for p in path.iterdir()} <= DEMO_FILES:
             raise InputError(
                 f"{path} holds files that `rcmbot demo` did not make; give the demo an empty or new --state-dir"
             )

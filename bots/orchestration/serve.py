@@ -102,7 +102,7 @@ def flow_run_environment(settings: Settings) -> dict[str, str]:
     if settings.evidence_dir is not None:
         env["RCMBOT_EVIDENCE_DIR"] = str(settings.evidence_path)
     if settings.database_url is not None:
-        env["RCMBOT_DATABASE_URL"] = settings.database_url
+        env["RCMBOT_DATABASE_URL"] = settings.database_url.get_secret_value()
     return env
 
 

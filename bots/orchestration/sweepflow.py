@@ -8,6 +8,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from bots.core.errors import InputError
 from bots.sweep.runner import Sweep, SweepDeps, new_run_id
 
 # (run id, number of due items) -> a context that shows progress while the flow runs
@@ -28,6 +29,12 @@ def run_sweep_flow(
     # Validate registry, maps, rules and credentials before Prefect starts, so a bad file is
     # reported by name, line and key rather than as a failed flow run.
     settings = deps.settings
+    unknown = sorted(set(portal_urls or {}) - set(deps.registry.portals))
+    if unknown:
+        raise InputError(
+            f"--portal-url {', '.join(unknown)}: no such portal in {settings.portals_file} "
+            f"(have: {', '.join(deps.registry.portals)})"
+        )
     preflight = Sweep(deps, base_urls=portal_urls)
     due = preflight.due(limit)
     preflight.preflight(due)

@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     from bots.sim.dataset import Dataset, SimClaim, WorklistRow, build_dataset, demo_worklist, write_worklist_csv
     from bots.sim.fleet import SIMULATED, Fleet
     from bots.sim.portal import PortalConfig
-    from bots.sim.server import PortalServer, serve_foreground
+    from bots.sim.server import PortalServer, registered_portal, serve_foreground
     from bots.sim.store import PortalStore
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "WorklistRow",
     "build_dataset",
     "demo_worklist",
+    "registered_portal",
     "serve_foreground",
     "write_worklist_csv",
 ]
@@ -41,6 +42,7 @@ _MODULES = {
     "Fleet": "bots.sim.fleet",
     "PortalConfig": "bots.sim.portal",
     "PortalServer": "bots.sim.server",
+    "registered_portal": "bots.sim.server",
     "serve_foreground": "bots.sim.server",
     "PortalStore": "bots.sim.store",
 }

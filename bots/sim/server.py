@@ -5,13 +5,18 @@ from __future__ import annotations
 import threading
 import time
 from types import TracebackType
+from urllib.parse import urlsplit
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from bots.core.errors import InputError
+from bots.core.registry import PortalRegistry
+from bots.core.settings import Settings
 from bots.sim import bluestem, harbor, juniper
-from bots.sim.portal import PortalConfig
+from bots.sim.portal import Kind, Layout, PortalConfig
+from bots.sim.store import PortalStore
 
 APPS = {
     "bluestem": bluestem.create_app,
@@ -100,3 +105,23 @@ class PortalServer:
 
 def serve_foreground(cfg: PortalConfig, port: int) -> None:
     uvicorn.run(create_app(cfg), host="127.0.0.1", port=port, log_level="info")
+
+
+def registered_portal(settings: Settings, key: Kind, layout: Layout, port: int | None) -> tuple[PortalConfig, int, str]:
+    """The simulated portal of the registry entry `key`, its bot user made from the credentials the
+    registry names (environment or Prefect Secret block): (its config, its port, its name)."""
+    registry = PortalRegistry.load(settings.path(settings.portals_file))
+    entry = registry.portals.get(key)
+    if entry is None:
+        raise InputError(f"no portal {key!r} in {settings.portals_file} (cedar: add it as docs/onboarding.md shows)")
+    creds = entry.resolve_credentials(key)
+    cfg = PortalConfig.from_settings(
+        settings.sim, settings.state_path / "portal" / f"{key}.db", kind=key, layout=layout, timezone=entry.timezone
+    )
+    PortalStore(cfg.db_path).upsert_user(
+        creds.username.get_secret_value(),
+        creds.password.get_secret_value(),
+        creds.totp_secret.get_secret_value() if creds.totp_secret else None,
+        creds.mailbox_token.get_secret_value() if creds.mailbox_token else None,
+    )
+    return cfg, port or urlsplit(entry.base_url).port or 8710, entry.name
