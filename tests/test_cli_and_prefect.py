@@ -213,12 +213,12 @@ def restore_environ() -> Any:
 @pytest.mark.slow
 def test_demo_acceptance(tmp_path, restore_environ) -> None:
     demo = tmp_path / "demo"
-    code, out, err = cli("--state-dir", str(demo), "demo", "--json", "--claims", "30")
+    code, out, err = cli("--state-dir", str(demo), "demo", "--json", "--claims", "20")
     assert code == 0, err[-3000:]
     summary = json.loads(out.strip().splitlines()[-1])
     assert list(summary) == ["claims", "checked", "by_category", "by_portal", "evidence_files", "errors", "seconds"]
-    assert summary["by_portal"] == {"bluestem": 15, "harbor": 6, "juniper": 9}  # two payer portals + clearinghouse
-    assert summary["claims"] == summary["checked"] == 30 and summary["errors"] == 0
+    assert summary["by_portal"] == {"bluestem": 10, "harbor": 4, "juniper": 6}  # two payer portals + clearinghouse
+    assert summary["claims"] == summary["checked"] == 20 and summary["errors"] == 0
     assert {"not_found", "ambiguous", "unmapped", "F1", "F2"} <= set(summary["by_category"])
     assert "Traceback" not in err
 
@@ -254,7 +254,7 @@ def test_demo_acceptance(tmp_path, restore_environ) -> None:
     assert code == 1 and f"altered: {path}" in out
 
     code, out, _ = cli(*state, "worklist", "show", "--limit", "5")
-    assert code == 0 and "next action" in out and "... 25 more (--limit)" in out
+    assert code == 0 and "next action" in out and "... 15 more (--limit)" in out
 
     # The demo empties only a state directory it made: a user's files are never deleted.
     mine = tmp_path / "mine"
@@ -262,6 +262,14 @@ def test_demo_acceptance(tmp_path, restore_environ) -> None:
     (mine / "notes.txt").write_text("keep me")
     code, _, err = cli("--state-dir", str(mine), "demo", "--json", "--claims", "10")
     assert code == 2 and "did not make" in err and (mine / "notes.txt").read_text() == "keep me"
+
+
+def flow_run_process(proc: psutil.Process) -> bool:
+    """A flow run the runner started (False for a process that has just ended)."""
+    try:
+        return "prefect.engine" in " ".join(proc.cmdline())
+    except psutil.NoSuchProcess:
+        return False
 
 
 @pytest.mark.slow
@@ -318,7 +326,7 @@ def test_schedule_fires_under_serve(tmp_path, make_portal, dataset, prefect_serv
         assert runs and None not in runs, "a scheduled flow run must check the worklist"
         # Stop while idle: a run cancelled mid-sweep makes Prefect's engine print its own
         # TerminationSignal traceback (README, known limits).
-        while any("prefect.engine" in " ".join(c.cmdline()) for c in psutil.Process(proc.pid).children()):
+        while any(flow_run_process(child) for child in psutil.Process(proc.pid).children()):
             time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -151,13 +151,13 @@ def test_rate_limit_spaces_page_loads_evenly() -> None:
 @pytest.mark.timeout(480)
 @pytest.mark.xdist_group("prefect-server")  # the session's server, started once on one worker
 def test_two_sweeps_on_one_prefect_server_share_a_portals_limit(tmp_path, make_portal, dataset, prefect_server) -> None:
-    portal = make_portal(latency_ms=300)  # slow pages, so that the two sweeps overlap
+    portal = make_portal(latency_ms=500)  # slow pages (waiting, not computing), so that the two sweeps overlap
     # Each sweep asks for 2 pages; together they may hold 3. Each page holds its slot until its
     # sweep is done, so one sweep gets 2 and the other 1 until the first finishes.
     registry = registry_variant(tmp_path, max_concurrency=3)
     # Two workers reporting to the session's Prefect server, each with a Prefect home of its own.
     env = base_env(tmp_path) | portal.env() | {"RCMBOT_PORTALS_FILE": str(registry), "PREFECT_API_URL": prefect_server}
-    runs, claims = [], 20  # each: at 2 pages of 300 ms, several seconds of checking to overlap in
+    runs, claims = [], 12  # each: at 2 pages of 500 ms, several seconds of checking to overlap in
     for n in (1, 2):
         state = tmp_path / f"worker{n}"
         seed_worklist(Settings(project_root=ROOT, state_dir=state), dataset.worklist[n * 20 : n * 20 + claims])
