@@ -10,6 +10,7 @@ from bots.core.errors import (
     RcmbotError,
     SessionExpiredError,
 )
+from bots.core.lazy import lazy_exports
 from bots.core.logs import (
     CHUNK_SIZE,
     FALLBACK_MAX_VALUES,
@@ -86,6 +87,7 @@ __all__ = [
     "configure_logging",
     "format_cents",
     "get_logger",
+    "lazy_exports",
     "line_of",
     "load_model",
     "parse_cents",

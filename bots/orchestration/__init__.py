@@ -1,7 +1,8 @@
 """Orchestration room: Prefect's environment, loading flows and deployments, `rcmbot serve`."""
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from bots.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from bots.orchestration.demo import demo_settings, fresh_state_dir, run_demo
@@ -51,9 +52,4 @@ _MODULES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _MODULES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_MODULES[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _MODULES)

@@ -23,10 +23,14 @@ def shared_server() -> bool:
 def sync_portal_limits(registry: PortalRegistry) -> None:
     """Create or resize each portal's global concurrency limit from the registry."""
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectAlreadyExists
 
     with get_client(sync_client=True) as client:
         for key, entry in registry.portals.items():
-            client.upsert_global_concurrency_limit_by_name(limit_name(key), entry.max_concurrency)
+            try:
+                client.upsert_global_concurrency_limit_by_name(limit_name(key), entry.max_concurrency)
+            except ObjectAlreadyExists:  # another worker created it between our look and our create
+                client.upsert_global_concurrency_limit_by_name(limit_name(key), entry.max_concurrency)
 
 
 @asynccontextmanager
