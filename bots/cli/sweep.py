@@ -42,7 +42,7 @@ class SweepProgress:
     def _show(self, done: int) -> None:
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, completed=done)
-        elif done != self._last and (done == self.total or done % 25 == 0):
+        elif done // 25 > self._last // 25 or (done == self.total and done != self._last):  # every 25 passed
             print(f"  {done}/{self.total} claims checked", flush=True)
         self._last = done
 
