@@ -11,7 +11,7 @@ import datetime as dt
 
 from bots.browser.capture import capture_rows
 from bots.browser.pages import BATCH_LINE_FIELDS, RESPONSE_FIELDS, PortalPage
-from bots.claimstatus.bot import PortalBot
+from bots.claimstatus.bot import PortalBot, read_result
 from bots.core.errors import BusinessError
 from bots.core.models import CheckResult, ClaimDetail, ItemRef, Outcome, ResultRow
 
@@ -111,19 +111,8 @@ class BatchInquiryBot(PortalBot):
         if len(claims) > 1:
             return CheckResult(outcome=Outcome.AMBIGUOUS, matches=len(claims), evidence=evidence)
         row, detail = claims[0]
-        mapping = self.portal.statuses.lookup(row["category_code"] or "")
-        if mapping is None:
-            return CheckResult(
-                outcome=Outcome.UNMAPPED, status_text=detail.status_text, detail=detail, evidence=evidence, matches=1
-            )
-        return CheckResult(
-            outcome=Outcome.STATUS,
-            category=mapping.category,
-            status_code=row["status_code"] or mapping.code,
-            status_text=detail.status_text,
-            detail=detail,
-            evidence=evidence,
-            matches=1,
+        return read_result(
+            self.portal.statuses.lookup(row["category_code"] or ""), detail, evidence, row["status_code"]
         )
 
 

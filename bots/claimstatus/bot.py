@@ -24,6 +24,7 @@ from bots.browser.pages import PortalPage
 from bots.browser.selectors import Resolver
 from bots.claimstatus.login import PersonNeededError, SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
+from bots.claimstatus.statusmap import Mapping
 from bots.core.errors import ApplicationError, BusinessError, SessionExpiredError
 from bots.core.logs import get_logger, redactor
 from bots.core.models import CheckResult, ClaimDetail, ItemRef, Outcome, ResultRow
@@ -137,6 +138,26 @@ class PortalBot:
         return [await self.evidence(content, media_type, item.id, url) for content, media_type in files]
 
 
+def read_result(
+    mapping: Mapping | None, detail: ClaimDetail, evidence: list[str], status_code: str | None = None
+) -> CheckResult:
+    """The result of a claim read in full: its status mapped (STATUS, the mapping's code unless the
+    portal gave one), or kept as the portal wrote it (UNMAPPED), never guessed."""
+    if mapping is None:
+        return CheckResult(
+            outcome=Outcome.UNMAPPED, status_text=detail.status_text, detail=detail, evidence=evidence, matches=1
+        )
+    return CheckResult(
+        outcome=Outcome.STATUS,
+        category=mapping.category,
+        status_code=status_code or mapping.code,
+        status_text=detail.status_text,
+        detail=detail,
+        evidence=evidence,
+        matches=1,
+    )
+
+
 @dataclass(frozen=True)
 class Match:
     """A results row that is the item's claim, and where to open it from."""
@@ -189,20 +210,7 @@ class ClaimStatusBot(PortalBot):
         self.expect_screen(await self.open_match(pp, matches[0]), "detail")
         detail = await self.read_detail(pp)
         evidence = await self.capture_evidence(pp, item)
-        mapping = self.portal.statuses.lookup(detail.status_text)
-        if mapping is None:
-            return CheckResult(
-                outcome=Outcome.UNMAPPED, status_text=detail.status_text, detail=detail, evidence=evidence, matches=1
-            )
-        return CheckResult(
-            outcome=Outcome.STATUS,
-            category=mapping.category,
-            status_code=mapping.code,
-            status_text=detail.status_text,
-            detail=detail,
-            evidence=evidence,
-            matches=1,
-        )
+        return read_result(self.portal.statuses.lookup(detail.status_text), detail, evidence)
 
     async def search(self, pp: PortalPage, item: ItemRef) -> str:
         """Run the item's search; the screen it leads to ("results", or "search" again when the
