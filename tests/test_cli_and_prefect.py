@@ -28,6 +28,7 @@ CLI_CONTRACT: dict[tuple[str, ...], set[str]] = {
     ("sweep",): {"--limit", "--concurrency", "--portal-url", "--json"},
     ("serve",): {"--prefect-yaml", "--port"},
     ("portal", "serve"): {"portal", "--port", "--layout"},
+    ("portal", "validate"): {"portal", "--json"},
     ("selectors", "check"): {"portal", "--portal-url", "--json"},
     ("bench",): {"--quick", "--claims", "--concurrency", "--mode", "--latency-ms", "--profile", "--json"},
     ("worklist", "import"): {"file"},
@@ -78,7 +79,7 @@ def test_every_command_and_option_of_the_cli_stays() -> None:
     from bots.cli.bench import Mode
     from bots.cli.portal import Layout, SimPortal
 
-    assert [p.value for p in SimPortal] == ["bluestem", "cedar", "juniper", "harbor"]
+    assert [p.value for p in SimPortal] == ["bluestem", "cedar", "juniper", "harbor", "sagebrush"]
     assert [m.value for m in Mode] == ["rcmbot", "plain", "naive"]
     assert [v.value for v in Layout] == ["normal", "drift"]
 

@@ -10,7 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from bots.browser.capture import MASKED_TEXT, capture
-from bots.browser.pages import required_keys
+from bots.browser.pages import load_selector_map, required_keys
 from bots.browser.selectors import Resolver, SelectorMap
 from bots.claimstatus.login import SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
@@ -27,14 +27,17 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-REQUIRED_KEYS = required_keys("detail", "single_page", "totp")
+REGISTRY = PortalRegistry.load(ROOT / "config/portals.yaml")
+REQUIRED_KEYS = required_keys(REGISTRY.portals["bluestem"])
 
 
 def test_shipped_maps_are_valid_and_complete() -> None:
-    for key, entry in PortalRegistry.load(ROOT / "config/portals.yaml").portals.items():
-        needed = required_keys(entry.shape, entry.login, entry.mfa)
-        smap = SelectorMap.load(ROOT / entry.selector_map, needed)
+    for key, entry in REGISTRY.portals.items():
+        smap = load_selector_map(ROOT / entry.selector_map, entry)
+        needed = required_keys(entry, smap)
         assert smap.portal == key and set(needed) <= set(smap.elements)
+        # Every table a portal shows is read with its rows and key cells.
+        assert "detail.line_row" in needed or entry.shape == "batch"
 
 
 def test_selectors_folder_is_data_only() -> None:
@@ -55,12 +58,12 @@ def test_selectors_folder_is_data_only() -> None:
             "exactly one of",
         ),
         (("    within: results.table\n", "    within: results.tabel\n"), None, "(top level)", "unknown element"),
-        (("  login.submit:\n", "  login.submitt:\n"), "elements:", "elements.login.submit", "missing element"),
+        (("  login.submit:\n", "  login.submitt:\n"), "elements:", "elements.login.submit", "missing or absent"),
         (
             ("  mfa.code:\n    candidates:", "  mfa.code:\n    candidate:"),
             "    candidate:",
-            "elements.mfa.code.candidates",
-            "Field required",
+            "elements.mfa.code.candidate",
+            "unknown key 'candidate' (did you mean 'candidates'?)",
         ),
         (("portal: bluestem", "portal: [bluestem"), "elements:", "(syntax)", ""),
     ],

@@ -2,10 +2,25 @@
 
 # `capture` and `launch` are also module names here: import those two functions from
 # bots.browser.capture and bots.browser.launch.
-from bots.browser.capture import MASKED_TEXT, capture_rows, screenshot_options
+from bots.browser.capture import MASKED_TEXT, capture_rows, screenshot_options, snapshot
 from bots.browser.launch import browser_version, find_browser, launch_args, new_context
-from bots.browser.pages import BATCH_LINE_FIELDS, RESPONSE_FIELDS, PortalPage, ScreenObserver, required_keys
-from bots.browser.selectors import Resolver, SelectorMap, SelectorNotFoundError
+from bots.browser.pages import (
+    BATCH_LINE_FIELDS,
+    RESPONSE_FIELDS,
+    PortalPage,
+    ScreenObserver,
+    load_selector_map,
+    reachable,
+    required_keys,
+)
+from bots.browser.selectors import (
+    Resolver,
+    ScreenError,
+    SelectorMap,
+    SelectorNotFoundError,
+    UnreadableError,
+    page_path,
+)
 
 __all__ = [
     "BATCH_LINE_FIELDS",
@@ -13,14 +28,20 @@ __all__ = [
     "PortalPage",
     "RESPONSE_FIELDS",
     "Resolver",
+    "ScreenError",
     "ScreenObserver",
     "SelectorMap",
     "SelectorNotFoundError",
+    "UnreadableError",
     "browser_version",
     "capture_rows",
     "find_browser",
     "launch_args",
+    "load_selector_map",
     "new_context",
+    "page_path",
+    "reachable",
     "required_keys",
     "screenshot_options",
+    "snapshot",
 ]

@@ -8,9 +8,10 @@ import io
 from typing import Any
 
 from PIL import Image
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
 
-from bots.browser.selectors import Resolver
+from bots.browser.selectors import Resolver, Snapshot
 from bots.core.settings import BrowserSettings
 
 MARK = "data-rcmbot-mask"
@@ -52,6 +53,16 @@ def to_palette_png(png: bytes, colors: int) -> bytes:
     out = io.BytesIO()
     reduced.save(out, "PNG", compress_level=6)
     return out.getvalue()
+
+
+async def snapshot(page: Page, resolver: Resolver, settings: BrowserSettings) -> Snapshot | None:
+    """capture() of a page that may be in trouble: None when it cannot be taken (closed, or
+    navigating away)."""
+    try:
+        image, media_type, html = await capture(page, resolver, settings)
+    except PlaywrightError:
+        return None
+    return image, media_type, html, page.url
 
 
 async def capture(page: Page, resolver: Resolver, settings: BrowserSettings) -> tuple[bytes, str, bytes]:

@@ -10,16 +10,18 @@ import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from playwright.async_api import Locator, Page
 
-from bots.browser.selectors import Resolver
-from bots.core.errors import ApplicationError
-from bots.core.models import Adjustment, ClaimDetail, ResultRow, ServiceLine
+from bots.browser.selectors import Resolver, ScreenError, SelectorMap, UnreadableError, page_path
+from bots.core.models import Adjustment, ClaimDetail, Outcome, ResultRow, ServiceLine
 from bots.core.money import parse_cents
 from bots.core.ratelimit import RateLimiter
+from bots.core.registry import PortalEntry
 
 SCREEN_POLL_S = 0.1
+FIRST_WORDS = 12  # of an unknown page, in its error
 
 # Screen -> element keys whose presence identifies it, in the order screens are told apart.
 # (page, screen name) -> None: told of every screen recognised (the selectors check's census)
@@ -74,7 +76,9 @@ RESPONSE_FIELDS = (
 )
 BATCH_LINE_FIELDS = ("claim_number", "member_id", "dos_from", "dos_to")
 
-# The elements each part of a shape needs; a selector map without one fails at load.
+# The elements each part of a shape needs; a selector map without one (or with it absent) fails
+# at load. What the detail shape reads beyond these (and beyond what `match_on` compares) may be
+# absent: it reads as not shown.
 SHAPE_KEYS: dict[str, tuple[str, ...]] = {
     "login": ("login.username", "login.password", "login.submit"),
     "two_step": ("login.next",),
@@ -90,23 +94,8 @@ SHAPE_KEYS: dict[str, tuple[str, ...]] = {
         "results.empty",
         "results.row",
         "results.open",
-        *(f"results.{n}" for n in RESULT_FIELDS),
         "detail.heading",
-        *(
-            f"detail.{n}"
-            for n in (
-                "claim_number",
-                "account_number",
-                "dos_from",
-                "dos_to",
-                "status_text",
-                "status_date",
-                "billed",
-                "lines",
-                "line_row",
-            )
-        ),
-        *(f"line.{n}" for n in LINE_FIELDS),
+        "detail.status_text",
     ),
     "batch": (
         "batch.payer",
@@ -119,11 +108,48 @@ SHAPE_KEYS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+# The results cells each `match_on` field compares (detail shape).
+MATCH_KEYS: dict[str, tuple[str, ...]] = {
+    "claim_number": ("results.claim_number",),
+    "account_number": ("results.account_number",),
+    "dos": ("results.dos_from", "results.dos_to"),
+    "billed": ("results.billed",),
+}
 
-def required_keys(shape: str, login: str, mfa: str) -> tuple[str, ...]:
-    """Every element a portal of this shape, login and MFA kind must have in its map."""
-    parts = ["login", shape] + (["two_step"] if login == "two_step" else []) + ([mfa] if mfa in SHAPE_KEYS else [])
-    return tuple(key for part in parts for key in SHAPE_KEYS[part])
+# A table the portal has needs its rows and the cells without which a row means nothing.
+TABLE_KEYS: dict[str, tuple[str, ...]] = {
+    "detail.lines": ("detail.line_row", "line.line_no", "line.procedure_code", "line.billed"),
+    "detail.adjustments": ("detail.adjustment_row", "adjustment.group_code", "adjustment.carc", "adjustment.amount"),
+}
+
+
+def required_keys(entry: PortalEntry, smap: SelectorMap | None = None) -> tuple[str, ...]:
+    """Every element a portal must have in its map: those its shape, login and MFA kind need,
+    the results cells its `match_on` compares, and the rows and key cells of each table `smap`
+    says the portal has."""
+    parts = ["login", entry.shape]
+    parts += (["two_step"] if entry.login == "two_step" else []) + ([entry.mfa] if entry.mfa in SHAPE_KEYS else [])
+    keys = [key for part in parts for key in SHAPE_KEYS[part]]
+    if entry.shape == "detail":
+        keys += [key for field in entry.match_on for key in MATCH_KEYS[field]]
+        tables = [t for t in TABLE_KEYS if smap is not None and smap.present(t)]
+        keys += [key for table in tables for key in TABLE_KEYS[table]]
+    return tuple(dict.fromkeys(keys))
+
+
+def reachable(smap: SelectorMap) -> set[str]:
+    """What a canary's `reaches` may name for a portal with this map: a screen, an outcome, or
+    an element the portal has."""
+    keys = {key for key in smap.elements if smap.present(key)}
+    return {*SCREENS, "mailbox", *(o.value for o in Outcome), *keys}
+
+
+def load_selector_map(path: Path, entry: PortalEntry) -> SelectorMap:
+    """A portal's selector map with every element its registry entry needs (ConfigError naming
+    file, line and key otherwise)."""
+    smap = SelectorMap.load(path)
+    smap.require(required_keys(entry, smap))
+    return smap
 
 
 @dataclass
@@ -136,6 +162,7 @@ class PortalPage:
     timeout_ms: float
     limiter: RateLimiter | None = None  # the portal's request rate limit, shared by its pages
     observer: ScreenObserver | None = None
+    status: int | None = None  # the HTTP status of the last page loaded
 
     # -- screens ------------------------------------------------------------------------------
     async def screen(self, expect: tuple[str, ...] = ()) -> str:
@@ -156,22 +183,36 @@ class PortalPage:
                         await self.observer(self.page, name)
                     return name
             if time.monotonic() > deadline:
-                raise ApplicationError(f"no known screen appeared at {self.page.url}")
+                raise ScreenError(await self._unknown_screen())
             await asyncio.sleep(SCREEN_POLL_S)
+
+    async def _unknown_screen(self) -> str:
+        """What a person needs to see what went wrong: where, the HTTP status, the title and
+        the page's first words (its heading, most often)."""
+        title = await self.page.title()
+        words = (await self.page.locator("body").inner_text(timeout=1000)).split()[:FIRST_WORDS]
+        status = f"HTTP {self.status}" if self.status else "no HTTP status"
+        return (
+            f"no known screen appeared at {page_path(self.page.url)} ({status}, title {title.strip()!r}, "
+            f"page begins {' '.join(words)!r})"
+        )
 
     async def goto(self, url: str) -> str:
         """Load a URL; return the screen it shows."""
         if self.limiter:
             await self.limiter.wait()
-        await self.page.goto(url, wait_until="domcontentloaded", timeout=self.timeout_ms)
+        response = await self.page.goto(url, wait_until="domcontentloaded", timeout=self.timeout_ms)
+        self.status = response.status if response else None
         return await self.screen()
 
     async def follow(self, target: Locator) -> str:
         """Click something that loads a new page (a link, a submit button); return its screen."""
         if self.limiter:
             await self.limiter.wait()
-        async with self.page.expect_navigation(wait_until="domcontentloaded", timeout=self.timeout_ms):
+        async with self.page.expect_navigation(wait_until="domcontentloaded", timeout=self.timeout_ms) as loaded:
             await target.click()
+        response = await loaded.value
+        self.status = response.status if response else None
         return await self.screen()
 
     async def reveal(self, target: Locator, *screens: str) -> str:
@@ -189,12 +230,31 @@ class PortalPage:
         await (await self.resolver.get(self.page, key)).fill(value)
 
     # -- values -------------------------------------------------------------------------------
-    def date(self, text: str | None) -> dt.date | None:
-        return dt.datetime.strptime(text, self.date_format).date() if text else None
+    def date(self, text: str | None, key: str = "a date") -> dt.date | None:
+        """A date as the portal writes it (the registry's date_format); None for no text."""
+        if not text:
+            return None
+        try:
+            return dt.datetime.strptime(text, self.date_format).date()
+        except ValueError:
+            raise UnreadableError(key, self.page.url, f"its text is not a date like {self.date_format}") from None
 
-    @staticmethod
-    def cents(text: str | None) -> int | None:
-        return parse_cents(text) if text else None
+    def cents(self, text: str | None, key: str = "an amount") -> int | None:
+        """An amount such as $1,234.50 in cents; None for no text."""
+        if not text:
+            return None
+        try:
+            return parse_cents(text)
+        except ValueError:
+            raise UnreadableError(key, self.page.url, "its text is not an amount like 1,234.50") from None
+
+    def number(self, text: str | None, key: str, default: int) -> int:
+        if not text:
+            return default
+        try:
+            return int(text)
+        except ValueError:
+            raise UnreadableError(key, self.page.url, "its text is not a whole number") from None
 
     async def _texts(self, scope: Page | Locator, prefix: str, names: tuple[str, ...]) -> dict[str, str | None]:
         """{name: text or None} of the elements `prefix.name`, read together."""
@@ -235,17 +295,17 @@ class PortalPage:
     # -- results ------------------------------------------------------------------------------
     async def result_rows(self) -> list[tuple[ResultRow, str]]:
         """Rows of the current results page with the link that opens each claim ("" where the
-        row opens in place, with a button)."""
+        row opens in place, with a button). A field the portal does not show is None."""
         table = await self.resolver.get(self.page, "results.table")
         return [
             (
                 ResultRow(
-                    claim_number=t["claim_number"] or "",
-                    account_number=t["account_number"] or "",
-                    dos_from=self.date(t["dos_from"]),
-                    dos_to=self.date(t["dos_to"]),
-                    billed_cents=self.cents(t["billed"]),
-                    status_text=t["status"] or "",
+                    claim_number=t["claim_number"],
+                    account_number=t["account_number"],
+                    dos_from=self.date(t["dos_from"], "results.dos_from"),
+                    dos_to=self.date(t["dos_to"], "results.dos_to"),
+                    billed_cents=self.cents(t["billed"], "results.billed"),
+                    status_text=t["status"],
                 ),
                 t["href"] or "",
             )
@@ -254,50 +314,59 @@ class PortalPage:
 
     # -- detail -------------------------------------------------------------------------------
     async def claim_detail(self) -> ClaimDetail:
-        p = self.page
-        adj_table = await self.resolver.find(p, "detail.adjustments")
+        """The claim on the detail screen; a field or table the portal does not have is None or
+        empty."""
         d, lines, adjustments = await asyncio.gather(
-            self._texts(p, "detail", DETAIL_FIELDS),
-            self.table(await self.resolver.get(p, "detail.lines"), "detail.line_row", "line", LINE_FIELDS),
-            self.table(adj_table.first, "detail.adjustment_row", "adjustment", ADJUSTMENT_FIELDS)
-            if adj_table is not None
-            else asyncio.sleep(0, []),
+            self._texts(self.page, "detail", DETAIL_FIELDS),
+            self._detail_table("detail.lines", "detail.line_row", "line", LINE_FIELDS),
+            self._detail_table("detail.adjustments", "detail.adjustment_row", "adjustment", ADJUSTMENT_FIELDS),
         )
         return ClaimDetail(
             payer_claim_number=d["claim_number"] or "",
-            account_number=d["account_number"] or "",
-            dos_from=self.date(d["dos_from"]),
-            dos_to=self.date(d["dos_to"]),
+            account_number=d["account_number"],
+            dos_from=self.date(d["dos_from"], "detail.dos_from"),
+            dos_to=self.date(d["dos_to"], "detail.dos_to"),
             status_text=d["status_text"] or "",
-            status_date=self.date(d["status_date"]),
-            billed_cents=self.cents(d["billed"]) or 0,
-            allowed_cents=self.cents(d["allowed"]),
-            paid_cents=self.cents(d["paid"]),
-            patient_resp_cents=self.cents(d["patient_resp"]),
+            status_date=self.date(d["status_date"], "detail.status_date"),
+            billed_cents=self.cents(d["billed"], "detail.billed"),
+            allowed_cents=self.cents(d["allowed"], "detail.allowed"),
+            paid_cents=self.cents(d["paid"], "detail.paid"),
+            patient_resp_cents=self.cents(d["patient_resp"], "detail.patient_resp"),
             check_number=d["check_number"],
-            check_date=self.date(d["check_date"]),
+            check_date=self.date(d["check_date"], "detail.check_date"),
             lines=[self._line(t) for t in lines],
             adjustments=[self._adjustment(t) for t in adjustments],
         )
 
+    async def _detail_table(
+        self, table_key: str, row_key: str, prefix: str, names: tuple[str, ...]
+    ) -> list[dict[str, str | None]]:
+        """A table of the detail screen: [] when the portal does not have it, or does not show
+        an optional one for this claim."""
+        element = self.resolver.map.elements.get(table_key)
+        if element is None or element.absent:
+            return []
+        table = await (self.resolver.find if element.optional else self.resolver.get_all)(self.page, table_key)
+        return [] if table is None else await self.table(table.first, row_key, prefix, names)
+
     def _line(self, t: dict[str, str | None]) -> ServiceLine:
         return ServiceLine(
-            line_no=int(t["line_no"] or 0),
+            line_no=self.number(t["line_no"], "line.line_no", 0),
             procedure_code=t["procedure_code"] or "",
             modifiers=[m.strip() for m in (t["modifiers"] or "").split(",") if m.strip()],
             diagnosis_pointers=t["diagnosis_pointers"] or "",
-            units=int(t["units"] or 1),
-            billed_cents=self.cents(t["billed"]) or 0,
-            paid_cents=self.cents(t["paid"]) or 0,
+            units=self.number(t["units"], "line.units", 1),
+            billed_cents=self.cents(t["billed"], "line.billed") or 0,
+            paid_cents=self.cents(t["paid"], "line.paid") or 0,
         )
 
     def _adjustment(self, t: dict[str, str | None]) -> Adjustment:
         return Adjustment(
-            line_no=int(t["line_no"]) if t["line_no"] else None,
+            line_no=self.number(t["line_no"], "adjustment.line_no", 0) or None,
             group_code=t["group_code"] or "",
             carc=t["carc"] or "",
             carc_description=t["carc_description"] or "",
             rarc=t["rarc"],
             rarc_description=t["rarc_description"],
-            amount_cents=self.cents(t["amount"]) or 0,
+            amount_cents=self.cents(t["amount"], "adjustment.amount") or 0,
         )

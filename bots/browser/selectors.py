@@ -11,9 +11,10 @@ import asyncio
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from playwright.async_api import Locator, Page
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from bots.core.errors import ApplicationError, ConfigError
 from bots.core.logs import get_logger
@@ -65,15 +66,53 @@ class Candidate(BaseModel, extra="forbid"):
 
 
 class Element(BaseModel, extra="forbid"):
-    candidates: list[Candidate] = Field(min_length=1)
+    """One element of a portal's screens: where to find it, and how to read its value (its text,
+    or an `attribute`; `pattern` picks the value out of a longer text). `absent` says the portal
+    has no such element: it reads as not shown everywhere."""
+
+    candidates: list[Candidate] = Field(default_factory=list)
     optional: bool = False
+    absent: bool = False
     within: str | None = Field(None, description="key of the element this one is found inside")
+    attribute: str | None = Field(None, description="read this attribute (href, title, value...) instead of the text")
+    pattern: str | None = Field(None, description="a regular expression whose group `value` is the element's value")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Element:
+        if self.absent and (self.candidates or self.optional or self.within or self.attribute or self.pattern):
+            raise ValueError("an absent element takes no other setting (the portal does not have it)")
+        if not self.absent and not self.candidates:
+            raise ValueError("give candidates, or absent: true for an element the portal does not have")
+        if self.pattern is not None:
+            try:
+                compiled = re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a regular expression: {exc}") from None
+            if "value" not in compiled.groupindex:
+                raise ValueError("pattern needs a group named value, as in 'Claim (?P<value>\\d+)'")
+        return self
+
+    def value(self, raw: str) -> str | None:
+        """The element's value in its raw text: the text itself, or the pattern's `value` group
+        (None when the pattern does not match)."""
+        text = raw.strip()
+        if self.pattern is None:
+            return text
+        found = re.search(self.pattern, text)
+        return found["value"].strip() if found and found["value"] is not None else None
+
+    async def read(self, locator: Locator) -> list[str]:
+        """Raw text (or attribute) of every match of `locator`, in one browser call."""
+        if self.attribute is None:
+            return await locator.all_inner_texts()
+        return list(await locator.evaluate_all("(els, a) => els.map(e => e.getAttribute(a) || '')", self.attribute))
 
 
 class SelectorMap(BaseModel, extra="forbid"):
     portal: str
     elements: dict[str, Element]
     mask: list[str] = Field(default_factory=list, description="elements masked in evidence")
+    _source: Path | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _references(self) -> SelectorMap:
@@ -82,6 +121,8 @@ class SelectorMap(BaseModel, extra="forbid"):
                 raise ValueError(f"element key {key!r} must look like screen.element")
             if el.within and el.within not in self.elements:
                 raise ValueError(f"{key}: within names unknown element {el.within!r}")
+            if el.within and self.elements[el.within].absent:
+                raise ValueError(f"{key}: within names {el.within!r}, which is absent: make {key} absent too")
         for key in self.mask:
             if key not in self.elements:
                 raise ValueError(f"mask names unknown element {key!r}")
@@ -89,27 +130,79 @@ class SelectorMap(BaseModel, extra="forbid"):
 
     @classmethod
     def load(cls, path: Path, required: Iterable[str] = ()) -> SelectorMap:
+        """Read a map; ConfigError naming file, line and key, also when an element in `required`
+        is missing or absent."""
         smap = load_model(path, cls)
-        missing = [k for k in required if k not in smap.elements]
-        if missing:
-            raise ConfigError(
-                str(path),
-                _line_of_key(path, "elements"),
-                f"elements.{missing[0]}",
-                f"missing element(s) the portal shape needs: {', '.join(missing)}",
-            )
+        smap._source = path
+        smap.require(required)
         return smap
+
+    def require(self, keys: Iterable[str]) -> None:
+        """ConfigError naming the map file, line and keys unless every element of `keys` is
+        present (listed and not absent)."""
+        missing = [k for k in keys if not self.present(k)]
+        if missing:
+            path = self._source or Path(self.portal)
+            line = _line_of_key(path, "elements") if self._source else None
+            raise ConfigError.collect(
+                ConfigError(str(path), line, f"elements.{key}", "missing or absent: the portal needs it")
+                for key in missing
+            )
+
+    def present(self, key: str) -> bool:
+        """Whether the portal has this element: listed and not absent."""
+        element = self.elements.get(key)
+        return element is not None and not element.absent
+
+    def where(self, key: str) -> str:
+        """`file:line` of an element in the map, for messages that send someone to fix it."""
+        if self._source is None:
+            return key
+        line = _line_of_key(self._source, f"  {key}")
+        return f"{self._source}:{line}" if line else str(self._source)
 
 
 def _line_of_key(path: Path, key: str) -> int | None:
+    """The line where `key:` starts a line (indent included in `key`)."""
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.startswith(f"{key}:"):
             return n
     return None
 
 
-class SelectorNotFoundError(ApplicationError):
+# (image, its media type, HTML, the page's URL) of a page in trouble, kept as evidence
+Snapshot = tuple[bytes, str, bytes, str]
+
+
+class ScreenError(ApplicationError):
+    """A screen the bot could not work: none the map knows appeared (a wrong URL, an error page,
+    a changed portal), an element it needs is missing, or one could not be read. Says where and
+    what the page showed; its `snapshot`, once taken, is kept as the claims' evidence."""
+
+    snapshot: Snapshot | None = None
+
+
+class SelectorNotFoundError(ScreenError):
     """No candidate of a required element matched: the portal changed or the page is wrong."""
+
+
+class UnreadableError(ValueError):
+    """An element was found but its value cannot be read as the map says (its text does not match
+    the pattern, or is not a date or an amount). A plain sentence naming the element and the page,
+    never the value itself: the message ends up in a history a biller reads."""
+
+    def __init__(self, key: str, url: str, problem: str) -> None:
+        self.key, self.url, self.problem = key, url, problem
+        super().__init__(f"could not read {key} at {page_path(url)}: {problem}")
+
+
+def page_path(url: str) -> str:
+    """A page's path for messages: no query (it may carry a claim or member number)."""
+    return urlsplit(url).path or "/"
+
+
+def url_of(scope: Scope) -> str:
+    return scope.url if isinstance(scope, Page) else scope.page.url
 
 
 class Resolver:
@@ -181,38 +274,43 @@ class Resolver:
         return None if index is None else (index, self.map.elements[key].candidates[index].locate(parent[1]))
 
     async def text(self, scope: Scope, key: str) -> str | None:
-        """Inner text of an element; None when an optional element is absent. One browser round
-        trip when the first candidate matches: reading all texts doubles as the presence test.
-        An element the map does not list counts as an absent optional one."""
+        """The value of an element (its text, or what its `attribute` or `pattern` picks out);
+        None when an optional element is not shown, or the portal has no such element (absent or
+        not listed in the map). One browser round trip when the first candidate matches: reading
+        doubles as the presence test."""
         element = self.map.elements.get(key)
-        if element is None:
+        if element is None or element.absent:
             return None
         for index, candidate in enumerate(element.candidates):
-            texts = await candidate.locate(scope).all_inner_texts()
-            if texts:
+            raw = await element.read(candidate.locate(scope))
+            if raw:
                 self.note(key, index)
-                return texts[0].strip()
+                return self._value(element, key, raw[0], scope)
         if element.optional:
             return None
-        raise SelectorNotFoundError(f"{self.map.portal}: no candidate of {key} matched")
+        raise SelectorNotFoundError(f"{self.map.portal}: no candidate of {key} matched at {page_path(url_of(scope))}")
 
     async def column(self, rows: Locator, key: str, attribute: str | None = None) -> list[str] | None:
-        """The text (or an attribute) of `key` inside every row matched by `rows`, in one browser
-        call: [] when nothing matches, None when the map does not list the element."""
+        """The value of `key` (or its `attribute`) inside every row matched by `rows`, in one
+        browser call: [] when nothing matches, None when the portal has no such element."""
         element = self.map.elements.get(key)
-        if element is None:
+        if element is None or element.absent:
             return None
+        if attribute is not None:
+            element = element.model_copy(update={"attribute": attribute, "pattern": None})
         for index, candidate in enumerate(element.candidates):
-            found = candidate.locate(rows)
-            values = await (
-                found.all_inner_texts()
-                if attribute is None
-                else found.evaluate_all("(els, a) => els.map(e => e.getAttribute(a) || '')", attribute)
-            )
-            if values:
+            raw = await element.read(candidate.locate(rows))
+            if raw:
                 self.note(key, index)
-                return [v.strip() for v in values]
+                return [self._value(element, key, text, rows) for text in raw]
         return []
+
+    @staticmethod
+    def _value(element: Element, key: str, raw: str, scope: Scope) -> str:
+        value = element.value(raw)
+        if value is None:
+            raise UnreadableError(key, url_of(scope), "its text does not match the selector map's pattern")
+        return value
 
     async def texts(self, scope: Scope, keys: Iterable[str]) -> dict[str, str | None]:
         """text() of several elements at once: the reads travel to the browser together."""

@@ -1,5 +1,6 @@
 """Claim-status room: the portal bots (`check_batch` and the steps a hook may override, see
-docs/onboarding.md "The bot interface"), the shared login, status mapping, hooks."""
+docs/onboarding.md "The bot interface"), the shared login, status mapping, hooks, and a
+portal's files checked without a browser (`rcmbot portal validate`)."""
 
 from bots.claimstatus.batch import BatchInquiryBot
 from bots.claimstatus.bot import ClaimStatusBot, EvidenceSink, Match, PortalBot
@@ -7,6 +8,7 @@ from bots.claimstatus.hooks import bot_class
 from bots.claimstatus.login import LoginError, PersonNeededError, SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.claimstatus.statusmap import StatusMap
+from bots.claimstatus.validate import PortalValidation, validate_portal
 
 __all__ = [
     "BatchInquiryBot",
@@ -17,7 +19,9 @@ __all__ = [
     "PersonNeededError",
     "PortalBot",
     "PortalRuntime",
+    "PortalValidation",
     "SharedLogin",
     "StatusMap",
     "bot_class",
+    "validate_portal",
 ]

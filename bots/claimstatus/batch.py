@@ -13,7 +13,7 @@ from bots.browser.capture import capture_rows
 from bots.browser.pages import BATCH_LINE_FIELDS, RESPONSE_FIELDS, PortalPage
 from bots.claimstatus.bot import PortalBot, read_result
 from bots.core.errors import BusinessError
-from bots.core.models import CheckResult, ClaimDetail, ItemRef, Outcome, ResultRow
+from bots.core.models import CheckResult, ClaimDetail, ItemRef, Outcome
 
 NOT_FOUND_CATEGORY = "A4"  # 277 "Acknowledgement/Not Found"
 
@@ -50,9 +50,7 @@ class BatchInquiryBot(PortalBot):
         items' payer, fill a line per item (`inquiry_line`), submit, and read the answers
         (`read_answers`): a result for each item, in order. `items` are of one payer, at most
         `batch_size`. Runs inside `check_batch`'s retries; may raise what any step may."""
-        nav = await self.resolver.find(pp.page, "nav.new_inquiry") if pp.page.url != "about:blank" else None
-        screen = await (pp.follow(nav.first) if nav is not None else pp.goto(self.portal.base_url + "/"))
-        self.expect_screen(screen, "inquiry")
+        self.expect_screen(await self.open_form(pp, "nav.new_inquiry"), "inquiry")
         await (await self.resolver.get(pp.page, "batch.payer")).select_option(value=items[0].payer_id)
         lines = await self.resolver.get_all(pp.page, "batch.line")
         for n, item in enumerate(items):
@@ -93,7 +91,7 @@ class BatchInquiryBot(PortalBot):
         per_item: list[list[int]] = []
         for n, item in enumerate(items, 1):
             mine = [i for i, r in enumerate(rows) if r["line"] == str(n)]
-            same = [i for i in mine if i in found and _as_row(found[i]).is_item(item)]
+            same = [i for i in mine if i in found and found[i].as_row().is_item(item, self.portal.entry.match_on)]
             per_item.append(same or mine)
         images, html = await capture_rows(
             pp.page, self.resolver, self.settings.browser, [[row_locators.nth(i) for i in group] for group in per_item]
@@ -119,31 +117,12 @@ class BatchInquiryBot(PortalBot):
 def _detail(pp: PortalPage, row: dict[str, str | None]) -> ClaimDetail:
     return ClaimDetail(
         payer_claim_number=row["claim_number"] or "",
-        account_number=row["account_number"] or "",
-        dos_from=_date(pp, row["dos_from"]),
-        dos_to=_date(pp, row["dos_to"]),
+        account_number=row["account_number"],
+        dos_from=pp.date(row["dos_from"], "response.dos_from"),
+        dos_to=pp.date(row["dos_to"], "response.dos_to"),
         status_text=f"{row['category_code']} {row['category_description']}; "
         f"{row['status_code']} {row['status_description']}",
-        status_date=pp.date(row["status_date"]),
-        billed_cents=pp.cents(row["billed"]) or 0,
-        paid_cents=pp.cents(row["paid"]),
-    )
-
-
-def _date(pp: PortalPage, text: str | None) -> dt.date:
-    """A date every answer row for a claim found has; without it the screen is unreadable."""
-    value = pp.date(text)
-    if value is None:
-        raise ValueError("an answer row without service dates")
-    return value
-
-
-def _as_row(detail: ClaimDetail) -> ResultRow:
-    return ResultRow(
-        claim_number=detail.payer_claim_number,
-        account_number=detail.account_number,
-        dos_from=detail.dos_from,
-        dos_to=detail.dos_to,
-        billed_cents=detail.billed_cents,
-        status_text=detail.status_text,
+        status_date=pp.date(row["status_date"], "response.status_date"),
+        billed_cents=pp.cents(row["billed"], "response.billed"),
+        paid_cents=pp.cents(row["paid"], "response.paid"),
     )

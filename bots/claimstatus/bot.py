@@ -17,11 +17,12 @@ from urllib.parse import quote, urljoin
 
 from playwright.async_api import BrowserContext
 from playwright.async_api import Error as PlaywrightError
+from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from bots.browser.capture import capture
+from bots.browser.capture import capture, snapshot
 from bots.browser.pages import PortalPage
-from bots.browser.selectors import Resolver
+from bots.browser.selectors import Resolver, ScreenError, UnreadableError
 from bots.claimstatus.login import PersonNeededError, SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.claimstatus.statusmap import Mapping
@@ -80,9 +81,19 @@ class PortalBot:
             raise SessionExpiredError("the portal showed its login page")
         raise ApplicationError(f"expected {' or '.join(wanted)} screen, got {screen}")
 
+    async def open_form(self, pp: PortalPage, nav_key: str) -> str:
+        """Helper for steps: go to the search (or inquiry) form, by the portal's own link
+        (`nav_key`) when the page shows one, else to the registry's `search_page`; the screen it
+        shows."""
+        nav = await self.resolver.find(pp.page, nav_key) if pp.page.url != "about:blank" else None
+        if nav is not None:
+            return await pp.follow(nav.first)
+        return await pp.goto(self.portal.url(self.portal.entry.search_page))
+
     async def _retried(self, items: list[ItemRef], attempt: _Attempt) -> list[CheckResult]:
         """Run `attempt` at `items` on a logged-in page, retried on transient trouble; after the
-        last try, or on a business error, every item gets the same ERROR (or DEFERRED) result."""
+        last try, or on a business error, every item gets the same ERROR (or DEFERRED) result,
+        with a snapshot of the screen that could not be worked as its evidence."""
         redactor.register([v for item in items for v in (item.account_number, item.member_id, item.payer_claim_number)])
         expired = False
         sweep = self.settings.sweep
@@ -106,17 +117,45 @@ class PortalBot:
                         raise
                     except PlaywrightError as exc:
                         raise ApplicationError(str(exc).splitlines()[0]) from exc
-                    except ValueError as exc:  # a screen we could not parse: a changed layout
-                        raise ApplicationError(f"unreadable screen: {exc}") from exc
+                    except (ValueError, ScreenError) as exc:  # a screen we could not work
+                        trouble = await self._screen_trouble(exc)
+                        if trouble is exc:
+                            raise
+                        raise trouble from exc
         except PersonNeededError as exc:
             return [CheckResult(outcome=Outcome.DEFERRED, error=str(exc)) for _ in items]
         except (ApplicationError, BusinessError) as exc:
             error = redactor.text(str(exc))
             log.warning("check failed", item_id=items[0].id, claims=len(items), error=error)
-            return [CheckResult(outcome=Outcome.ERROR, error=error) for _ in items]
+            evidence = [await self._store_snapshot(item, exc) for item in items]
+            return [CheckResult(outcome=Outcome.ERROR, error=error, evidence=e) for e in evidence]
         if len(results) != len(items):
             raise TypeError(f"{type(self).__name__}: {len(results)} results for {len(items)} items")
         return results
+
+    async def _screen_trouble(self, exc: ValueError | ScreenError) -> ScreenError:
+        """A screen that could not be worked, as a transient error (a page still rendering may
+        read on the next try) in words a biller can read, with a snapshot of the page as it is."""
+        if isinstance(exc, ScreenError):
+            trouble = exc
+        elif isinstance(exc, UnreadableError):
+            trouble = ScreenError(str(exc))
+        elif isinstance(exc, ValidationError):  # a hook built a model from what it read
+            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+            trouble = ScreenError(f"could not read {fields} of the {exc.title} on the page")
+        else:
+            trouble = ScreenError(f"unreadable screen: {exc}")
+        if trouble.snapshot is None and self._pp is not None:
+            trouble.snapshot = await snapshot(self._pp.page, self.resolver, self.settings.browser)
+        return trouble
+
+    async def _store_snapshot(self, item: ItemRef, exc: Exception) -> list[str]:
+        """The item's evidence of a failed check: the snapshot of the screen that failed, if any."""
+        taken = exc.snapshot if isinstance(exc, ScreenError) else None
+        if taken is None:
+            return []
+        image, media_type, html, url = taken
+        return await self._store(item, url, (image, media_type), (html, "text/html"))
 
     async def _ensure_session(self, expired: bool) -> None:
         if expired or self.login.generation == 0:
@@ -193,23 +232,27 @@ class ClaimStatusBot(PortalBot):
         """One attempt at one claim, on a logged-in page: `search`, then no results (NOT_FOUND),
         several or no `matching_rows` (AMBIGUOUS) or the single match opened (`open_match`), read
         (`read_detail`) and its status text mapped (STATUS or UNMAPPED), with evidence of the last
-        screen. Runs inside `check_batch`'s retries; may raise what any step may."""
+        screen. A search that lands straight on a claim's detail (the portal's only match) is
+        read if that claim is the item's, else AMBIGUOUS. Runs inside `check_batch`'s retries;
+        may raise what any step may."""
         screen = await self.search(pp, item)
         if screen == "search":
             raise BusinessError(f"portal rejected the search: {await self.resolver.text(pp.page, 'search.error')}")
-        self.expect_screen(screen, "results")
+        self.expect_screen(screen, "results", "detail")
 
-        if await self.resolver.find(pp.page, "results.empty") is not None:
-            return CheckResult(outcome=Outcome.NOT_FOUND, evidence=await self.capture_evidence(pp, item))
-        matches = await self.matching_rows(pp, item)
-        if len(matches) != 1:
-            return CheckResult(
-                outcome=Outcome.AMBIGUOUS, matches=len(matches), evidence=await self.capture_evidence(pp, item)
-            )
-
-        self.expect_screen(await self.open_match(pp, matches[0]), "detail")
+        if screen == "results":
+            if await self.resolver.find(pp.page, "results.empty") is not None:
+                return CheckResult(outcome=Outcome.NOT_FOUND, evidence=await self.capture_evidence(pp, item))
+            matches = await self.matching_rows(pp, item)
+            if len(matches) != 1:
+                return CheckResult(
+                    outcome=Outcome.AMBIGUOUS, matches=len(matches), evidence=await self.capture_evidence(pp, item)
+                )
+            self.expect_screen(await self.open_match(pp, matches[0]), "detail")
         detail = await self.read_detail(pp)
         evidence = await self.capture_evidence(pp, item)
+        if screen == "detail" and not detail.as_row().is_item(item, self.portal.entry.match_on):
+            return CheckResult(outcome=Outcome.AMBIGUOUS, matches=0, evidence=evidence)
         return read_result(self.portal.statuses.lookup(detail.status_text), detail, evidence)
 
     async def search(self, pp: PortalPage, item: ItemRef) -> str:
@@ -227,9 +270,8 @@ class ClaimStatusBot(PortalBot):
         }
         if self.portal.entry.search_url and self.use_search_url:  # one request instead of form page + post + redirect
             path = self.portal.entry.search_url.format(**{k: quote(v, safe="") for k, v in fields.items()})
-            return await pp.goto(self.portal.base_url + path)
-        nav = await self.resolver.find(pp.page, "nav.new_search") if pp.page.url != "about:blank" else None
-        screen = await (pp.follow(nav.first) if nav is not None else pp.goto(self.portal.base_url + "/"))
+            return await pp.goto(self.portal.url(path))
+        screen = await self.open_form(pp, "nav.new_search")
         self.expect_screen(screen, "search")
         for name, value in fields.items():
             if value:
@@ -237,12 +279,13 @@ class ClaimStatusBot(PortalBot):
         return await pp.submit("search.submit")
 
     async def matching_rows(self, pp: PortalPage, item: ItemRef) -> list[Match]:
-        """Runs on a results screen that is not empty: the rows that are this item's claim
-        (account number, dates of service, billed amount), across every results page."""
+        """Runs on a results screen that is not empty: the rows that are this item's claim (by
+        the registry's `match_on`: the claim number when the worklist knows it, else account
+        number, dates of service and billed amount), across every results page."""
         matches = []
         while True:
             for index, (row, href) in enumerate(await pp.result_rows()):
-                if row.is_item(item):
+                if row.is_item(item, self.portal.entry.match_on):
                     matches.append(Match(row, href, index, pp.page.url))
             next_page = await self.resolver.find(pp.page, "results.next_page")
             if next_page is None:

@@ -6,6 +6,7 @@ interface")."""
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 
 from bots.claimstatus.batch import BatchInquiryBot
@@ -15,11 +16,15 @@ from bots.core.registry import PortalEntry
 from bots.core.yamlfile import line_of
 
 
-def bot_class(key: str, entry: PortalEntry, registry_file: Path) -> type[PortalBot]:
-    """The class to check this portal's claims with; ConfigError naming file, line and key."""
+def bot_class(key: str, entry: PortalEntry, registry_file: Path, project_root: Path | None = None) -> type[PortalBot]:
+    """The class to check this portal's claims with; ConfigError naming file, line and key.
+    A hook is imported from the project folder too (`project_root`, when given): the installed
+    `rcmbot` script does not look in the folder it runs in, as `python -m` does."""
     if entry.bot is None:
         return BatchInquiryBot if entry.shape == "batch" else ClaimStatusBot
     module, name = entry.bot.split(":")
+    if project_root is not None and str(project_root) not in sys.path:
+        sys.path.insert(0, str(project_root))
 
     def error(problem: str) -> ConfigError:
         return ConfigError(

@@ -11,8 +11,9 @@ from urllib.parse import urljoin
 import pyotp
 from playwright.async_api import BrowserContext, Page
 
+from bots.browser.capture import snapshot
 from bots.browser.pages import PortalPage, ScreenObserver
-from bots.browser.selectors import Resolver
+from bots.browser.selectors import Resolver, ScreenError
 from bots.claimstatus.runtime import PortalRuntime
 from bots.core.errors import ApplicationError, BusinessError
 from bots.core.logs import get_logger, redactor
@@ -69,6 +70,9 @@ class SharedLogin:
                     self.stopped = str(exc)
                     log.error("portal needs a person; its sweep stops", portal=self.portal.key, reason=self.stopped)
                     raise
+                except ScreenError as exc:  # the sign-in page is closed below: keep what it showed
+                    exc.snapshot = exc.snapshot or await snapshot(page, resolver, self.settings.browser)
+                    raise
                 finally:
                     await page.close()
                 self.generation += 1
@@ -81,7 +85,7 @@ class SharedLogin:
 
     async def _login(self, pp: PortalPage) -> None:
         creds, key = self.portal.credentials, self.portal.key
-        screen = await pp.goto(self.portal.base_url + "/")
+        screen = await pp.goto(self.portal.url(self.portal.entry.login_url))
         for _ in range(8):
             if screen == "login":
                 await pp.fill("login.username", creds.username.get_secret_value())

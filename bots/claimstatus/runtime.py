@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bots.browser.pages import required_keys
+from bots.browser.pages import load_selector_map
 from bots.browser.selectors import SelectorMap
 from bots.claimstatus.statusmap import StatusMap
 from bots.core.logs import redactor
@@ -35,9 +35,11 @@ class PortalRuntime:
             key=key,
             entry=entry,
             base_url=(base_url or entry.base_url).rstrip("/"),
-            selectors=SelectorMap.load(
-                settings.path(entry.selector_map), required_keys(entry.shape, entry.login, entry.mfa)
-            ),
+            selectors=load_selector_map(settings.path(entry.selector_map), entry),
             statuses=StatusMap.load(settings.path(entry.status_map)),
             credentials=creds,
         )
+
+    def url(self, path: str) -> str:
+        """The portal's URL of a registry path (login_url, search_page, search_url...)."""
+        return self.base_url + path

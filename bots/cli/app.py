@@ -50,7 +50,9 @@ app.add_typer(db.app, name="db", help="the worklist database")
 
 
 def error(message: str) -> int:
-    print(f"rcmbot: error: {message}", file=sys.stderr)
+    """Each line of the message (a ConfigError has one per problem) as `rcmbot: error: ...`."""
+    for line in message.splitlines() or [""]:
+        print(f"rcmbot: error: {line}", file=sys.stderr)
     return 2
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
@@ -14,8 +15,9 @@ app = typer.Typer(no_args_is_help=True)
 
 @app.command(
     "check",
-    help="drive a live portal through every screen with its canary claims; report each "
-    "element ok, drift, broken or not reached (exit 1 on broken)",
+    help="drive a live portal through every screen with its canary claims, as the sweep would; report "
+    "each element ok, drift, broken, not shown, not reached or absent, and each canary passed or failed "
+    "(exit 1 on a broken element or a failed canary)",
 )
 def check(
     ctx: typer.Context,
@@ -37,18 +39,31 @@ def check(
                 "canaries": report.canaries,
             }
         )
-        return 1 if report.broken else 0
+        return 0 if report.passed else 1
     width = max(map(len, report.elements))
     for status in STATUSES:
         for key, element in report.elements.items():
             if element["status"] == status:
                 print(f"  {status:<12} {key:<{width}}  {element['detail']}")
+    print()
+    for canary in report.canaries:
+        print(f"  canary {canary['canary']}: {'passed' if canary['passed'] else 'FAILED'}, {_found(canary)}")
+    failed = len(report.failed_canaries)
     print(
         f"\n{report.portal}: "
         + ", ".join(f"{n} {s}" for s, n in report.counts.items())
-        + f" ({len(report.canaries)} canaries, {report.seconds:.0f} s)"
+        + f"; {len(report.canaries) - failed} of {len(report.canaries)} canaries passed ({report.seconds:.0f} s)"
     )
-    for canary in report.canaries:
-        if canary["error"]:
-            print(f"  canary {canary['canary']}: {canary['error']}")
-    return 1 if report.broken else 0
+    return 0 if report.passed else 1
+
+
+def _found(canary: dict[str, Any]) -> str:
+    """What a canary's check found, in a line: its outcome, what it missed, its evidence."""
+    words = [canary["outcome"] + (f" {canary['category']}" if canary["category"] else "")]
+    if canary["error"]:
+        words.append(canary["error"])
+    if canary["missed"]:
+        words.append(f"did not reach {', '.join(canary['missed'])}")
+    if canary["evidence"] and not canary["passed"]:
+        words.append(f"screens kept in {Path(canary['evidence'][0]).parent}")
+    return "; ".join(words)

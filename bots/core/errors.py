@@ -10,18 +10,44 @@ RcmbotError
 └── EvidenceError        the evidence store is missing or inconsistent
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
+
 
 class RcmbotError(Exception):
     """Base of every error rcmbot raises on purpose."""
 
 
 class ConfigError(RcmbotError):
-    """A configuration file is invalid. The message names the file, line and key."""
+    """A configuration file is invalid. The message names the file, line and key of each
+    problem, one problem per line: `problems` lists them as single ConfigErrors (this one alone,
+    when there is one), and file, line, key and problem are the first one's."""
 
     def __init__(self, file: str, line: int | None, key: str, problem: str) -> None:
         self.file, self.line, self.key, self.problem = file, line, key, problem
-        where = f"{file}:{line}" if line else file
-        super().__init__(f"{where}: {key}: {problem}")
+        self.problems: list[ConfigError] = [self]
+        super().__init__(file, line, key, problem)
+
+    @classmethod
+    def collect(cls, errors: Iterable[ConfigError]) -> ConfigError:
+        """One error carrying every problem of `errors` (at least one; each may carry several)."""
+        problems = [problem for error in errors for problem in error.problems]
+        if len(problems) == 1:
+            return problems[0]
+        first = problems[0]
+        collected = cls(first.file, first.line, first.key, first.problem)
+        collected.problems = problems
+        return collected
+
+    @property
+    def located(self) -> str:
+        """This one problem as `file:line: key: problem` (`file: key: problem` without a line)."""
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key}: {self.problem}"
+
+    def __str__(self) -> str:
+        return "\n".join(problem.located for problem in self.problems)
 
 
 class InputError(RcmbotError):

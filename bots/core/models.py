@@ -4,7 +4,9 @@ and the closed set of outcomes one check can have."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -96,40 +98,47 @@ class Adjustment(BaseModel):
     amount_cents: int = 0
 
 
+# What may identify a claim among search results (the registry's `match_on`). The payer claim
+# number decides alone when the worklist knows it; the other fields otherwise, together.
+MatchField = Literal["claim_number", "account_number", "dos", "billed"]
+MATCH_FIELDS: tuple[MatchField, ...] = ("claim_number", "account_number", "dos", "billed")
+
+
 class ResultRow(BaseModel):
-    """One row of a portal's search results."""
+    """One row of a portal's search results; None where the portal does not show a field."""
 
-    claim_number: str
-    account_number: str
-    dos_from: dt.date
-    dos_to: dt.date
-    billed_cents: int
-    status_text: str
+    claim_number: str | None = None
+    account_number: str | None = None
+    dos_from: dt.date | None = None
+    dos_to: dt.date | None = None
+    billed_cents: int | None = None
+    status_text: str | None = None
 
-    def is_item(self, item: ItemRef) -> bool:
-        """Whether this row is the item's claim: by payer claim number when the worklist knows
-        it, else by account number, dates of service and billed amount."""
-        return self.claim_number == item.payer_claim_number if item.payer_claim_number else self.matches(item)
-
-    def matches(self, item: ItemRef) -> bool:
-        return (
-            self.account_number == item.account_number
-            and self.dos_from == item.dos_from
-            and self.dos_to == item.dos_to
-            and self.billed_cents == item.billed_cents
-        )
+    def is_item(self, item: ItemRef, match_on: Sequence[MatchField] = MATCH_FIELDS) -> bool:
+        """Whether this row is the item's claim: by payer claim number when the worklist knows it
+        and `match_on` has it, else by the other `match_on` fields the row shows (the detail
+        page a search lands on may show fewer)."""
+        if item.payer_claim_number and "claim_number" in match_on:
+            return self.claim_number == item.payer_claim_number
+        shown = {
+            "account_number": (self.account_number, item.account_number),
+            "dos": ((self.dos_from, self.dos_to), (item.dos_from, item.dos_to)),
+            "billed": (self.billed_cents, item.billed_cents),
+        }
+        compared = [shown[f] for f in match_on if f in shown and shown[f][0] not in (None, (None, None))]
+        return bool(compared) and all(mine == theirs for mine, theirs in compared)
 
 
 class ClaimDetail(BaseModel):
-    """The claim detail screen, parsed."""
+    """The claim detail screen, parsed; None where the portal does not show a field."""
 
     payer_claim_number: str
-    account_number: str
-    dos_from: dt.date
-    dos_to: dt.date
+    account_number: str | None = None
+    dos_from: dt.date | None = None
+    dos_to: dt.date | None = None
     status_text: str
     status_date: dt.date | None = None
-    billed_cents: int
+    billed_cents: int | None = None
     allowed_cents: int | None = None
     paid_cents: int | None = None
     patient_resp_cents: int | None = None
@@ -137,6 +146,17 @@ class ClaimDetail(BaseModel):
     check_date: dt.date | None = None
     lines: list[ServiceLine] = Field(default_factory=list)
     adjustments: list[Adjustment] = Field(default_factory=list)
+
+    def as_row(self) -> ResultRow:
+        """The fields a results row would show, to tell whether a detail is an item's claim."""
+        return ResultRow(
+            claim_number=self.payer_claim_number or None,
+            account_number=self.account_number,
+            dos_from=self.dos_from,
+            dos_to=self.dos_to,
+            billed_cents=self.billed_cents,
+            status_text=self.status_text,
+        )
 
     @property
     def carcs(self) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -16,10 +17,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from bots.core.errors import ConfigError
-from bots.core.models import ItemRef
+from bots.core.models import MATCH_FIELDS, ItemRef, MatchField
 from bots.core.yamlfile import load_model
 
 SEARCH_FIELDS = ("claim_number", "member_id", "dos_from", "dos_to")
+# A canary's `reaches`: a screen or outcome name, or an element key (screen.element).
+REACHABLE = re.compile(r"^[a-z_]+(\.[a-z_]+)?$")
 
 
 SECRETS = ("username", "password", "totp_secret", "mailbox_token")
@@ -125,7 +128,26 @@ class Canary(BaseModel, extra="forbid"):
     dos_from: dt.date
     dos_to: dt.date
     billed: Decimal = Field(ge=0, decimal_places=2)
-    reaches: str = Field("", description="what the canary is for, for people reading the registry")
+    reaches: list[str] = Field(
+        default_factory=list,
+        description=(
+            "what the check must see this canary reach: screens (detail, results...), elements "
+            "(detail.adjustments, results.next_page...) or outcomes (not_found, ambiguous...)"
+        ),
+    )
+
+    @field_validator("reaches", mode="before")
+    @classmethod
+    def _words(cls, value: object) -> object:
+        words = [value] if isinstance(value, str) else value
+        if isinstance(words, list):
+            for word in words:
+                if not isinstance(word, str) or not REACHABLE.match(word):
+                    raise ValueError(
+                        f"{word!r}: name a screen (detail), an element key (detail.adjustments) or an "
+                        "outcome (not_found), or a list of them"
+                    )
+        return words
 
     @model_validator(mode="after")
     def _searchable(self) -> Canary:
@@ -194,6 +216,18 @@ class PortalEntry(BaseModel, extra="forbid"):
             "{claim_number}, {member_id}, {dos_from}, {dos_to} are filled URL-encoded"
         ),
     )
+    login_url: str = Field("/", description="the path of the sign-in page (the base URL is prepended)")
+    search_page: str = Field(
+        "/", description="the path of the search (or inquiry) form, when no nav.new_search link leads there"
+    )
+    match_on: list[MatchField] = Field(
+        default_factory=lambda: list(MATCH_FIELDS),
+        min_length=1,
+        description=(
+            "what identifies an item's claim among search results: claim_number (alone, when the "
+            "worklist knows it), else the others listed together (account_number, dos, billed)"
+        ),
+    )
 
     @field_validator("search_url")
     @classmethod
@@ -203,8 +237,21 @@ class PortalEntry(BaseModel, extra="forbid"):
                 value.format(**dict.fromkeys(SEARCH_FIELDS, ""))
             except (KeyError, IndexError, ValueError) as exc:
                 raise ValueError(f"unknown or malformed placeholder {exc} (use {', '.join(SEARCH_FIELDS)})") from None
-            if not value.startswith("/"):
-                raise ValueError("must be a path starting with / (the base URL is prepended)")
+            _path_only(value)
+        return value
+
+    @field_validator("login_url", "search_page")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return _path_only(value)
+
+    @field_validator("match_on")
+    @classmethod
+    def _matchable(cls, value: list[MatchField]) -> list[MatchField]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a field twice")
+        if set(value) <= {"claim_number"}:
+            raise ValueError("add account_number, dos or billed: items without a claim number are matched by them")
         return value
 
     @model_validator(mode="after")
@@ -247,6 +294,12 @@ class PortalEntry(BaseModel, extra="forbid"):
         if missing:
             raise ConfigError("credentials", None, f"portals.{portal}.credentials", f"missing: {', '.join(missing)}")
         return Credentials(**values)
+
+
+def _path_only(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError("must be a path starting with / (the base URL is prepended)")
+    return value
 
 
 class PortalRegistry(BaseModel, extra="forbid"):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from bots.core.errors import ConfigError
 
@@ -38,7 +41,8 @@ def line_of(path: Path, loc: tuple[int | str, ...]) -> int | None:
 
 
 def load_model(path: Path, model: type[M]) -> M:
-    """Parse `path` as YAML and validate it as `model`; raise ConfigError naming the place."""
+    """Parse `path` as YAML and validate it as `model`; raise ConfigError naming the place of
+    every problem the file has, in the order of the file."""
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -54,7 +58,49 @@ def load_model(path: Path, model: type[M]) -> M:
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        key = ".".join(str(p) for p in loc) or "(top level)"
-        raise ConfigError(name, _line_of(node, loc), key, err["msg"]) from exc
+        problems = [_problem(name, node, model, err) for err in exc.errors()]
+        raise ConfigError.collect(sorted(problems, key=lambda p: p.line or 0)) from exc
+
+
+def _problem(file: str, node: yaml.Node | None, model: type[BaseModel], err: ErrorDetails) -> ConfigError:
+    loc = tuple(err["loc"])
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        problem = _unknown_key(model, loc)
+    elif err["type"] == "value_error":  # a validator's own words, without pydantic's "Value error, "
+        problem = str(err.get("ctx", {}).get("error", err["msg"]))
+    else:
+        problem = err["msg"]
+    return ConfigError(file, _line_of(node, loc), key, problem)
+
+
+def _unknown_key(model: type[BaseModel], loc: tuple[int | str, ...]) -> str:
+    """`unknown key 'x'`, with the closest field name of the model at that place, if one is close."""
+    name = str(loc[-1])
+    at = _model_at(model, loc[:-1])
+    close = difflib.get_close_matches(name, list(at.model_fields) if at else [], n=1)
+    return f"unknown key {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+def _model_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The model that validates the value at `loc`, followed through fields, dict values and
+    list items; None when the place holds no model."""
+    current: Any = model
+    for part in loc:
+        current = _without_none(current)
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = current.model_fields.get(str(part))
+            current = field.annotation if field else None
+        else:  # a dict's key or a list's index: one step into its values or items
+            args = get_args(current)
+            current = args[-1] if args else None
+    current = _without_none(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _without_none(annotation: Any) -> Any:
+    """`X` of an optional `X | None`."""
+    if get_origin(annotation) in (Union, UnionType):
+        rest = [a for a in get_args(annotation) if a is not type(None)]
+        return rest[0] if len(rest) == 1 else annotation
+    return annotation

@@ -75,6 +75,26 @@ JUNIPER_TEXTS = {
     "Adjusted - See Correspondence": "Adjusted – See Letter",
 }
 
+# Sagebrush leads each status with its own code ("DN10 Denied"): a status map must match the
+# whole wording, code included.
+SAGEBRUSH_TEXTS = {
+    "Paid": "PD01 Paid",
+    "Partially Paid": "PD02 Paid – partial",
+    "Denied": "DN10 Denied",
+    "Finalized - No Payment": "FN00 Closed – no payment",
+    "Pending - Medical Review": "PN20 Pending – medical review",
+    "Pending": "PN10 Pending",
+    "In Process": "IP30 In process",
+    "Accepted for Adjudication": "AC20 Accepted",
+    "Received": "RC10 Received",
+    "Information Requested from Provider": "RQ40 Provider information requested",
+    "Medical Records Requested": "RQ41 Medical records requested",
+    "Returned - Invalid Information": "RJ21 Rejected – invalid data",
+    "Suspended - Legacy Hold": "HD77 Held – legacy migration",
+    "Under Reconsideration": "RV50 Reconsideration open",
+    "Adjusted - See Correspondence": "AJ60 Adjusted – see letter",
+}
+
 PAYERS = {
     p.payer_id: p
     for p in (
@@ -82,6 +102,7 @@ PAYERS = {
         Payer("JNPR1", "Juniper Health", "JNP", 101, JUNIPER_TEXTS),
         Payer("MDWST", "Midwest Mutual Insurance", "MWM", 202),
         Payer("PRAIR", "Prairie Benefit Administrators", "PBA", 303),
+        Payer("SGBR1", "Sagebrush Benefit Partners", "SGB", 404, SAGEBRUSH_TEXTS),
     )
 }
 

@@ -41,7 +41,7 @@ from bots.sim.store import (
     utcnow,
 )
 
-Kind = Literal["bluestem", "cedar", "juniper", "harbor"]
+Kind = Literal["bluestem", "cedar", "juniper", "harbor", "sagebrush"]
 Layout = Literal["normal", "drift"]
 
 

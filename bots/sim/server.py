@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from bots.core.errors import InputError
 from bots.core.registry import PortalRegistry
 from bots.core.settings import Settings
-from bots.sim import bluestem, harbor, juniper
+from bots.sim import bluestem, harbor, juniper, sagebrush
 from bots.sim.portal import Kind, Layout, PortalConfig
 from bots.sim.store import PortalStore
 
@@ -23,6 +23,7 @@ APPS = {
     "cedar": bluestem.create_app,
     "juniper": juniper.create_app,
     "harbor": harbor.create_app,
+    "sagebrush": sagebrush.create_app,
 }
 
 
@@ -113,7 +114,9 @@ def registered_portal(settings: Settings, key: Kind, layout: Layout, port: int |
     registry = PortalRegistry.load(settings.path(settings.portals_file))
     entry = registry.portals.get(key)
     if entry is None:
-        raise InputError(f"no portal {key!r} in {settings.portals_file} (cedar: add it as docs/onboarding.md shows)")
+        raise InputError(
+            f"no portal {key!r} in {settings.portals_file} (cedar, sagebrush: add it as docs/onboarding.md shows)"
+        )
     creds = entry.resolve_credentials(key)
     cfg = PortalConfig.from_settings(
         settings.sim, settings.state_path / "portal" / f"{key}.db", kind=key, layout=layout, timezone=entry.timezone

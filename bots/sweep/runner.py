@@ -210,7 +210,10 @@ class Sweep:
             if key not in self.portals:
                 self.portals[key] = PortalRuntime.load(self.settings, key, self.base_urls.get(key), self.registry)
                 self.bots[key] = bot_class(
-                    key, self.registry.portals[key], self.settings.path(self.settings.portals_file)
+                    key,
+                    self.registry.portals[key],
+                    self.settings.path(self.settings.portals_file),
+                    self.settings.project_root,
                 )
         return self.portals
 

@@ -1,34 +1,45 @@
-"""`rcmbot selectors check`: drive a live portal through every screen with its canary claims
-and report each element of its selector map as ok (the first candidate matched), drift (only
-a fallback matched), broken (its screen was reached and nothing matched) or not reached.
-The result is kept for the sweep (bots.sweep.checks)."""
+"""`rcmbot selectors check`: drive a live portal through every screen with its canary claims,
+through the same bot code the sweep uses, and report each element of its selector map as ok (the
+first candidate matched), drift (only a fallback matched), broken (its screen was reached and
+nothing matched), not shown (optional, or inside something optional, and never shown), not
+reached (its screen was not reached) or absent (the map says the portal has none); and each
+canary as passed (it read cleanly and reached what its `reaches` lists) or failed. The result is
+kept for the sweep (bots.sweep.checks): a broken element or a failed canary holds the portal
+back."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+import shutil
 import time
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from playwright.async_api import Browser, Page, async_playwright
 
 from bots.browser.launch import launch, new_context
-from bots.browser.selectors import Resolver
+from bots.browser.pages import reachable
+from bots.browser.selectors import Resolver, page_path
 from bots.claimstatus.bot import ClaimStatusBot
 from bots.claimstatus.hooks import bot_class
 from bots.claimstatus.login import SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
-from bots.core.errors import InputError
+from bots.core.errors import ConfigError, InputError
 from bots.core.logs import get_logger
+from bots.core.models import CheckResult, Outcome
 from bots.core.registry import PortalRegistry
 from bots.core.settings import Settings
-from bots.sweep.checks import save_check
+from bots.core.yamlfile import line_of
+from bots.evidence.store import EXTENSIONS
+from bots.sweep.checks import check_dir, save_check
 from bots.sweep.runner import batches
 
 log = get_logger(__name__)
-Status = Literal["ok", "drift", "broken", "not reached"]
-STATUSES: tuple[Status, ...] = ("ok", "drift", "broken", "not reached")
+Status = Literal["ok", "drift", "broken", "not shown", "not reached", "absent"]
+STATUSES: tuple[Status, ...] = ("ok", "drift", "broken", "not shown", "not reached", "absent")
 
 # Where each element may be seen, by its key's first part.
 APP_SCREENS = {"search", "results", "detail", "inquiry", "responses"}
@@ -51,35 +62,59 @@ SCREENS_OF: dict[str, set[str]] = {
 
 class Census:
     """Watches every screen the bot reaches and probes every element that belongs there,
-    keeping the best candidate each element ever matched."""
+    keeping the best candidate each element ever matched, and what each canary reached."""
 
     def __init__(self, resolver: Resolver) -> None:
         self.resolver, self.map = resolver, resolver.map
         self.best: dict[str, int | None] = {}  # key -> best candidate index; None: looked, absent
+        self.missed_at: dict[str, str] = {}  # key -> the page it was looked for on and not found
+        self.unhoused: dict[str, str] = {}  # key -> its container, not found on the key's screen
+        self.running: list[int] = []  # the canaries being checked now
+        self.reached: dict[int, set[str]] = defaultdict(set)  # canary -> screens and elements seen
 
     async def observe(self, page: Page, screen: str) -> None:
+        self._saw(screen)
         for key, element in self.map.elements.items():
-            if screen not in SCREENS_OF.get(key.split(".", 1)[0], set()):
+            if element.absent or screen not in SCREENS_OF.get(key.split(".", 1)[0], set()):
                 continue
             container = await self.resolver.nested(page, element.within) if element.within else (0, page)
             if container is None:
-                continue  # its container is absent: nothing to say about it on this screen
+                self.unhoused.setdefault(key, element.within or "")
+                continue
             index = await self.resolver.probe(container[1], key)  # probing notes no drift
             old = self.best.get(key)
-            if index is not None and (old is None or index < old):
-                self.best[key] = index
+            if index is not None:
+                self._saw(key)
+                if old is None or index < old:
+                    self.best[key] = index
             else:
                 self.best.setdefault(key, None)
+                self.missed_at.setdefault(key, page_path(page.url))
+
+    def _saw(self, what: str) -> None:
+        for canary in self.running:
+            self.reached[canary].add(what)
 
     def status(self, key: str) -> tuple[Status, str]:
         """The element's status and the candidate that matched (or why not)."""
         element = self.map.elements[key]
-        if key not in self.best:
-            return "not reached", "its screen was not reached"
-        index = self.best[key]
-        if index is None:
-            return ("not reached", "optional, not shown") if element.optional else ("broken", "no candidate matched")
-        return ("ok" if index == 0 else "drift"), f"#{index + 1} {element.candidates[index].describe()}"
+        if element.absent:
+            return "absent", "the portal has no such element (absent: true)"
+        index = self.best.get(key)
+        if index is not None:
+            return ("ok" if index == 0 else "drift"), f"#{index + 1} {element.candidates[index].describe()}"
+        if key in self.best:
+            if element.optional:
+                return "not shown", "optional, not shown on the screens reached"
+            tried = "; ".join(c.describe() for c in element.candidates)
+            return "broken", f"{self.map.where(key)}: none of {tried} matched at {self.missed_at[key]}"
+        if key in self.unhoused:
+            container = self.unhoused[key]
+            if self.status(container)[0] == "broken":
+                return "broken", f"inside {container}, which did not match"
+            return "not shown", f"inside {container}, which was not shown"
+        screens = " or ".join(sorted(SCREENS_OF.get(key.split(".", 1)[0], {"?"})))
+        return "not reached", f"its screen ({screens}) was not reached"
 
 
 @dataclass
@@ -95,6 +130,45 @@ class CheckReport:
     def broken(self) -> list[str]:
         return [k for k, v in self.elements.items() if v["status"] == "broken"]
 
+    @property
+    def failed_canaries(self) -> list[dict[str, Any]]:
+        return [c for c in self.canaries if not c["passed"]]
+
+    @property
+    def passed(self) -> bool:
+        return not self.broken and not self.failed_canaries
+
+
+def canary_verdict(n: int, result: CheckResult, wanted: list[str], reached: set[str]) -> dict[str, Any]:
+    """What one canary's check found, and whether it passed: it read cleanly (no error, not
+    deferred) and reached every screen, element or outcome its `reaches` lists."""
+    missed = [w for w in wanted if w not in reached and w != result.outcome.value]
+    passed = result.outcome not in (Outcome.ERROR, Outcome.DEFERRED) and not missed
+    return {
+        "canary": n,
+        "outcome": result.outcome.value,
+        "category": result.category,
+        "error": result.error,
+        "reaches": wanted,
+        "missed": missed,
+        "passed": passed,
+    }
+
+
+def _unknown_reaches(settings: Settings, key: str, portal: PortalRuntime) -> None:
+    """ConfigError for a canary whose `reaches` names nothing this portal can show."""
+    known = reachable(portal.selectors)
+    for n, canary in enumerate(portal.entry.canaries):
+        unknown = [w for w in canary.reaches if w not in known]
+        if unknown:
+            path = settings.path(settings.portals_file)
+            raise ConfigError(
+                str(path),
+                line_of(path, ("portals", key, "canaries", n)),
+                f"portals.{key}.canaries.{n}.reaches",
+                f"{', '.join(map(repr, unknown))}: not a screen, outcome or element of its selector map",
+            )
+
 
 async def check_selectors(
     settings: Settings, key: str, base_url: str | None = None, browser: Browser | None = None
@@ -108,36 +182,40 @@ async def check_selectors(
     portal = PortalRuntime.load(settings, key, base_url, registry)
     if not portal.entry.canaries:
         raise InputError(f"portal {key!r} lists no canaries in {settings.portals_file}: nothing to drive it with")
+    _unknown_reaches(settings, key, portal)
     resolver = Resolver(portal.selectors)
     census = Census(resolver)
     login = SharedLogin(portal, settings, census.observe)
+    evidence_dir = check_dir(settings, key)
+    shutil.rmtree(evidence_dir, ignore_errors=True)  # only the latest check's screens are kept
 
-    async def discard(content: bytes, media_type: str, item_id: int, url: str) -> str:
-        return ""  # a canary's evidence is not worklist evidence
+    async def keep(content: bytes, media_type: str, item_id: int, url: str) -> str:
+        """A canary's evidence is not worklist evidence: kept beside the check's result."""
+        digest = hashlib.sha256(content).hexdigest()
+        path = evidence_dir / f"canary-{-item_id}-{digest[:12]}.{EXTENSIONS[media_type]}"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        return str(path)
 
-    outcomes = []
+    canaries = []
     async with contextlib.AsyncExitStack() as stack:
         if browser is None:
             browser = await launch(await stack.enter_async_context(async_playwright()), settings.browser)
             stack.push_async_callback(browser.close)
         context = await new_context(browser, settings.browser)
         stack.push_async_callback(context.close)
-        bot = bot_class(key, portal.entry, settings.path(settings.portals_file))(
-            context, portal, login, resolver, discard, settings
+        bot = bot_class(key, portal.entry, settings.path(settings.portals_file), settings.project_root)(
+            context, portal, login, resolver, keep, settings
         )
         if isinstance(bot, ClaimStatusBot):
             bot.use_search_url = False  # the search form is a screen to check too
         items = [c.item(n) for n, c in enumerate(portal.entry.canaries, 1)]
         for batch in batches(items, portal.entry.claims_per_inquiry):
+            census.running = [-item.id for item in batch]
             for item, result in zip(batch, await bot.check_batch(batch), strict=True):
-                outcomes.append(
-                    {
-                        "canary": -item.id,
-                        "outcome": result.outcome.value,
-                        "category": result.category,
-                        "error": result.error,
-                    }
-                )
+                n = -item.id
+                verdict = canary_verdict(n, result, portal.entry.canaries[n - 1].reaches, census.reached[n])
+                canaries.append(verdict | {"evidence": result.evidence})
     elements = {k: dict(zip(("status", "detail"), census.status(k), strict=True)) for k in portal.selectors.elements}
     counts = {str(s): sum(1 for v in elements.values() if v["status"] == s) for s in STATUSES}
     report = CheckReport(
@@ -145,9 +223,9 @@ async def check_selectors(
         checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         seconds=round(time.monotonic() - started, 1),
         elements=elements,
-        canaries=outcomes,
+        canaries=canaries,
         counts=counts,
     )
     save_check(settings, report.portal, asdict(report))
-    log.info("selectors checked", portal=key, **counts)
+    log.info("selectors checked", portal=key, failed_canaries=len(report.failed_canaries), **counts)
     return report

@@ -1,0 +1,129 @@
+"""`rcmbot portal validate`: everything about one portal that can be checked without a browser
+(its registry entry, selector map, status map, hook and credentials), every problem at once."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from bots.browser.pages import load_selector_map
+from bots.browser.selectors import SelectorMap
+from bots.claimstatus.hooks import bot_class
+from bots.claimstatus.statusmap import StatusMap
+from bots.core.errors import ConfigError, InputError
+from bots.core.registry import PortalEntry, PortalRegistry
+from bots.core.settings import Settings
+from bots.core.yamlfile import line_of, load_model
+
+T = TypeVar("T")
+PARTS = ("registry", "selector map", "status map", "hook", "credentials")
+
+
+@dataclass
+class PortalValidation:
+    """The problems found with one portal, and the parts that could not be checked (part -> why)."""
+
+    portal: str
+    problems: list[ConfigError] = field(default_factory=list)
+    not_checked: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        """e.g. `cedar: 3 problems (registry, selector map, status map, hook, credentials checked)`."""
+        checked = ", ".join(part for part in PARTS if part not in self.not_checked)
+        if self.valid:
+            verdict = "valid"
+        else:
+            verdict, checked = f"{len(self.problems)} problem{'s' * (len(self.problems) != 1)}", f"{checked} checked"
+        by_reason: dict[str, list[str]] = {}
+        for part, why in self.not_checked.items():
+            by_reason.setdefault(why, []).append(part)
+        skipped = [f"{', '.join(parts)} not checked: {why}" for why, parts in by_reason.items()]
+        return f"{self.portal}: {verdict} ({'; '.join([checked, *skipped])})"
+
+    def check(self, load: Callable[[], T]) -> T | None:
+        """What `load` returns, or None with its problems kept."""
+        try:
+            return load()
+        except ConfigError as exc:
+            self.problems.extend(exc.problems)
+            return None
+
+
+class _Entries(BaseModel):
+    """The registry's entries, unvalidated: to find one portal's entry when another's is broken."""
+
+    portals: dict[str, Any]
+
+
+def validate_portal(settings: Settings, key: str) -> PortalValidation:
+    """Check one portal as far as its files allow; ConfigError if the registry cannot be read,
+    InputError if the portal is not in it."""
+    registry_file = settings.path(settings.portals_file)
+    entries = _entries(registry_file, key)
+    report = PortalValidation(key)
+    report.check(lambda: PortalRegistry.load(registry_file))
+    try:
+        entry = PortalEntry.model_validate(entries[key])
+    except ValidationError:  # its problems are the registry's, reported above with their lines
+        _check_maps_alone(report, settings, entries[key])
+        return report
+    report.check(lambda: load_selector_map(settings.path(entry.selector_map), entry))
+    report.check(lambda: StatusMap.load(settings.path(entry.status_map)))
+    report.check(lambda: bot_class(key, entry, registry_file, settings.project_root))
+    _check_credentials(report, entry, registry_file)
+    return report
+
+
+def _check_maps_alone(report: PortalValidation, settings: Settings, entry: Any) -> None:
+    """With the entry invalid, the maps it names are still checked as files, so that a typo in
+    each file shows in one run; what depends on a valid entry is not checked."""
+    named = entry if isinstance(entry, dict) else {}
+    invalid = "the registry entry is invalid"
+    for part, name, load in (
+        ("selector map", "selector_map", SelectorMap.load),
+        ("status map", "status_map", StatusMap.load),
+    ):
+        if isinstance(named.get(name), str):
+            report.check(partial(load, settings.path(Path(named[name]))))
+        else:
+            report.not_checked[part] = invalid
+    report.not_checked |= dict.fromkeys(("elements the entry needs", "hook", "credentials"), invalid)
+
+
+def _entries(registry_file: Path, key: str) -> dict[str, Any]:
+    """The registry's entries by key, unvalidated; ConfigError if the file cannot be read or has
+    no `portals:`, InputError (with the closest key) if `key` is not one of them."""
+    entries = load_model(registry_file, _Entries).portals
+    if key not in entries:
+        close = difflib.get_close_matches(key, list(entries), n=1)
+        raise InputError(
+            f"no portal {key!r} in {registry_file}"
+            + (f" (did you mean {close[0]!r}?)" if close else "")
+            + f"; it has: {', '.join(entries) or 'none'}"
+        )
+    return entries
+
+
+def _check_credentials(report: PortalValidation, entry: PortalEntry, registry_file: Path) -> None:
+    """Whether the secrets the login needs are there: missing ones are a problem at the entry's
+    `credentials:`. Prefect Secret blocks are read through the reader the orchestration layer
+    sets up (use_secret_blocks); without one they are not checked."""
+    where = f"portals.{report.portal}.credentials"
+    try:
+        entry.resolve_credentials(report.portal)
+    except ConfigError as exc:
+        if exc.key != where:  # no block reader in this process: resolve_credentials names the block
+            report.not_checked["credentials"] = "Prefect Secret block"
+            return
+        line = line_of(registry_file, ("portals", report.portal, "credentials"))
+        report.problems.append(ConfigError(str(registry_file), line, where, exc.problem))

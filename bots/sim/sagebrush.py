@@ -1,0 +1,146 @@
+"""The simulated payer portal "Sagebrush Benefit Partners Provider Connect": built unlike
+Bluestem, Cedar, Juniper and Harbor on purpose.
+
+- The root is a public landing page whose "Quick sign-in" form (Email, PIN) posts back to the
+  root and is refused (405); the working sign-in lives at /account/signin, without MFA or terms.
+- Claim lookup is a GET form at /claims/lookup; a claim reference may carry the "SG-" prefix.
+  A lookup that finds exactly one claim goes straight to that claim instead of listing it.
+- Results are cards of free text ("Claim SG-… · DOS … · DN10 Denied"): no account number,
+  billed amount or patient name to match on, so a bot must open each claim.
+- A claim is a definition list without service lines, plus a table of reason codes; statuses
+  lead with Sagebrush's own code; dates read "26 Aug 2026" and amounts "USD 1,234.50"."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import and_
+
+from bots.sim.portal import PortalConfig, SimPortal, date_filter, parse_date
+from bots.sim.store import Claim
+
+DATE_FORMAT = "%d %b %Y"
+PATHS = {"login": "/account/signin", "ready": "/claims/lookup"}
+CLAIM_PREFIX = "SG-"
+LOOKUP_FIELDS = ("claim", "member", "from", "to")
+show_date = date_filter(DATE_FORMAT)
+
+
+def usd(cents: Any) -> str:
+    return f"USD {cents / 100:,.2f}" if isinstance(cents, int) else ""
+
+
+def service_dates(claim: dict[str, Any]) -> str:
+    """A claim's dates of service, "26 Aug 2026 – 28 Aug 2026", or one date for a single day."""
+    first, last = show_date(claim["dos_from"]), show_date(claim["dos_to"])
+    return first if first == last else f"{first} – {last}"
+
+
+def claim_reference(number: str) -> str:
+    return f"{CLAIM_PREFIX}{number}"
+
+
+def claim_number(reference: str) -> str:
+    """The data set's claim number from what a user typed: "SG-2026…", "sg-2026…" or "2026…"."""
+    reference = reference.strip()
+    return reference[len(CLAIM_PREFIX) :] if reference.upper().startswith(CLAIM_PREFIX) else reference
+
+
+def lookup_condition(form: dict[str, str]) -> Any | None:
+    """What a lookup (its fields stripped) asks for as an SQL condition, or None if it names
+    neither a claim nor a member with both dates. A member lookup finds the member's claims
+    whose service overlaps the dates."""
+    if form["claim"]:
+        return Claim.claim_number == claim_number(form["claim"])
+    first, last = parse_date(form["from"], DATE_FORMAT), parse_date(form["to"], DATE_FORMAT)
+    if form["member"] and first and last:
+        return and_(Claim.member_id == form["member"], Claim.dos_from <= last, Claim.dos_to >= first)
+    return None
+
+
+def create_app(cfg: PortalConfig) -> FastAPI:
+    sim = SimPortal(cfg, "Sagebrush Benefit Partners Provider Connect", ["SGBR1"], "sg_session", PATHS, DATE_FORMAT)
+    sim.templates.env.filters.update(usd=usd, service_dates=service_dates, reference=claim_reference)
+    app = sim.app
+
+    def page(request: Request, name: str, status: int = 200, **ctx: Any) -> Response:
+        return sim.page(request, f"sagebrush/{name}", status, **ctx)
+
+    def results_page(request: Request, form: dict[str, str], found: list[dict[str, Any]], page_no: int) -> Response:
+        pages = max(1, -(-len(found) // cfg.page_size))
+        page_no = min(max(1, page_no), pages)
+        first = (page_no - 1) * cfg.page_size
+
+        def url(number: int) -> str:
+            asked = {name: value for name, value in form.items() if value}
+            return f"/claims/lookup/results?{urlencode({**asked, 'page': number})}"
+
+        return page(
+            request,
+            "results.html",
+            claims=found[first : first + cfg.page_size],
+            total=len(found),
+            first=first + 1,
+            prev_url=url(page_no - 1) if page_no > 1 else None,
+            next_url=url(page_no + 1) if page_no < pages else None,
+        )
+
+    @app.get("/")
+    def landing(request: Request) -> Response:
+        return page(request, "landing.html")
+
+    @app.get("/account/signin")
+    def signin_form(request: Request, expired: int = 0) -> Response:
+        notice = "Your session ended after a period of inactivity. Please sign in again." if expired else None
+        return page(request, "signin.html", notice=notice)
+
+    @app.post("/account/signin")
+    def signin(request: Request, username: str = Form(""), password: str = Form("")) -> Response:
+        user = sim.authenticate(username, password)
+        if user is None:
+            return page(request, "signin.html", 401, error="Sign-in failed. Check your username and password.")
+        # Sagebrush has no second factor: a TOTP secret on the user is ignored.
+        token = sim.start_session(user.id, "ready")
+        return sim.with_cookie(RedirectResponse(PATHS["ready"], 303), token)
+
+    @app.get("/claims/lookup")
+    def lookup_form(request: Request) -> Response:
+        sess = sim.current(request)
+        return sess if isinstance(sess, Response) else page(request, "lookup.html", form={})
+
+    @app.get("/claims/lookup/results")
+    def lookup(request: Request, page_no: int = Query(1, alias="page")) -> Response:
+        """?claim=… or ?member=…&from=…&to=…, and &page=N. One match opens that claim."""
+        sess = sim.current(request)
+        if isinstance(sess, Response):
+            return sess
+        form = {name: request.query_params.get(name, "").strip() for name in LOOKUP_FIELDS}
+        where = lookup_condition(form)
+        if where is None:
+            error = "Enter a claim reference, or a member number with a from date and a to date (e.g. 26 Aug 2026)."
+            return page(request, "lookup.html", 400, form=form, error=error)
+        found = sim.claims_where(where)
+        if len(found) == 1:
+            return RedirectResponse(f"/claims/view/{found[0]['claim_key']}", 303)
+        return results_page(request, form, found, page_no)
+
+    @app.get("/claims/view/{claim_key}")
+    def claim_view(request: Request, claim_key: str) -> Response:
+        sess = sim.current(request)
+        if isinstance(sess, Response):
+            return sess
+        with sim.store.session() as s:
+            claim = s.get(Claim, claim_key)
+        if claim is None:
+            return sim.message(request, 404, "Claim not available", "That claim cannot be shown. Start a new lookup.")
+        looked_up = sim.local().strftime(f"{DATE_FORMAT} %H:%M %Z")
+        return page(request, "claim.html", c=claim.view(), looked_up=looked_up)
+
+    @app.get("/account/signout")
+    def signout(request: Request) -> RedirectResponse:
+        return sim.logout(request)
+
+    return app
