@@ -16,23 +16,32 @@ import yaml
 from bots.browser import PortalPage
 from bots.claimstatus import ClaimStatusBot
 from bots.core import ConfigError, ItemRef
+from bots.sim.dataset import SimClaim, WorklistRow, build_dataset
 from bots.sweep.runner import Sweep, SweepDeps
-from tests.conftest import ROOT, Portal, check_selectors_shared, run_sweep, seed_worklist
+from tests.conftest import CLAIMS, ROOT, SEED, Portal, check_selectors_shared, run_sweep, seed_worklist
 from tests.test_sweep import pick
 
 BLOCK = re.compile(r"```yaml\n# file: (\S+)[^\n]*\n(.*?)```", re.S)
 HOOK = re.compile(r"```python\n# file: (\S+)\n(.*?)```", re.S)
 
 
-def onboard(tmp_path: Path, **entry: Any) -> Path:
-    """Write the guide's three files into tmp_path; a registry holding only the new portal."""
-    blocks = dict(BLOCK.findall((ROOT / "docs/onboarding.md").read_text()))
-    (tmp_path / "cedar-selectors.yaml").write_text(blocks["selectors/cedar.yaml"])
-    (tmp_path / "cedar-status.yaml").write_text(blocks["config/status/cedar.yaml"])
-    registry = yaml.safe_load(blocks["config/portals.yaml"])
-    registry["cedar"] |= {
-        "selector_map": str(tmp_path / "cedar-selectors.yaml"),
-        "status_map": str(tmp_path / "cedar-status.yaml"),
+def guide_files() -> dict[str, list[str]]:
+    """The guide's YAML blocks by the file they go in (the registry has one block per portal)."""
+    files: dict[str, list[str]] = {}
+    for name, text in BLOCK.findall((ROOT / "docs/onboarding.md").read_text()):
+        files.setdefault(name, []).append(text)
+    return files
+
+
+def onboard(tmp_path: Path, key: str = "cedar", **entry: Any) -> Path:
+    """Write the guide's three files of portal `key` into tmp_path; a registry holding only it."""
+    files = guide_files()
+    (tmp_path / f"{key}-selectors.yaml").write_text(*files[f"selectors/{key}.yaml"])
+    (tmp_path / f"{key}-status.yaml").write_text(*files[f"config/status/{key}.yaml"])
+    registry = next(r for r in map(yaml.safe_load, files["config/portals.yaml"]) if key in r)
+    registry[key] |= {
+        "selector_map": str(tmp_path / f"{key}-selectors.yaml"),
+        "status_map": str(tmp_path / f"{key}-status.yaml"),
         "maintenance": [],
         **entry,
     }
@@ -122,3 +131,64 @@ def test_a_python_hook_changes_one_step_and_a_bad_one_fails_at_start(
         line = next(n for n, text in enumerate(settings.portals_file.read_text().splitlines(), 1) if "bot:" in text)
         where = (err.value.file, err.value.line, err.value.key)
         assert where == (str(settings.portals_file), line, "portals.cedar.bot") and problem in err.value.problem
+
+
+def expected_outcome(row: WorklistRow, claims: list[SimClaim], window_days: int) -> tuple[str, SimClaim | None]:
+    """What a sweep with Sagebrush's `match_on: [claim_number, dos]` must find for a worklist row,
+    worked out from the portal's own claims: by claim number when the row has one, else among the
+    member's claims the search window shows (one of them: the portal opens it straight away)."""
+    if row.payer_claim_number:
+        found = [c for c in claims if c.claim_number == row.payer_claim_number]
+        return ("status", found[0]) if found else ("not_found", None)
+    pad = dt.timedelta(days=window_days)
+    shown = [
+        c
+        for c in claims
+        if c.member_id == row.member_id and c.dos_from <= row.dos_to + pad and c.dos_to >= row.dos_from - pad
+    ]
+    same = [c for c in shown if (c.dos_from, c.dos_to) == (row.dos_from, row.dos_to)]
+    if not shown:
+        return "not_found", None
+    return ("status", same[0]) if len(same) == 1 else ("ambiguous", None)
+
+
+@pytest.fixture
+def sagebrush(sims, monkeypatch) -> Portal:
+    portal = sims.portal("sagebrush").reset()
+    for name, value in portal.env().items():
+        monkeypatch.setenv(name, value)
+    return portal
+
+
+def test_a_portal_unlike_the_shapes_defaults_is_onboarded_by_data_alone(tmp_path, settings, sagebrush) -> None:
+    settings.portals_file = onboard(tmp_path, "sagebrush")
+    data = build_dataset(SEED, CLAIMS, "SGBR1")
+    rows = pick(data, 2)
+    seed_worklist(settings, rows)
+    sweep = Sweep(SweepDeps.load(settings), base_urls={"sagebrush": sagebrush.url})
+    summary = run_sweep(sweep, sweep.due(), 2)
+    assert summary.errors == 0 and summary.by_portal == {"sagebrush": len(rows)}
+    statuses = sweep.portals["sagebrush"].statuses
+    for item in sweep.store.items():
+        row = next(r for r in rows if r.account_number == item.account_number and r.dos_from == item.dos_from)
+        outcome, claim = expected_outcome(row, data.claims, settings.sweep.search_window_days)
+        if claim is not None and statuses.lookup(claim.status_text) is None:
+            outcome = "unmapped"
+        assert item.outcome == outcome, (row.kind, row.payer_claim_number is None)
+        if claim is not None:  # read off a definition list, through patterns, in its own formats
+            assert (item.status_text, item.paid_cents, item.payer_claim_number) == (
+                claim.status_text,
+                claim.paid_cents,
+                claim.claim_number,
+            )
+            assert item.status_date == claim.status_date and item.check_date == claim.check_date
+            assert sweep.store.lines(item.id) == []  # the portal shows no service lines
+    coding = next(i for i in sweep.store.items() if i.status_category == "F2" and i.carc_codes)
+    assert coding.carc_codes  # adjustments read from the reason-code table
+    assert {row.kind for row in rows} >= {"ambiguous", "not_found", "unmapped", "denied_coding"}
+
+    report = check_selectors_shared(settings, "sagebrush", sagebrush.url)
+    assert report.passed, (report.canaries, report.broken)
+    absent = {k for k, e in report.elements.items() if e["status"] == "absent"}
+    assert absent == {"results.account_number", "results.billed", "detail.lines", "adjustment.line_no"}
+    assert report.counts["drift"] == 0 and report.counts["broken"] == 0
