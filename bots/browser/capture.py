@@ -7,7 +7,7 @@ import asyncio
 import io
 from typing import Any
 
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
 
@@ -16,6 +16,8 @@ from bots.core.settings import BrowserSettings
 
 MARK = "data-rcmbot-mask"
 MASKED_TEXT = "[masked]"
+CAPTION_PX = 16  # text height of a caption strip above a screenshot
+JPEG_CAPTION_QUALITY = 80
 
 # Serialise a clone of the page with marked elements and secret inputs blanked, then unmark.
 _SNAPSHOT_JS = f"""() => {{
@@ -71,6 +73,29 @@ async def capture(page: Page, resolver: Resolver, settings: BrowserSettings) -> 
     html = await _snapshot(page, masks)
     image, media_type = await _screenshot(page, masks, settings)
     return image, media_type, html
+
+
+def captioned(
+    image: bytes, media_type: str, html: bytes, caption: str, palette: int | None = None
+) -> tuple[bytes, bytes]:
+    """The image with `caption` in a strip above the page, and the HTML with it as a comment
+    before the page: what rcmbot did, told beside the portal's own screen, never inside it (a
+    not-found screen looks the same whatever was searched)."""
+    with Image.open(io.BytesIO(image)) as page:
+        font = ImageFont.load_default(size=CAPTION_PX)
+        strip = CAPTION_PX * 2
+        out = Image.new("RGB", (page.width, page.height + strip), "#fff4c2")
+        out.paste(page.convert("RGB"), (0, strip))
+        ImageDraw.Draw(out).text((CAPTION_PX // 2, CAPTION_PX // 2), caption, fill="#202020", font=font)
+        if palette:  # a png8 screenshot stays one
+            out = out.quantize(palette, method=Image.Quantize.FASTOCTREE)
+    buffer = io.BytesIO()
+    if media_type == "image/jpeg":
+        out.save(buffer, "JPEG", quality=JPEG_CAPTION_QUALITY)
+    else:
+        out.save(buffer, "PNG", compress_level=6)
+    comment = f"<!-- {caption.replace('--', '- -')} -->\n".encode()
+    return buffer.getvalue(), comment + html
 
 
 async def capture_rows(

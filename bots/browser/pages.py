@@ -187,14 +187,16 @@ class PortalPage:
             await asyncio.sleep(SCREEN_POLL_S)
 
     async def _unknown_screen(self) -> str:
-        """What a person needs to see what went wrong: where, the HTTP status, the title and
-        the page's first words (its heading, most often)."""
+        """What a person needs to see what went wrong: where, the HTTP status, the title and the
+        page's main heading (or its first words, without one)."""
         title = await self.page.title()
-        words = (await self.page.locator("body").inner_text(timeout=1000)).split()[:FIRST_WORDS]
+        heading = self.page.locator("h1").first
+        shown = "heading" if await heading.count() else "page begins"
+        words = (await (heading if shown == "heading" else self.page.locator("body")).inner_text(timeout=1000)).split()
         status = f"HTTP {self.status}" if self.status else "no HTTP status"
         return (
             f"no known screen appeared at {page_path(self.page.url)} ({status}, title {title.strip()!r}, "
-            f"page begins {' '.join(words)!r})"
+            f"{shown} {' '.join(words[:FIRST_WORDS])!r})"
         )
 
     async def goto(self, url: str) -> str:

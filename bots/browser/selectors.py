@@ -198,7 +198,8 @@ class UnreadableError(ValueError):
 
 def page_path(url: str) -> str:
     """A page's path for messages: no query (it may carry a claim or member number)."""
-    return urlsplit(url).path or "/"
+    parts = urlsplit(url)
+    return (parts.path or "/") if parts.scheme in ("http", "https") else url
 
 
 def url_of(scope: Scope) -> str:

@@ -10,6 +10,7 @@ login, retries, session expiry, page reuse and evidence storage stay here."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from playwright.async_api import Error as PlaywrightError
 from pydantic import ValidationError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
-from bots.browser.capture import capture, snapshot
+from bots.browser.capture import captioned, capture, snapshot
 from bots.browser.pages import PortalPage
 from bots.browser.selectors import Resolver, ScreenError, UnreadableError
 from bots.claimstatus.login import PersonNeededError, SharedLogin
@@ -216,6 +217,7 @@ class ClaimStatusBot(PortalBot):
     `expect_screen` and `capture_evidence`."""
 
     use_search_url = True  # False: always the search form (the selectors check walks every screen)
+    searched: str | None = None  # what the last search asked for, in words, for evidence captions
 
     async def check_batch(self, items: list[ItemRef]) -> list[CheckResult]:
         """Check each item on its own (one attempt at a time, each retried): a result for each
@@ -235,6 +237,7 @@ class ClaimStatusBot(PortalBot):
         screen. A search that lands straight on a claim's detail (the portal's only match) is
         read if that claim is the item's, else AMBIGUOUS. Runs inside `check_batch`'s retries;
         may raise what any step may."""
+        self.searched = None
         screen = await self.search(pp, item)
         if screen == "search":
             raise BusinessError(f"portal rejected the search: {await self.resolver.text(pp.page, 'search.error')}")
@@ -242,7 +245,8 @@ class ClaimStatusBot(PortalBot):
 
         if screen == "results":
             if await self.resolver.find(pp.page, "results.empty") is not None:
-                return CheckResult(outcome=Outcome.NOT_FOUND, evidence=await self.capture_evidence(pp, item))
+                caption = f"rcmbot searched {self.portal.key} for {self.searched or 'this claim'}: no claim found"
+                return CheckResult(outcome=Outcome.NOT_FOUND, evidence=await self.capture_evidence(pp, item, caption))
             matches = await self.matching_rows(pp, item)
             if len(matches) != 1:
                 return CheckResult(
@@ -251,7 +255,8 @@ class ClaimStatusBot(PortalBot):
             self.expect_screen(await self.open_match(pp, matches[0]), "detail")
         detail = await self.read_detail(pp)
         evidence = await self.capture_evidence(pp, item)
-        if screen == "detail" and not detail.as_row().is_item(item, self.portal.entry.match_on):
+        landed = detail.as_row()  # compared on what the detail shows of `match_on`
+        if screen == "detail" and not landed.is_item(item, landed.shown(self.portal.entry.match_on)):
             return CheckResult(outcome=Outcome.AMBIGUOUS, matches=0, evidence=evidence)
         return read_result(self.portal.statuses.lookup(detail.status_text), detail, evidence)
 
@@ -268,6 +273,11 @@ class ClaimStatusBot(PortalBot):
             "dos_from": "" if by_claim else (item.dos_from - pad).strftime(fmt),
             "dos_to": "" if by_claim else (item.dos_to + pad).strftime(fmt),
         }
+        self.searched = (
+            f"claim number {fields['claim_number']}"
+            if by_claim
+            else f"member ID ending {item.member_id[-4:]}, service dates {fields['dos_from']} to {fields['dos_to']}"
+        )
         if self.portal.entry.search_url and self.use_search_url:  # one request instead of form page + post + redirect
             path = self.portal.entry.search_url.format(**{k: quote(v, safe="") for k, v in fields.items()})
             return await pp.goto(self.portal.url(path))
@@ -310,8 +320,13 @@ class ClaimStatusBot(PortalBot):
         shows oddly; raise ValueError for a screen that cannot be read."""
         return await pp.claim_detail()
 
-    async def capture_evidence(self, pp: PortalPage, item: ItemRef) -> list[str]:
+    async def capture_evidence(self, pp: PortalPage, item: ItemRef, caption: str | None = None) -> list[str]:
         """Helper for steps: store a masked screenshot and an HTML snapshot of the page as it is
-        now as the item's evidence; their content hashes (for CheckResult.evidence)."""
+        now as the item's evidence, with a `caption` beside the page if given (what was searched,
+        where the page does not say); their content hashes (for CheckResult.evidence)."""
         image, media_type, html = await capture(pp.page, self.resolver, self.settings.browser)
+        if caption:
+            browser = self.settings.browser
+            palette = browser.screenshot_colors if browser.screenshot_format == "png8" else None
+            image, html = await asyncio.to_thread(captioned, image, media_type, html, caption, palette)
         return await self._store(item, pp.page.url, (image, media_type), (html, "text/html"))

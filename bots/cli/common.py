@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import sys
 from dataclasses import dataclass
@@ -81,6 +82,16 @@ def print_table(table: Table, indent: int = 2) -> None:
 def print_json(data: Any) -> None:
     """One JSON line on standard output, never reformatted by Rich."""
     print(json.dumps(data), flush=True)
+
+
+# Where the worklist and evidence are, when the environment of this one command said so.
+DATA_ENV = ("RCMBOT_PROJECT_ROOT", "RCMBOT_STATE_DIR", "RCMBOT_EVIDENCE_DIR")
+
+
+def data_env() -> str:
+    """The variables to repeat before a command printed for the user to run next, so it looks at
+    the same worklist and evidence (RCMBOT_DATABASE_URL is a secret: it is never printed)."""
+    return "".join(f"{name}={shlex.quote(os.environ[name])} " for name in DATA_ENV if name in os.environ)
 
 
 def rcmbot_program() -> str:

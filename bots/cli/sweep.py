@@ -11,7 +11,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from bots.cli.common import console, invocation, prepare_database, print_json, print_table, rcmbot_program, start
+from bots.cli.common import (
+    console,
+    data_env,
+    invocation,
+    prepare_database,
+    print_json,
+    print_table,
+    rcmbot_program,
+    start,
+)
 from bots.core.errors import InputError
 from bots.core.settings import Settings
 
@@ -93,6 +102,10 @@ def print_summary(summary: dict[str, Any], settings: Settings, state_flag: str) 
         console.print("Checked per portal: " + ", ".join(f"{k} {v}" for k, v in summary["by_portal"].items()))
     for portal, reason in summary.get("needs_person", {}).items():
         console.print(f"A PERSON IS NEEDED for {portal}: {reason}")
+    for outcome, reasons in summary.get("not_checked", {}).items():
+        console.print(f"Not checked, {labels[Outcome(outcome)]}:")
+        for reason, n in reasons.items():
+            console.print(f"  {n:>5}  {reason}")
     if summary.get("drift"):
         console.print(f"Selector drift (fix the map): {summary['drift']}")
     console.print("\nWhere to look next:")
@@ -102,7 +115,7 @@ def print_summary(summary: dict[str, Any], settings: Settings, state_flag: str) 
         "evidence list --limit 5",
         "evidence verify",
     ):
-        console.print(f"  {rcmbot_program()}{state_flag} {cmd}")
+        console.print(f"  {data_env()}{rcmbot_program()}{state_flag} {cmd}")
 
 
 def sweep(

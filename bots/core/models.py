@@ -116,17 +116,25 @@ class ResultRow(BaseModel):
 
     def is_item(self, item: ItemRef, match_on: Sequence[MatchField] = MATCH_FIELDS) -> bool:
         """Whether this row is the item's claim: by payer claim number when the worklist knows it
-        and `match_on` has it, else by the other `match_on` fields the row shows (the detail
-        page a search lands on may show fewer)."""
+        and `match_on` has it, else by every other field of `match_on`."""
         if item.payer_claim_number and "claim_number" in match_on:
             return self.claim_number == item.payer_claim_number
-        shown = {
-            "account_number": (self.account_number, item.account_number),
-            "dos": ((self.dos_from, self.dos_to), (item.dos_from, item.dos_to)),
-            "billed": (self.billed_cents, item.billed_cents),
-        }
-        compared = [shown[f] for f in match_on if f in shown and shown[f][0] not in (None, (None, None))]
-        return bool(compared) and all(mine == theirs for mine, theirs in compared)
+        fields = [self._compare(f, item) for f in match_on if f != "claim_number"]
+        return bool(fields) and all(mine == theirs for mine, theirs in fields)
+
+    def shown(self, match_on: Sequence[MatchField]) -> list[MatchField]:
+        """The fields of `match_on` this row shows (a detail page may show fewer than results)."""
+        return [f for f in match_on if self._compare(f, None)[0] not in (None, (None, None))]
+
+    def _compare(self, field: MatchField, item: ItemRef | None) -> tuple[object, object]:
+        """(this row's value, the item's) of one `match_on` field."""
+        if field == "claim_number":
+            return self.claim_number, item and item.payer_claim_number
+        if field == "account_number":
+            return self.account_number, item and item.account_number
+        if field == "dos":
+            return (self.dos_from, self.dos_to), item and (item.dos_from, item.dos_to)
+        return self.billed_cents, item and item.billed_cents
 
 
 class ClaimDetail(BaseModel):

@@ -85,6 +85,11 @@ def _secret(kind: str, where: str) -> str | None:
     return _block_reader[0](where)
 
 
+class MissingCredentialsError(ConfigError):
+    """A secret the portal's login needs is not available where this runs (not the registry's
+    fault: the environment's, or a missing Prefect Secret block)."""
+
+
 class Credentials(BaseModel):
     username: SecretStr
     password: SecretStr
@@ -292,7 +297,9 @@ class PortalEntry(BaseModel, extra="forbid"):
                 missing.append(f"{'environment variable' if kind == 'env' else 'Prefect Secret block'} {where}")
             values[name] = SecretStr(value or "")
         if missing:
-            raise ConfigError("credentials", None, f"portals.{portal}.credentials", f"missing: {', '.join(missing)}")
+            raise MissingCredentialsError(
+                "credentials", None, f"portals.{portal}.credentials", f"missing: {', '.join(missing)}"
+            )
         return Credentials(**values)
 
 

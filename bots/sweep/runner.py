@@ -27,7 +27,7 @@ from bots.claimstatus.login import SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.core.logs import get_logger, redaction_scope
 from bots.core.models import CheckResult, ItemRef, Outcome
-from bots.core.registry import PortalRegistry
+from bots.core.registry import MissingCredentialsError, PortalRegistry
 from bots.core.settings import BrowserSettings, Settings
 from bots.evidence import EvidenceStore, open_evidence_store
 from bots.sweep.checks import broken_portals
@@ -57,10 +57,13 @@ class SweepSummary:
     flow_run_id: str | None = None
     by_portal: dict[str, int] = field(default_factory=dict)  # claims checked in each portal
     needs_person: dict[str, str] = field(default_factory=dict)  # portal -> why its sweep stopped
+    # why claims were not checked: outcome (deferred, manual) -> reason -> claims
+    not_checked: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @property
     def checked(self) -> int:
-        return sum(self.by_category.values())
+        """Claims a portal was asked about (not those deferred or left to a person)."""
+        return sum(n for key, n in self.by_category.items() if key not in (Outcome.DEFERRED, Outcome.MANUAL))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +78,7 @@ class SweepSummary:
             "flow_run_id": self.flow_run_id,
             "by_portal": self.by_portal,
             "needs_person": self.needs_person,
+            "not_checked": self.not_checked,
         }
 
     def markdown(self) -> str:
@@ -175,10 +179,12 @@ class Sweep:
         self._unusable: dict[str, str] | None = None
         self._evidence_count = 0
         self._by_portal: Counter[str] = Counter()
+        self._not_checked: dict[str, Counter[str]] = {}
 
     @property
     def unusable(self) -> dict[str, str]:
-        """Portals whose latest selectors check found a broken element, read once per sweep."""
+        """Portals not to work in this sweep -> why: those whose latest selectors check failed
+        (read once per sweep), and those whose credentials are not available here."""
         if self._unusable is None:
             self._unusable = broken_portals(self.settings, list(self.registry.portals))
         return self._unusable
@@ -202,8 +208,26 @@ class Sweep:
 
     def preflight(self, items: list[ItemRef]) -> dict[str, PortalRuntime]:
         """Load and validate every portal these items go to (registry entry, selector map,
-        status map, credentials); raise ConfigError naming file, line and key before any work."""
-        return self._load(self.route(items)[0])
+        status map, hook); raise ConfigError naming file, line and key before any work. A portal
+        whose credentials are missing is not an error: its items are deferred (or go to another
+        portal listing their payer) while the others are swept."""
+        return self._load(self.route_loaded(items)[0])
+
+    def route_loaded(self, items: list[ItemRef]) -> tuple[dict[str, list[ItemRef]], list[tuple[ItemRef, CheckResult]]]:
+        """route(), with every portal chosen loaded; one whose credentials are missing is marked
+        unusable and its items routed again."""
+        while True:
+            by_portal, unrouted = self.route(items)
+            missing = {}
+            for key in by_portal:
+                try:
+                    self._load([key])
+                except MissingCredentialsError as exc:
+                    missing[key] = f"{key}: credentials {exc.problem}; set them, then sweep again"
+                    log.error("portal credentials missing; its items wait", portal=key)
+            if not missing:
+                return by_portal, unrouted
+            self.unusable.update(missing)
 
     def _load(self, keys: Iterable[str]) -> dict[str, PortalRuntime]:
         for key in keys:
@@ -238,6 +262,8 @@ class Sweep:
         self._evidence_count += len(result.evidence)
         if result.outcome not in (Outcome.DEFERRED, Outcome.MANUAL):
             self._by_portal[portal] += 1
+        else:
+            self._not_checked.setdefault(result.outcome.value, Counter())[result.error or "no reason given"] += 1
         log.info("checked", item_id=item.id, outcome=result.outcome.value, category=result.category, rule=decision.rule)
 
     async def _give_up(self, portal: str, queue: asyncio.Queue[list[ItemRef]], reason: str) -> None:
@@ -283,8 +309,7 @@ class Sweep:
         step = step or Sweep.check_and_record
         concurrency = concurrency or self.settings.sweep.concurrency
         structlog.contextvars.bind_contextvars(run_id=self.run_id)
-        by_portal, unrouted = self.route(items)
-        self._load(by_portal)  # a bad map or missing credentials stop the sweep before anything is recorded
+        by_portal, unrouted = self.route_loaded(items)  # a bad map stops the sweep before anything is recorded
         for item, result in unrouted:
             await self.record("-", item, result)
         drift: dict[str, list[str]] = {}
@@ -314,6 +339,7 @@ class Sweep:
             flow_run_id=self.flow_run_id,
             by_portal=dict(sorted(self._by_portal.items())),
             needs_person=needs_person,
+            not_checked={outcome: dict(reasons.most_common()) for outcome, reasons in self._not_checked.items()},
         )
 
     async def _run_portal(

@@ -1,0 +1,212 @@
+"""Reading a portal by data: element patterns and attributes, elements a portal does not have,
+`match_on`, where sign-in is, and what a screen that cannot be read or recognised leaves behind
+(a plain reason naming the element and the page, and a snapshot)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from bots.browser.pages import load_selector_map
+from bots.browser.selectors import Element, Resolver, SelectorMap, UnreadableError
+from bots.core.errors import ConfigError
+from bots.core.models import ItemRef, ResultRow
+from bots.core.registry import PortalEntry, PortalRegistry
+from bots.sim.dataset import build_dataset
+from bots.sweep.checks import broken_portals
+from bots.sweep.runner import Sweep, SweepDeps
+from tests.conftest import (
+    CLAIMS,
+    ROOT,
+    SEED,
+    Portal,
+    check_selectors_shared,
+    run_async,
+    run_sweep,
+    seed_worklist,
+    shared_browser,
+)
+from tests.test_onboarding import onboard
+
+ITEM = ItemRef(
+    id=1,
+    payer_id="SGBR1",
+    account_number="PA1",
+    member_id="M1",
+    dos_from=dt.date(2026, 8, 17),
+    dos_to=dt.date(2026, 8, 18),
+    billed_cents=11500,
+)
+
+
+def test_element_settings_are_checked_when_the_map_loads() -> None:
+    assert Element(pattern=r"Claim (?P<value>\d+)", candidates=[{"css": "p"}]).value("Claim 42 · x") == "42"
+    assert Element(pattern=r"Claim (?P<value>\d+)", candidates=[{"css": "p"}]).value("Account 42") is None
+    for bad, problem in (
+        ({"pattern": r"Claim (\d+)", "candidates": [{"css": "p"}]}, "group named value"),
+        ({"pattern": r"Claim (?P<value>\d+", "candidates": [{"css": "p"}]}, "not a regular expression"),
+        ({"absent": True, "candidates": [{"css": "p"}]}, "absent element takes no other setting"),
+        ({}, "give candidates, or absent: true"),
+    ):
+        with pytest.raises(ValidationError, match=problem):
+            Element.model_validate(bad)
+    with pytest.raises(ValidationError, match="which is absent"):
+        SelectorMap.model_validate(
+            {
+                "portal": "t",
+                "elements": {
+                    "detail.lines": {"absent": True},
+                    "detail.line_row": {"within": "detail.lines", "candidates": [{"css": "tr"}]},
+                },
+            }
+        )
+
+
+def test_match_on_decides_what_identifies_a_claim_among_results() -> None:
+    row = ResultRow(claim_number="9", dos_from=ITEM.dos_from, dos_to=ITEM.dos_to)  # no account, no amount
+    assert not row.is_item(ITEM)  # today's rule compares account and amount, which this row lacks
+    assert row.is_item(ITEM, ["claim_number", "dos"])
+    assert not row.is_item(ITEM.model_copy(update={"payer_claim_number": "8"}), ["claim_number", "dos"])
+    assert not ResultRow(claim_number="9").is_item(ITEM, ["claim_number", "dos"])  # nothing to compare
+    entry = PortalRegistry.load(ROOT / "config/portals.yaml").portals["bluestem"].model_dump()
+    for match_on, problem in ((["claim_number"], "add account_number, dos or billed"), (["dos", "dos"], "twice")):
+        with pytest.raises(ValidationError, match=problem):
+            PortalEntry.model_validate(entry | {"match_on": match_on})
+    with pytest.raises(ValidationError, match="path starting with /"):
+        PortalEntry.model_validate(entry | {"login_url": "signin"})
+
+
+def test_the_elements_a_map_must_have_follow_the_shape_and_match_on(tmp_path) -> None:
+    entry = PortalRegistry.load(ROOT / "config/portals.yaml").portals["bluestem"]
+    smap = yaml.safe_load((ROOT / "selectors/bluestem.yaml").read_text())
+    for key in ("results.billed", "results.account_number", "detail.lines", "detail.line_row"):
+        smap["elements"][key] = {"absent": True}
+    for key in [k for k in smap["elements"] if k.startswith("line.")]:
+        del smap["elements"][key]
+    path = tmp_path / "map.yaml"
+    path.write_text(yaml.safe_dump(smap, sort_keys=False))
+    with pytest.raises(ConfigError) as err:  # today's match_on compares account number and amount
+        load_selector_map(path, entry)
+    assert {(p.key, p.problem) for p in err.value.problems} == {
+        ("elements.results.account_number", "missing or absent: the portal needs it"),
+        ("elements.results.billed", "missing or absent: the portal needs it"),
+    }
+    assert load_selector_map(path, entry.model_copy(update={"match_on": ["claim_number", "dos"]})).present(
+        "detail.heading"
+    )
+
+
+def test_patterns_and_attributes_read_values_and_a_mismatch_names_the_element_not_the_value() -> None:
+    smap = SelectorMap.model_validate(
+        {
+            "portal": "t",
+            "elements": {
+                "results.row": {"candidates": [{"css": "article"}]},
+                "results.claim_number": {
+                    "within": "results.row",
+                    "pattern": r"Claim SG-(?P<value>\d+)",
+                    "candidates": [{"css": "p"}],
+                },
+                "results.status": {"within": "results.row", "attribute": "title", "candidates": [{"css": "p"}]},
+                "results.billed": {"absent": True},
+                "detail.claim_number": {
+                    "pattern": r"SG-(?P<value>\d+)",
+                    "candidates": [{"css": "dt:text-is('Claim') + dd"}],
+                },
+            },
+        }
+    )
+
+    async def scenario() -> tuple[Any, ...]:
+        context = await (await shared_browser()).new_context()
+        try:
+            page = await context.new_page()
+            await page.set_content(
+                "<article><p title='DN10 Denied'>Claim SG-111 · DOS 04 Jul 2026</p></article>"
+                "<article><p title='PD01 Paid'>Claim SG-222 · DOS 05 Jul 2026</p></article>"
+                "<dl><dt>Claim</dt><dd>SG-333</dd><dt>Claim note</dt><dd>x</dd></dl>"
+            )
+            resolver = Resolver(smap)
+            rows = await resolver.get_all(page, "results.row")
+            read = (
+                await resolver.column(rows, "results.claim_number"),
+                await resolver.column(rows, "results.status"),
+                await resolver.column(rows, "results.billed"),
+                await resolver.text(page, "detail.claim_number"),
+                await resolver.text(page, "results.billed"),
+            )
+            await page.set_content("<article><p title=''>Account 4471 · DOS 04 Jul 2026</p></article>")
+            with pytest.raises(UnreadableError) as err:
+                await resolver.column(await resolver.get_all(page, "results.row"), "results.claim_number")
+            return *read, str(err.value)
+        finally:
+            await context.close()
+
+    claims, statuses, billed, detail, absent, error = run_async(scenario())
+    assert (claims, statuses, billed, detail, absent) == (
+        ["111", "222"],
+        ["DN10 Denied", "PD01 Paid"],
+        None,
+        "333",
+        None,
+    )
+    assert (
+        error
+        == "could not read results.claim_number at about:blank: its text does not match the selector map's pattern"
+    )
+    assert "4471" not in error
+
+
+@pytest.fixture
+def sagebrush(sims, monkeypatch) -> Portal:
+    portal = sims.portal("sagebrush").reset()
+    for name, value in portal.env().items():
+        monkeypatch.setenv(name, value)
+    return portal
+
+
+def test_a_sign_in_page_away_from_the_root_is_found_by_login_url_and_its_absence_is_told_plainly(
+    tmp_path, settings, sagebrush
+) -> None:
+    settings.browser.navigation_timeout_s = 2  # how long the bot waits for a screen it knows
+    settings.portals_file = onboard(tmp_path, "sagebrush", login_url="/")
+    registry = yaml.safe_load(settings.portals_file.read_text())
+    del registry["portals"]["sagebrush"]["canaries"][1:]
+    settings.portals_file.write_text(yaml.safe_dump(registry))
+    report = check_selectors_shared(settings, "sagebrush", sagebrush.url)
+    # The home page is no screen the map knows: the canary fails, saying what it saw instead.
+    assert not report.passed and [c["outcome"] for c in report.canaries] == ["error"]
+    error = report.canaries[0]["error"]
+    assert error.startswith("no known screen appeared at / (HTTP 200, title 'Provider Connect")
+    assert "heading 'Sagebrush Benefit Partners — Provider Connect')" in error
+    kept = [Path(p) for p in report.canaries[0]["evidence"]]
+    assert sorted(p.suffix for p in kept) == [".html", ".png"] and all(p.is_file() for p in kept)
+    assert "Quick sign-in" in next(p for p in kept if p.suffix == ".html").read_text()
+    # The screens after sign-in were never reached: not reported as broken, nor as not shown.
+    assert report.elements["search.submit"]["status"] == "not reached"
+    assert "failed canaries (1)" in broken_portals(settings, ["sagebrush"])["sagebrush"]  # the sweep waits
+
+
+def test_an_unreadable_screen_is_an_error_naming_element_and_page_with_its_snapshot_kept(
+    tmp_path, settings, sagebrush
+) -> None:
+    settings.portals_file = onboard(tmp_path, "sagebrush", date_format="%m/%d/%Y")  # the portal writes 04 Jul 2026
+    rows = build_dataset(SEED, CLAIMS, "SGBR1").worklist
+    seed_worklist(settings, [next(r for r in rows if r.payer_claim_number == "2026844286091")])
+    sweep = Sweep(SweepDeps.load(settings), base_urls={"sagebrush": sagebrush.url})
+    summary = run_sweep(sweep, sweep.due(), 1)
+    assert summary.errors == 1
+    item = sweep.store.items()[0]
+    last = sweep.store.history(item.id)[-1]
+    assert last.error.startswith("could not read detail.dos_from at /claims/view/")
+    assert last.error.endswith(": its text is not a date like %m/%d/%Y") and "Jul" not in last.error
+    kept = json.loads(last.evidence)
+    records = {r.sha256: r for r in sweep.evidence.records()}
+    assert sorted(records[h].media_type for h in kept) == ["image/png", "text/html"]
+    assert "Claim summary" in (settings.evidence_path / records[kept[1]].path).read_text()
