@@ -334,3 +334,28 @@ def test_schedule_fires_under_serve(tmp_path, make_portal, dataset, prefect_serv
         proc.wait(timeout=120)
     output = log.read_text()
     assert proc.returncode == 0 and "Traceback" not in output, output[-3000:]
+
+
+def test_the_summary_says_why_claims_were_not_checked_and_next_commands_find_the_same_data(
+    settings, monkeypatch, capsys
+) -> None:
+    from bots.cli.sweep import print_summary
+    from bots.sweep.runner import SweepSummary
+
+    reason = "bluestem: in its maintenance window (sun 01:00-03:00 America/Chicago)"
+    summary = SweepSummary(
+        run_id="run-1",
+        claims=60,
+        by_category={"deferred": 60},
+        evidence_files=0,
+        errors=0,
+        seconds=1.0,
+        not_checked={"deferred": {reason: 60}},
+    )
+    monkeypatch.setenv("RCMBOT_STATE_DIR", "/tmp/an ob/state")  # given for the sweep alone
+    print_summary(summary.as_dict(), settings, "")
+    out = capsys.readouterr().out
+    assert "Checked 0 of 60 claims" in out
+    assert f"Not checked, deferred to the next sweep:\n     60  {reason}\n" in out
+    commands = out.split("Where to look next:\n")[1].splitlines()
+    assert len(commands) == 4 and all(c.startswith("  RCMBOT_STATE_DIR='/tmp/an ob/state' ") for c in commands)

@@ -19,9 +19,10 @@ from bots.core.errors import ConfigError
 from bots.core.ratelimit import RateLimiter
 from bots.core.registry import MaintenanceWindow, PortalRegistry
 from bots.core.settings import Settings
-from bots.sweep.runner import Sweep
+from bots.sim.dataset import build_dataset
+from bots.sweep.runner import Sweep, SweepDeps
 from bots.worklist.store import WorklistStore
-from tests.conftest import RCMBOT, ROOT, base_env, run_async, seed_worklist, sweep_rows
+from tests.conftest import RCMBOT, ROOT, base_env, run_async, run_sweep, seed_worklist, sweep_rows
 
 UTC = dt.UTC
 
@@ -88,6 +89,8 @@ def test_a_portal_not_permitted_is_never_automated(settings, portal, dataset, tm
     with capture_logs() as logs:
         sweep, summary = sweep_rows(settings, portal, dataset.worklist[:3])
     assert summary.by_category == {"manual": 3} and summary.by_portal == {}
+    reason = "bluestem: its terms of use do not permit automation"
+    assert summary.checked == 0 and summary.not_checked == {"manual": {reason: 3}}
     assert not any(e["event"] == "logged in" for e in logs), "the portal must not be touched"
     for item in sweep.store.items():
         last = sweep.store.history(item.id)[-1]
@@ -104,8 +107,9 @@ def test_terms_for_a_person_stop_the_portal_and_defer_its_items(
     settings.portals_file = registry_variant(tmp_path, terms_acknowledged_by="person")
     with capture_logs() as logs:
         sweep, summary = sweep_rows(settings, fresh, dataset.worklist[:4], concurrency=2)
-    assert summary.by_category == {"deferred": 4} and summary.errors == 0
+    assert summary.by_category == {"deferred": 4} and summary.errors == 0 and summary.checked == 0
     assert "accept its terms of use" in summary.needs_person["bluestem"]
+    assert summary.not_checked == {"deferred": {summary.needs_person["bluestem"]: 4}}
     stops = [e for e in logs if e["event"] == "portal needs a person; its sweep stops"]
     assert len(stops) == 1, "one login attempt, one alert; the other items wait without logging in"
     assert all(
@@ -232,3 +236,21 @@ def test_credentials_can_live_in_prefect_secret_blocks(tmp_path, monkeypatch, on
     with pytest.raises(ConfigError) as err:
         PortalRegistry.load(registry_variant(tmp_path, credentials=credentials))
     assert "password_env or password_block, not both" in str(err.value)
+
+
+def test_a_portal_without_its_credentials_waits_while_the_others_are_swept(
+    settings, sims, dataset, tmp_path, monkeypatch
+) -> None:
+    bluestem, juniper = sims.portal("bluestem").reset(), sims.portal("juniper").reset()
+    for name, value in {**bluestem.env(), **juniper.env()}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RCMBOT_BLUESTEM_PASSWORD")  # not set on this worker
+    settings.portals_file = registry_variant(tmp_path)
+    seed_worklist(settings, dataset.worklist[:2] + build_dataset(7, 200, "JNPR1").worklist[:3])
+    sweep = Sweep(SweepDeps.load(settings), base_urls={"bluestem": bluestem.url, "juniper": juniper.url})
+    summary = run_sweep(sweep, sweep.due(), 2)
+    assert summary.by_portal == {"juniper": 3} and summary.errors == 0
+    reason = "bluestem: credentials missing: environment variable RCMBOT_BLUESTEM_PASSWORD; set them, then sweep again"
+    assert summary.not_checked == {"deferred": {reason: 2}}
+    waiting = [i for i in sweep.store.items() if i.payer_id == "BSTM1"]
+    assert [i.next_action for i in waiting] == ["Checked at the next sweep (see the reason)"] * 2

@@ -36,15 +36,22 @@ def test_every_status_kind_is_parsed_and_mapped(settings, portal, dataset: Datas
     rows = pick(dataset, 2)
     assert {r.kind for r in rows} == {r.kind for r in dataset.worklist}
     sweep, summary = sweep_rows(settings, portal, rows)
-    assert summary.checked == len(rows) and summary.errors == 0
+    assert summary.checked == len(rows) and summary.errors == 0 and summary.not_checked == {}
     # The map matches the portal as built: telling screens apart (a detail page also has a
     # table.grid, the results table's fallback) must not be mistaken for drift.
     assert summary.drift == {}
     items = by_account(sweep)
+    records = {r.sha256: r for r in sweep.evidence.records()}
     for row in rows:
         item = items[row.account_number]
         if row.kind == "not_found":
             assert item.outcome == "not_found"
+            # The portal's empty results page looks the same whatever was searched: the evidence
+            # says what was, beside the page.
+            image, html = json.loads(sweep.store.history(item.id)[-1].evidence)
+            caption = (settings.evidence_path / records[html].path).read_text().splitlines()[0]
+            searched = f"claim number {row.payer_claim_number}" if row.payer_claim_number else "member ID ending"
+            assert caption.startswith(f"<!-- rcmbot searched bluestem for {searched}") and "no claim found" in caption
             continue
         if row.kind == "ambiguous":
             assert item.outcome == "ambiguous"

@@ -10,6 +10,7 @@ from urllib.parse import urljoin
 
 import pyotp
 from playwright.async_api import BrowserContext, Page
+from playwright.async_api import Error as PlaywrightError
 
 from bots.browser.capture import snapshot
 from bots.browser.pages import PortalPage, ScreenObserver
@@ -42,6 +43,7 @@ class SharedLogin:
         self.observer = observer
         self.generation = 0
         self.stopped: str | None = None  # why a person is needed; no login is tried after it
+        self.failed: list[str] = []  # why each login failed since the last that worked
         rate = portal.entry.rate_limit_per_min
         self.limiter = RateLimiter(rate) if rate else None
         self._lock = asyncio.Lock()
@@ -62,6 +64,12 @@ class SharedLogin:
         async with self._lock:
             if self.stopped:
                 raise PersonNeededError(self.stopped)
+            if len(self.failed) >= self.settings.sweep.retry_attempts:
+                # Every page would fail the same way (and a refused password locks accounts).
+                raise LoginError(
+                    f"{self.portal.key}: not signing in again after {len(self.failed)} failed attempts "
+                    f"in this run; the last: {self.failed[-1]}"
+                )
             if self.generation == seen:
                 page = await context.new_page()
                 try:
@@ -70,11 +78,14 @@ class SharedLogin:
                     self.stopped = str(exc)
                     log.error("portal needs a person; its sweep stops", portal=self.portal.key, reason=self.stopped)
                     raise
-                except ScreenError as exc:  # the sign-in page is closed below: keep what it showed
-                    exc.snapshot = exc.snapshot or await snapshot(page, resolver, self.settings.browser)
+                except (ApplicationError, BusinessError, PlaywrightError) as exc:
+                    self.failed.append(str(exc).splitlines()[0])
+                    if isinstance(exc, ScreenError):  # the sign-in page is closed below: keep what it showed
+                        exc.snapshot = exc.snapshot or await snapshot(page, resolver, self.settings.browser)
                     raise
                 finally:
                     await page.close()
+                self.failed.clear()
                 self.generation += 1
                 log.info("logged in", portal=self.portal.key, generation=self.generation)
             return self.generation
