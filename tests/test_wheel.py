@@ -41,6 +41,7 @@ PORTALS = {
     "juniper": ("Juniper Health", ["/static/juniper.css", "/static/juniper.js"]),
     "harbor": ("Harbor Clearinghouse", ["/static/harbor.css"]),
     "cedar": ("Cedar Valley Health", []),
+    "sagebrush": ("Sagebrush Benefit Partners", ["/static/sagebrush.css"]),
 }
 GUIDE_BLOCK = re.compile(r"```yaml\n# file: (\S+)[^\n]*\n(.*?)```", re.S)
 START_DEADLINE_S = 30.0
@@ -73,19 +74,20 @@ def checked(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedPro
 
 
 def project_folder(where: Path) -> Path:
-    """The repository's project files, plus the cedar portal onboarded as docs/onboarding.md shows."""
+    """The repository's project files, plus the portals docs/onboarding.md onboards (Cedar, Sagebrush)."""
     for name in PROJECT:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, where / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, where / name)
-    blocks = dict(GUIDE_BLOCK.findall((ROOT / "docs/onboarding.md").read_text()))
     registry = yaml.safe_load((where / "config/portals.yaml").read_text())
-    registry["portals"] |= yaml.safe_load(blocks["config/portals.yaml"])
+    for name, text in GUIDE_BLOCK.findall((ROOT / "docs/onboarding.md").read_text()):
+        if name == "config/portals.yaml":
+            registry["portals"] |= yaml.safe_load(text)
+        else:
+            (where / name).write_text(text)
     (where / "config/portals.yaml").write_text(yaml.safe_dump(registry, sort_keys=False))
-    for name in ("selectors/cedar.yaml", "config/status/cedar.yaml"):
-        (where / name).write_text(blocks[name])
     return where
 
 

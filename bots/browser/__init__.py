@@ -2,7 +2,7 @@
 
 # `capture` and `launch` are also module names here: import those two functions from
 # bots.browser.capture and bots.browser.launch.
-from bots.browser.capture import MASKED_TEXT, capture_rows, screenshot_options, snapshot
+from bots.browser.capture import MASKED_TEXT, capture_rows, captioned, screenshot_options, snapshot
 from bots.browser.launch import browser_version, find_browser, launch_args, new_context
 from bots.browser.pages import (
     BATCH_LINE_FIELDS,
@@ -14,6 +14,7 @@ from bots.browser.pages import (
     required_keys,
 )
 from bots.browser.selectors import (
+    Element,
     Resolver,
     ScreenError,
     SelectorMap,
@@ -24,6 +25,7 @@ from bots.browser.selectors import (
 
 __all__ = [
     "BATCH_LINE_FIELDS",
+    "Element",
     "MASKED_TEXT",
     "PortalPage",
     "RESPONSE_FIELDS",
@@ -34,6 +36,7 @@ __all__ = [
     "SelectorNotFoundError",
     "UnreadableError",
     "browser_version",
+    "captioned",
     "capture_rows",
     "find_browser",
     "launch_args",

@@ -217,7 +217,7 @@ class ClaimStatusBot(PortalBot):
     `expect_screen` and `capture_evidence`."""
 
     use_search_url = True  # False: always the search form (the selectors check walks every screen)
-    searched: str | None = None  # what the last search asked for, in words, for evidence captions
+    _searched: str | None = None  # what the last search asked for, in words, for evidence captions
 
     async def check_batch(self, items: list[ItemRef]) -> list[CheckResult]:
         """Check each item on its own (one attempt at a time, each retried): a result for each
@@ -237,7 +237,7 @@ class ClaimStatusBot(PortalBot):
         screen. A search that lands straight on a claim's detail (the portal's only match) is
         read if that claim is the item's, else AMBIGUOUS. Runs inside `check_batch`'s retries;
         may raise what any step may."""
-        self.searched = None
+        self._searched = None
         screen = await self.search(pp, item)
         if screen == "search":
             raise BusinessError(f"portal rejected the search: {await self.resolver.text(pp.page, 'search.error')}")
@@ -245,7 +245,7 @@ class ClaimStatusBot(PortalBot):
 
         if screen == "results":
             if await self.resolver.find(pp.page, "results.empty") is not None:
-                caption = f"rcmbot searched {self.portal.key} for {self.searched or 'this claim'}: no claim found"
+                caption = f"rcmbot searched {self.portal.key} for {self._searched or 'this claim'}: no claim found"
                 return CheckResult(outcome=Outcome.NOT_FOUND, evidence=await self.capture_evidence(pp, item, caption))
             matches = await self.matching_rows(pp, item)
             if len(matches) != 1:
@@ -273,7 +273,7 @@ class ClaimStatusBot(PortalBot):
             "dos_from": "" if by_claim else (item.dos_from - pad).strftime(fmt),
             "dos_to": "" if by_claim else (item.dos_to + pad).strftime(fmt),
         }
-        self.searched = (
+        self._searched = (
             f"claim number {fields['claim_number']}"
             if by_claim
             else f"member ID ending {item.member_id[-4:]}, service dates {fields['dos_from']} to {fields['dos_to']}"
