@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from bots.browser.selectors import SelectorMap
 from bots.claimstatus.hooks import bot_class
@@ -252,3 +253,16 @@ def test_bot_class_puts_the_project_folder_on_the_path_once(tmp_path, monkeypatc
             bot_class("bluestem", entry, root / REGISTRY, root)
         assert "module 'my_hooks_once.bluestem' has no attribute 'Nothing'" in err.value.problem
     assert sys.path.count(str(root)) == 1
+
+
+def test_a_canary_that_reaches_for_something_the_portal_cannot_show_is_named(tmp_path, settings) -> None:
+    registry = yaml.safe_load((ROOT / "config/portals.yaml").read_text())
+    registry["portals"]["bluestem"]["canaries"][0]["reaches"] = ["detail.adjustmnets", "not_found"]
+    (tmp_path / "portals.yaml").write_text(yaml.safe_dump(registry, sort_keys=False))
+    settings.portals_file = tmp_path / "portals.yaml"
+    (problem,) = validate_portal(settings, "bluestem").problems
+    assert problem.key == "portals.bluestem.canaries.0.reaches"
+    assert problem.problem == (
+        "'detail.adjustmnets': not a screen, outcome or element of its selector map "
+        "(did you mean 'detail.adjustments'?)"
+    )

@@ -2,7 +2,7 @@
 
 # `capture` and `launch` are also module names here: import those two functions from
 # bots.browser.capture and bots.browser.launch.
-from bots.browser.capture import MASKED_TEXT, capture_rows, captioned, screenshot_options, snapshot
+from bots.browser.capture import MASKED_TEXT, captioned, capture_rows, screenshot_options, snapshot
 from bots.browser.launch import browser_version, find_browser, launch_args, new_context
 from bots.browser.pages import (
     BATCH_LINE_FIELDS,

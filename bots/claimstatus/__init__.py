@@ -8,7 +8,7 @@ from bots.claimstatus.hooks import bot_class
 from bots.claimstatus.login import LoginError, PersonNeededError, SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.claimstatus.statusmap import StatusMap
-from bots.claimstatus.validate import PortalValidation, validate_portal
+from bots.claimstatus.validate import PortalValidation, unknown_reaches, validate_portal
 
 __all__ = [
     "BatchInquiryBot",
@@ -23,5 +23,6 @@ __all__ = [
     "SharedLogin",
     "StatusMap",
     "bot_class",
+    "unknown_reaches",
     "validate_portal",
 ]

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from bots.browser.pages import load_selector_map
+from bots.browser.pages import load_selector_map, reachable
 from bots.browser.selectors import SelectorMap
 from bots.claimstatus.hooks import bot_class
 from bots.claimstatus.statusmap import StatusMap
@@ -77,11 +77,37 @@ def validate_portal(settings: Settings, key: str) -> PortalValidation:
     except ValidationError:  # its problems are the registry's, reported above with their lines
         _check_maps_alone(report, settings, entries[key])
         return report
-    report.check(lambda: load_selector_map(settings.path(entry.selector_map), entry))
+    smap = report.check(lambda: load_selector_map(settings.path(entry.selector_map), entry))
+    if smap is not None:
+        report.problems += unknown_reaches(entry, smap, registry_file, key)
     report.check(lambda: StatusMap.load(settings.path(entry.status_map)))
     report.check(lambda: bot_class(key, entry, registry_file, settings.project_root))
     _check_credentials(report, entry, registry_file)
     return report
+
+
+def unknown_reaches(entry: PortalEntry, smap: SelectorMap, registry_file: Path, key: str) -> list[ConfigError]:
+    """A problem for each canary whose `reaches` names something the portal cannot show: not a
+    screen, an outcome or an element of its selector map."""
+    known = reachable(smap)
+    problems = []
+    for n, canary in enumerate(entry.canaries):
+        unknown = [word for word in canary.reaches if word not in known]
+        if unknown:
+            problems.append(
+                ConfigError(
+                    str(registry_file),
+                    line_of(registry_file, ("portals", key, "canaries", n)),
+                    f"portals.{key}.canaries.{n}.reaches",
+                    f"{', '.join(map(repr, unknown))}: not a screen, outcome or element of its selector map"
+                    + "".join(f" (did you mean {c[0]!r}?)" for w in unknown if (c := _closest(w, known))),
+                )
+            )
+    return problems
+
+
+def _closest(word: str, known: set[str]) -> list[str]:
+    return difflib.get_close_matches(word, sorted(known), n=1)
 
 
 def _check_maps_alone(report: PortalValidation, settings: Settings, entry: Any) -> None:

@@ -21,18 +21,17 @@ from typing import Any, Literal
 from playwright.async_api import Browser, Page, async_playwright
 
 from bots.browser.launch import launch, new_context
-from bots.browser.pages import reachable
 from bots.browser.selectors import Resolver, page_path
 from bots.claimstatus.bot import ClaimStatusBot
 from bots.claimstatus.hooks import bot_class
 from bots.claimstatus.login import SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
+from bots.claimstatus.validate import unknown_reaches
 from bots.core.errors import ConfigError, InputError
 from bots.core.logs import get_logger
 from bots.core.models import CheckResult, Outcome
 from bots.core.registry import PortalRegistry
 from bots.core.settings import Settings
-from bots.core.yamlfile import line_of
 from bots.evidence.store import EXTENSIONS
 from bots.sweep.checks import check_dir, save_check
 from bots.sweep.runner import batches
@@ -155,21 +154,6 @@ def canary_verdict(n: int, result: CheckResult, wanted: list[str], reached: set[
     }
 
 
-def _unknown_reaches(settings: Settings, key: str, portal: PortalRuntime) -> None:
-    """ConfigError for a canary whose `reaches` names nothing this portal can show."""
-    known = reachable(portal.selectors)
-    for n, canary in enumerate(portal.entry.canaries):
-        unknown = [w for w in canary.reaches if w not in known]
-        if unknown:
-            path = settings.path(settings.portals_file)
-            raise ConfigError(
-                str(path),
-                line_of(path, ("portals", key, "canaries", n)),
-                f"portals.{key}.canaries.{n}.reaches",
-                f"{', '.join(map(repr, unknown))}: not a screen, outcome or element of its selector map",
-            )
-
-
 async def check_selectors(
     settings: Settings, key: str, base_url: str | None = None, browser: Browser | None = None
 ) -> CheckReport:
@@ -182,7 +166,10 @@ async def check_selectors(
     portal = PortalRuntime.load(settings, key, base_url, registry)
     if not portal.entry.canaries:
         raise InputError(f"portal {key!r} lists no canaries in {settings.portals_file}: nothing to drive it with")
-    _unknown_reaches(settings, key, portal)
+    registry_file = settings.path(settings.portals_file)
+    unknown = unknown_reaches(portal.entry, portal.selectors, registry_file, key)
+    if unknown:
+        raise ConfigError.collect(unknown)
     resolver = Resolver(portal.selectors)
     census = Census(resolver)
     login = SharedLogin(portal, settings, census.observe)
