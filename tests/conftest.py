@@ -284,6 +284,27 @@ def portal(sims: SimPortals) -> Portal:
 
 
 @pytest.fixture
+def cedar(sims, monkeypatch) -> Portal:
+    """The session's Cedar Valley portal (a skin of the Bluestem app), ready for the guide's entry."""
+    return guide_portal(sims, monkeypatch, "cedar")
+
+
+@pytest.fixture
+def sagebrush(sims, monkeypatch) -> Portal:
+    """The session's Sagebrush portal, ready for the guide's entry."""
+    return guide_portal(sims, monkeypatch, "sagebrush")
+
+
+def guide_portal(sims: SimPortals, monkeypatch: pytest.MonkeyPatch, kind: str) -> Portal:
+    """The session's portal of a kind the guide onboards, reset, its bot user's credentials under
+    the names the guide's registry entry gives."""
+    portal = sims.portal(kind).reset()
+    for name, value in portal.env().items():
+        monkeypatch.setenv(name, value)
+    return portal
+
+
+@pytest.fixture
 def make_portal(sims: SimPortals) -> Callable[..., Portal]:
     """make_portal(layout="normal", terms_accepted=False, **config): the session's Bluestem portal
     of that layout, reset for this test with its own settings (session_idle_s, latency_ms, ...)."""

@@ -18,7 +18,7 @@ from bots.claimstatus import ClaimStatusBot
 from bots.core import ConfigError, ItemRef
 from bots.sim.dataset import SimClaim, WorklistRow, build_dataset
 from bots.sweep.runner import Sweep, SweepDeps
-from tests.conftest import CLAIMS, ROOT, SEED, Portal, check_selectors_shared, run_sweep, seed_worklist
+from tests.conftest import CLAIMS, ROOT, SEED, check_selectors_shared, run_sweep, seed_worklist
 from tests.test_sweep import pick
 
 BLOCK = re.compile(r"```yaml\n# file: (\S+)[^\n]*\n(.*?)```", re.S)
@@ -48,16 +48,6 @@ def onboard(tmp_path: Path, key: str = "cedar", **entry: Any) -> Path:
     path = tmp_path / "portals.yaml"
     path.write_text(yaml.safe_dump({"portals": registry}, sort_keys=False))
     return path
-
-
-@pytest.fixture
-def cedar(sims, monkeypatch) -> Portal:
-    """The session's Cedar Valley portal (a skin of the Bluestem app), reset, its bot user's
-    credentials under the names the guide's registry entry gives."""
-    portal = sims.portal("cedar").reset()
-    for name, value in portal.env().items():
-        monkeypatch.setenv(name, value)
-    return portal
 
 
 def test_a_portal_onboarded_by_data_alone_is_swept_and_checked(tmp_path, settings, cedar, dataset) -> None:
@@ -150,14 +140,6 @@ def expected_outcome(row: WorklistRow, claims: list[SimClaim], window_days: int)
     if not shown:
         return "not_found", None
     return ("status", same[0]) if len(same) == 1 else ("ambiguous", None)
-
-
-@pytest.fixture
-def sagebrush(sims, monkeypatch) -> Portal:
-    portal = sims.portal("sagebrush").reset()
-    for name, value in portal.env().items():
-        monkeypatch.setenv(name, value)
-    return portal
 
 
 def test_a_portal_unlike_the_shapes_defaults_is_onboarded_by_data_alone(tmp_path, settings, sagebrush) -> None:

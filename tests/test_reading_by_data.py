@@ -25,7 +25,6 @@ from tests.conftest import (
     CLAIMS,
     ROOT,
     SEED,
-    Portal,
     check_selectors_shared,
     run_async,
     run_sweep,
@@ -161,14 +160,6 @@ def test_patterns_and_attributes_read_values_and_a_mismatch_names_the_element_no
         == "could not read results.claim_number at about:blank: its text does not match the selector map's pattern"
     )
     assert "4471" not in error
-
-
-@pytest.fixture
-def sagebrush(sims, monkeypatch) -> Portal:
-    portal = sims.portal("sagebrush").reset()
-    for name, value in portal.env().items():
-        monkeypatch.setenv(name, value)
-    return portal
 
 
 def test_a_sign_in_page_away_from_the_root_is_found_by_login_url_and_its_absence_is_told_plainly(
