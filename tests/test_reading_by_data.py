@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import ValidationError
+from structlog.testing import capture_logs
 
 from bots.browser.pages import load_selector_map
 from bots.browser.selectors import Element, Resolver, SelectorMap, UnreadableError
+from bots.claimstatus.hooks import bot_class
 from bots.core.errors import ConfigError
 from bots.core.models import ItemRef, ResultRow
 from bots.core.registry import PortalEntry, PortalRegistry
@@ -170,12 +172,18 @@ def test_a_sign_in_page_away_from_the_root_is_found_by_login_url_and_its_absence
     registry = yaml.safe_load(settings.portals_file.read_text())
     del registry["portals"]["sagebrush"]["canaries"][1:]
     settings.portals_file.write_text(yaml.safe_dump(registry))
-    report = check_selectors_shared(settings, "sagebrush", sagebrush.url)
+    with capture_logs() as logs:
+        report = check_selectors_shared(settings, "sagebrush", sagebrush.url)
     # The home page is no screen the map knows: the canary fails, saying what it saw instead.
     assert not report.passed and [c["outcome"] for c in report.canaries] == ["error"]
     error = report.canaries[0]["error"]
-    assert error.startswith("no known screen appeared at / (HTTP 200, title 'Provider Connect")
-    assert "heading 'Sagebrush Benefit Partners — Provider Connect')" in error
+    assert error == (
+        "no known screen appeared at / (HTTP 200); the page showed title 'Provider Connect · Sagebrush "
+        "Benefit Partners', heading 'Sagebrush Benefit Partners — Provider Connect'"
+    )
+    # What the page showed may name a patient on a real portal: the item's history says it, the
+    # log does not.
+    assert all("Provider Connect" not in str(e) for e in logs if e["event"] == "check failed")
     kept = [Path(p) for p in report.canaries[0]["evidence"]]
     assert sorted(p.suffix for p in kept) == [".html", ".png"] and all(p.is_file() for p in kept)
     assert "Quick sign-in" in next(p for p in kept if p.suffix == ".html").read_text()
@@ -201,3 +209,45 @@ def test_an_unreadable_screen_is_an_error_naming_element_and_page_with_its_snaps
     records = {r.sha256: r for r in sweep.evidence.records()}
     assert sorted(records[h].media_type for h in kept) == ["image/png", "text/html"]
     assert "Claim summary" in (settings.evidence_path / records[kept[1]].path).read_text()
+
+
+def test_map_mistakes_that_would_pass_silently_are_refused_each_with_its_line(tmp_path) -> None:
+    entry = PortalRegistry.load(ROOT / "config/portals.yaml").portals["bluestem"]
+    text = (ROOT / "selectors/bluestem.yaml").read_text()
+    text = text.replace("  detail.paid:\n", "  detail.payed:\n").replace(
+        "    within: results.table\n", "    within: results.open\n"
+    )
+    path = tmp_path / "map.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:  # a row inside its own link: a circle
+        load_selector_map(path, entry)
+    assert "results.row: within goes round in a circle (results.row -> results.open -> results.row)" in str(err.value)
+    path.write_text(text.replace("    within: results.open\n", "    within: results.table\n", 1))
+    with pytest.raises(ConfigError) as err:  # nothing reads detail.payed: the sweep would never see what is paid
+        load_selector_map(path, entry)
+    (problem,) = err.value.problems
+    lines = path.read_text().splitlines()
+    assert (problem.line, problem.key) == (lines.index("  detail.payed:") + 1, "elements.detail.payed")
+    assert problem.problem.startswith("no such element (did you mean 'detail.paid'?)")
+    path.write_bytes(b"portal: caf\xe9\n")
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_selector_map(path, entry)
+
+
+def test_portal_keys_are_plain_words_and_a_hook_that_fails_on_import_is_named(tmp_path, monkeypatch) -> None:
+    registry = yaml.safe_load((ROOT / "config/portals.yaml").read_text())
+    registry["portals"][".."] = registry["portals"].pop("bluestem")  # would name a directory outside the state
+    (tmp_path / "portals.yaml").write_text(yaml.safe_dump(registry))
+    with pytest.raises(ConfigError) as err:
+        PortalRegistry.load(tmp_path / "portals.yaml")
+    assert err.value.key == "portals..." and err.value.problem.startswith("the key itself: String should match pattern")
+
+    (tmp_path / "broken_hook.py").write_text("raise RuntimeError('no licence file')\n")
+    entry = (
+        PortalRegistry.load(ROOT / "config/portals.yaml")
+        .portals["juniper"]
+        .model_copy(update={"bot": "broken_hook:Bot"})
+    )
+    with pytest.raises(ConfigError) as err:
+        bot_class("juniper", entry, ROOT / "config/portals.yaml", tmp_path)
+    assert err.value.problem == "cannot load broken_hook:Bot: importing it raised RuntimeError: no licence file"

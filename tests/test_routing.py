@@ -251,6 +251,24 @@ def test_a_portal_without_its_credentials_waits_while_the_others_are_swept(
     summary = run_sweep(sweep, sweep.due(), 2)
     assert summary.by_portal == {"juniper": 3} and summary.errors == 0
     reason = "bluestem: credentials missing: environment variable RCMBOT_BLUESTEM_PASSWORD; set them, then sweep again"
-    assert summary.not_checked == {"deferred": {reason: 2}}
+    assert summary.not_checked == {"deferred": {reason: 2}} and summary.needs_person == {"bluestem": reason}
     waiting = [i for i in sweep.store.items() if i.payer_id == "BSTM1"]
     assert [i.next_action for i in waiting] == ["Checked at the next sweep (see the reason)"] * 2
+
+
+def test_refused_sign_ins_stop_after_a_claims_tries_so_the_account_is_not_locked(
+    settings, portal, dataset, monkeypatch
+) -> None:
+    for name, value in {**portal.env(), "RCMBOT_BLUESTEM_PASSWORD": "wrong"}.items():
+        monkeypatch.setenv(name, value)
+    settings.sweep.retry_attempts = 2
+    sweep, summary = sweep_rows(settings, portal, dataset.worklist[:5], concurrency=1)
+    assert summary.errors == 5
+    errors = [sweep.store.history(item.id)[-1].error for item in sweep.store.items()]
+    refused = "bluestem: login refused: The user ID or password is incorrect."
+    assert errors[:2] == [refused] * 2  # a refusal is not retried: each claim tried once
+    stop = (
+        "bluestem: not signing in again in this run after 2 refusals in a row (more could lock the account); "
+        f"the last: {refused}"
+    )
+    assert errors[2:] == [stop] * 3

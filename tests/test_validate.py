@@ -148,7 +148,7 @@ def test_a_valid_portal_exits_0(in_project) -> None:
     code, out, err = rcmbot_in_process("portal", "validate", "bluestem")
     assert (code, out, err) == (0, "bluestem: valid (registry, selector map, status map, hook, credentials)\n", "")
     code, out, _ = rcmbot_in_process("portal", "validate", "bluestem", "--json")
-    assert (code, json.loads(out)) == (0, {"portal": "bluestem", "valid": True, "problems": []})
+    assert (code, json.loads(out)) == (0, {"portal": "bluestem", "valid": True, "problems": [], "not_checked": {}})
 
 
 def test_every_problem_of_every_file_at_once(in_project, monkeypatch) -> None:

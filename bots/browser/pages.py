@@ -7,18 +7,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import difflib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Locator, Page
 
 from bots.browser.selectors import Resolver, ScreenError, SelectorMap, UnreadableError, page_path
+from bots.core.errors import ConfigError
 from bots.core.models import Adjustment, ClaimDetail, Outcome, ResultRow, ServiceLine
 from bots.core.money import parse_cents
 from bots.core.ratelimit import RateLimiter
 from bots.core.registry import PortalEntry
+from bots.core.yamlfile import key_line
 
 SCREEN_POLL_S = 0.1
 FIRST_WORDS = 12  # of an unknown page, in its error
@@ -123,6 +127,42 @@ TABLE_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Elements read when a map lists them, needed by no shape: messages, links, markers.
+OPTIONAL_KEYS = (
+    "login.error",
+    "terms.agree",
+    "terms.continue",
+    "page.unavailable",
+    "nav.new_search",
+    "nav.new_inquiry",
+    "search.error",
+    "batch.error",
+    "results.next_page",
+    *(f"results.{n}" for n in RESULT_FIELDS),
+    *(f"detail.{n}" for n in DETAIL_FIELDS),
+    *(f"line.{n}" for n in LINE_FIELDS),
+    *(f"adjustment.{n}" for n in ADJUSTMENT_FIELDS),
+)
+HOOK_PREFIX = "hook."  # elements only a hook reads
+
+
+def known_keys() -> set[str]:
+    """Every element key rcmbot reads (a map may also list what it masks, and `hook.*` keys)."""
+    parts = (*SHAPE_KEYS.values(), *MATCH_KEYS.values(), *TABLE_KEYS.values(), tuple(TABLE_KEYS), OPTIONAL_KEYS)
+    return {key for part in parts for key in part}
+
+
+def unknown_keys(smap: SelectorMap) -> list[tuple[str, str | None]]:
+    """(key, the closest known key) for each element nothing reads: a typo, most often, which
+    would otherwise pass every check while the sweep silently reads nothing there."""
+    known = known_keys()
+    return [
+        (key, next(iter(difflib.get_close_matches(key, sorted(known), n=1)), None))
+        for key in smap.elements
+        if key not in known and key not in smap.mask and not key.startswith(HOOK_PREFIX)
+    ]
+
+
 def required_keys(entry: PortalEntry, smap: SelectorMap | None = None) -> tuple[str, ...]:
     """Every element a portal must have in its map: those its shape, login and MFA kind need,
     the results cells its `match_on` compares, and the rows and key cells of each table `smap`
@@ -141,14 +181,31 @@ def reachable(smap: SelectorMap) -> set[str]:
     """What a canary's `reaches` may name for a portal with this map: a screen, an outcome, or
     an element the portal has."""
     keys = {key for key in smap.elements if smap.present(key)}
-    return {*SCREENS, "mailbox", *(o.value for o in Outcome), *keys}
+    read = (Outcome.STATUS, Outcome.UNMAPPED, Outcome.NOT_FOUND, Outcome.AMBIGUOUS)  # a canary never passes others
+    return {*SCREENS, "mailbox", *(o.value for o in read), *keys}
 
 
 def load_selector_map(path: Path, entry: PortalEntry) -> SelectorMap:
     """A portal's selector map with every element its registry entry needs (ConfigError naming
     file, line and key otherwise)."""
     smap = SelectorMap.load(path)
-    smap.require(required_keys(entry, smap))
+    problems = [
+        ConfigError(
+            str(path),
+            key_line(path, ("elements", key)),
+            f"elements.{key}",
+            "no such element"
+            + (f" (did you mean {close!r}?)" if close else "")
+            + f"; an element only a hook reads is named {HOOK_PREFIX}…",
+        )
+        for key, close in unknown_keys(smap)
+    ]
+    try:
+        smap.require(required_keys(entry, smap))
+    except ConfigError as missing:
+        problems = missing.problems + problems
+    if problems:
+        raise ConfigError.collect(problems)
     return smap
 
 
@@ -183,21 +240,22 @@ class PortalPage:
                         await self.observer(self.page, name)
                     return name
             if time.monotonic() > deadline:
-                raise ScreenError(await self._unknown_screen())
+                status = f"HTTP {self.status}" if self.status else "no HTTP status"
+                message = f"no known screen appeared at {page_path(self.page.url)} ({status})"
+                raise ScreenError(message, await self._what_is_shown())
             await asyncio.sleep(SCREEN_POLL_S)
 
-    async def _unknown_screen(self) -> str:
-        """What a person needs to see what went wrong: where, the HTTP status, the title and the
-        page's main heading (or its first words, without one)."""
-        title = await self.page.title()
-        heading = self.page.locator("h1").first
-        shown = "heading" if await heading.count() else "page begins"
-        words = (await (heading if shown == "heading" else self.page.locator("body")).inner_text(timeout=1000)).split()
-        status = f"HTTP {self.status}" if self.status else "no HTTP status"
-        return (
-            f"no known screen appeared at {page_path(self.page.url)} ({status}, title {title.strip()!r}, "
-            f"{shown} {' '.join(words[:FIRST_WORDS])!r})"
-        )
+    async def _what_is_shown(self) -> str | None:
+        """The title and main heading (or first words) of a page no screen matched, for a person
+        to see what it was; None when the page cannot say (closed, navigating)."""
+        try:
+            title = (await self.page.title()).strip()
+            heading = self.page.locator("h1").first
+            shown = "heading" if await heading.count() else "page begins"
+            text = await (heading if shown == "heading" else self.page.locator("body")).inner_text(timeout=1000)
+        except PlaywrightError:
+            return None
+        return f"title {title!r}, {shown} {' '.join(text.split()[:FIRST_WORDS])!r}"
 
     async def goto(self, url: str) -> str:
         """Load a URL; return the screen it shows."""
@@ -364,7 +422,7 @@ class PortalPage:
 
     def _adjustment(self, t: dict[str, str | None]) -> Adjustment:
         return Adjustment(
-            line_no=self.number(t["line_no"], "adjustment.line_no", 0) or None,
+            line_no=self.number(t["line_no"], "adjustment.line_no", 0) if t["line_no"] else None,
             group_code=t["group_code"] or "",
             carc=t["carc"] or "",
             carc_description=t["carc_description"] or "",

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from bots.core.errors import ApplicationError, ConfigError
 from bots.core.logs import get_logger
-from bots.core.yamlfile import load_model
+from bots.core.yamlfile import key_line, load_model
 
 log = get_logger(__name__)
 KEY = re.compile(r"^[a-z_]+(\.[a-z_]+)+$")
@@ -74,7 +74,9 @@ class Element(BaseModel, extra="forbid"):
     optional: bool = False
     absent: bool = False
     within: str | None = Field(None, description="key of the element this one is found inside")
-    attribute: str | None = Field(None, description="read this attribute (href, title, value...) instead of the text")
+    attribute: str | None = Field(
+        None, min_length=1, description="read this attribute (href, title, value...) instead of the text"
+    )
     pattern: str | None = Field(None, description="a regular expression whose group `value` is the element's value")
 
     @model_validator(mode="after")
@@ -116,17 +118,29 @@ class SelectorMap(BaseModel, extra="forbid"):
 
     @model_validator(mode="after")
     def _references(self) -> SelectorMap:
-        for key, el in self.elements.items():
-            if not KEY.match(key):
-                raise ValueError(f"element key {key!r} must look like screen.element")
-            if el.within and el.within not in self.elements:
-                raise ValueError(f"{key}: within names unknown element {el.within!r}")
-            if el.within and self.elements[el.within].absent:
-                raise ValueError(f"{key}: within names {el.within!r}, which is absent: make {key} absent too")
-        for key in self.mask:
-            if key not in self.elements:
-                raise ValueError(f"mask names unknown element {key!r}")
+        problems = [p for key in self.elements for p in self._problems_of(key)]
+        problems += [f"mask names unknown element {key!r}" for key in self.mask if key not in self.elements]
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
+
+    def _problems_of(self, key: str) -> list[str]:
+        """What is wrong with how one element refers to others (every problem, not the first)."""
+        if not KEY.match(key):
+            return [f"element key {key!r} must look like screen.element"]
+        within = self.elements[key].within
+        if within is None:
+            return []
+        if within not in self.elements:
+            return [f"{key}: within names unknown element {within!r}"]
+        if self.elements[within].absent:
+            return [f"{key}: within names {within!r}, which is absent: make {key} absent too"]
+        chain = [key]
+        while (within := self.elements[chain[-1]].within) is not None and within in self.elements:
+            if within in chain:
+                return [f"{key}: within goes round in a circle ({' -> '.join([*chain, within])})"]
+            chain.append(within)
+        return []
 
     @classmethod
     def load(cls, path: Path, required: Iterable[str] = ()) -> SelectorMap:
@@ -143,7 +157,7 @@ class SelectorMap(BaseModel, extra="forbid"):
         missing = [k for k in keys if not self.present(k)]
         if missing:
             path = self._source or Path(self.portal)
-            line = _line_of_key(path, "elements") if self._source else None
+            line = key_line(path, ("elements",)) if self._source else None
             raise ConfigError.collect(
                 ConfigError(str(path), line, f"elements.{key}", "missing or absent: the portal needs it")
                 for key in missing
@@ -158,16 +172,8 @@ class SelectorMap(BaseModel, extra="forbid"):
         """`file:line` of an element in the map, for messages that send someone to fix it."""
         if self._source is None:
             return key
-        line = _line_of_key(self._source, f"  {key}")
+        line = key_line(self._source, ("elements", key))
         return f"{self._source}:{line}" if line else str(self._source)
-
-
-def _line_of_key(path: Path, key: str) -> int | None:
-    """The line where `key:` starts a line (indent included in `key`)."""
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.startswith(f"{key}:"):
-            return n
-    return None
 
 
 # (image, its media type, HTML, the page's URL) of a page in trouble, kept as evidence
@@ -176,10 +182,16 @@ Snapshot = tuple[bytes, str, bytes, str]
 
 class ScreenError(ApplicationError):
     """A screen the bot could not work: none the map knows appeared (a wrong URL, an error page,
-    a changed portal), an element it needs is missing, or one could not be read. Says where and
-    what the page showed; its `snapshot`, once taken, is kept as the claims' evidence."""
+    a changed portal), an element it needs is missing, or one could not be read. The message
+    says where, fit for logs; `shown` what the page showed (its title and heading, which may name
+    a patient: for the item's history and the person checking, never for logs); its `snapshot`,
+    once taken, is kept as the claims' evidence."""
 
     snapshot: Snapshot | None = None
+
+    def __init__(self, message: str, shown: str | None = None) -> None:
+        super().__init__(message)
+        self.shown = shown
 
 
 class SelectorNotFoundError(ScreenError):
@@ -253,7 +265,10 @@ class Resolver:
         """Every match of a required element (the rows of a table)."""
         locator = await self.find(scope, key)
         if locator is None:
-            raise SelectorNotFoundError(f"{self.map.portal}: no candidate of {key} matched")
+            where = page_path(url_of(scope))
+            if not self.map.present(key):
+                raise SelectorNotFoundError(f"{self.map.portal}: the selector map says the portal has no {key}")
+            raise SelectorNotFoundError(f"{self.map.portal}: no candidate of {key} matched at {where}")
         return locator
 
     async def mask_locators(self, page: Page) -> list[Locator]:

@@ -29,7 +29,7 @@ from bots.claimstatus.runtime import PortalRuntime
 from bots.claimstatus.statusmap import Mapping
 from bots.core.errors import ApplicationError, BusinessError, SessionExpiredError
 from bots.core.logs import get_logger, redactor
-from bots.core.models import CheckResult, ClaimDetail, ItemRef, Outcome, ResultRow
+from bots.core.models import MATCH_FIELDS, CheckResult, ClaimDetail, ItemRef, Outcome, ResultRow
 from bots.core.settings import Settings
 
 log = get_logger(__name__)
@@ -128,6 +128,8 @@ class PortalBot:
         except (ApplicationError, BusinessError) as exc:
             error = redactor.text(str(exc))
             log.warning("check failed", item_id=items[0].id, claims=len(items), error=error)
+            if isinstance(exc, ScreenError) and exc.shown:  # for the item's history, not the log
+                error += f"; the page showed {redactor.text(exc.shown)}"
             evidence = [await self._store_snapshot(item, exc) for item in items]
             return [CheckResult(outcome=Outcome.ERROR, error=error, evidence=e) for e in evidence]
         if len(results) != len(items):
@@ -234,30 +236,57 @@ class ClaimStatusBot(PortalBot):
         """One attempt at one claim, on a logged-in page: `search`, then no results (NOT_FOUND),
         several or no `matching_rows` (AMBIGUOUS) or the single match opened (`open_match`), read
         (`read_detail`) and its status text mapped (STATUS or UNMAPPED), with evidence of the last
-        screen. A search that lands straight on a claim's detail (the portal's only match) is
-        read if that claim is the item's, else AMBIGUOUS. Runs inside `check_batch`'s retries;
-        may raise what any step may."""
+        screen. Where results show fewer fields than identify a claim (the registry's `match_on`
+        leaves some out), several matching rows are each opened and told apart on their details.
+        A search that lands straight on a claim's detail (the portal's only match) is read if
+        that claim is the item's, else AMBIGUOUS. Runs inside `check_batch`'s retries; may raise
+        what any step may."""
         self._searched = None
         screen = await self.search(pp, item)
         if screen == "search":
             raise BusinessError(f"portal rejected the search: {await self.resolver.text(pp.page, 'search.error')}")
         self.expect_screen(screen, "results", "detail")
+        if screen == "detail":
+            return await self._read_if_item(pp, item) or CheckResult(
+                outcome=Outcome.AMBIGUOUS, matches=0, evidence=await self.capture_evidence(pp, item)
+            )
 
-        if screen == "results":
-            if await self.resolver.find(pp.page, "results.empty") is not None:
-                caption = f"rcmbot searched {self.portal.key} for {self._searched or 'this claim'}: no claim found"
-                return CheckResult(outcome=Outcome.NOT_FOUND, evidence=await self.capture_evidence(pp, item, caption))
-            matches = await self.matching_rows(pp, item)
-            if len(matches) != 1:
-                return CheckResult(
-                    outcome=Outcome.AMBIGUOUS, matches=len(matches), evidence=await self.capture_evidence(pp, item)
-                )
+        if await self.resolver.find(pp.page, "results.empty") is not None:
+            caption = f"rcmbot searched {self.portal.key} for {self._searched or 'this claim'}: no claim found"
+            return CheckResult(outcome=Outcome.NOT_FOUND, evidence=await self.capture_evidence(pp, item, caption))
+        matches = await self.matching_rows(pp, item)
+        if len(matches) == 1:
             self.expect_screen(await self.open_match(pp, matches[0]), "detail")
+            return await self._result_here(pp, item, await self.read_detail(pp))
+        count = len(matches)
+        if count > 1 and self._results_may_tie(item):
+            found = [r for m in matches if (r := await self._open_if_item(pp, m, item)) is not None]
+            if len(found) == 1:
+                return found[0]
+            count = len(found)  # the rows whose details are the item's claim
+            self.expect_screen(await pp.goto(matches[0].page_url), "results")
+        return CheckResult(outcome=Outcome.AMBIGUOUS, matches=count, evidence=await self.capture_evidence(pp, item))
+
+    def _results_may_tie(self, item: ItemRef) -> bool:
+        """Whether matching rows may be different claims that results cannot tell apart: `match_on`
+        leaves out fields a detail shows, and the claim number does not decide."""
+        by_claim = bool(item.payer_claim_number) and "claim_number" in self.portal.entry.match_on
+        return not by_claim and not set(MATCH_FIELDS) - {"claim_number"} <= set(self.portal.entry.match_on)
+
+    async def _open_if_item(self, pp: PortalPage, match: Match, item: ItemRef) -> CheckResult | None:
+        self.expect_screen(await self.open_match(pp, match), "detail")
+        return await self._read_if_item(pp, item)
+
+    async def _read_if_item(self, pp: PortalPage, item: ItemRef) -> CheckResult | None:
+        """On a claim's detail: its result if it is the item's claim, compared on every field of
+        `MATCH_FIELDS` the detail shows; else None."""
         detail = await self.read_detail(pp)
+        row = detail.as_row()
+        return await self._result_here(pp, item, detail) if row.is_item(item, row.shown(MATCH_FIELDS)) else None
+
+    async def _result_here(self, pp: PortalPage, item: ItemRef, detail: ClaimDetail) -> CheckResult:
+        """The result of the claim whose detail is on the page, with the page as its evidence."""
         evidence = await self.capture_evidence(pp, item)
-        landed = detail.as_row()  # compared on what the detail shows of `match_on`
-        if screen == "detail" and not landed.is_item(item, landed.shown(self.portal.entry.match_on)):
-            return CheckResult(outcome=Outcome.AMBIGUOUS, matches=0, evidence=evidence)
         return read_result(self.portal.statuses.lookup(detail.status_text), detail, evidence)
 
     async def search(self, pp: PortalPage, item: ItemRef) -> str:

@@ -24,7 +24,7 @@ def bot_class(key: str, entry: PortalEntry, registry_file: Path, project_root: P
         return BatchInquiryBot if entry.shape == "batch" else ClaimStatusBot
     module, name = entry.bot.split(":")
     if project_root is not None and str(project_root) not in sys.path:
-        sys.path.insert(0, str(project_root))
+        sys.path.append(str(project_root))  # last: a file there never shadows an installed module
 
     def error(problem: str) -> ConfigError:
         return ConfigError(
@@ -35,6 +35,8 @@ def bot_class(key: str, entry: PortalEntry, registry_file: Path, project_root: P
         found = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
         raise error(f"cannot load {entry.bot}: {exc}") from exc
+    except (Exception, SystemExit) as exc:  # the hook's own code failed as it was imported
+        raise error(f"cannot load {entry.bot}: importing it raised {type(exc).__name__}: {exc}") from exc
     expected = BatchInquiryBot if entry.shape == "batch" else ClaimStatusBot
     if not (isinstance(found, type) and issubclass(found, expected)):
         raise error(

@@ -44,6 +44,8 @@ class SharedLogin:
         self.generation = 0
         self.stopped: str | None = None  # why a person is needed; no login is tried after it
         self.failed: list[str] = []  # why each login failed since the last that worked
+        self.refused: list[str] = []  # of those, the portal's refusals (credentials, codes)
+        self._failed_at = 0.0  # monotonic time of the last failure
         rate = portal.entry.rate_limit_per_min
         self.limiter = RateLimiter(rate) if rate else None
         self._lock = asyncio.Lock()
@@ -64,12 +66,7 @@ class SharedLogin:
         async with self._lock:
             if self.stopped:
                 raise PersonNeededError(self.stopped)
-            if len(self.failed) >= self.settings.sweep.retry_attempts:
-                # Every page would fail the same way (and a refused password locks accounts).
-                raise LoginError(
-                    f"{self.portal.key}: not signing in again after {len(self.failed)} failed attempts "
-                    f"in this run; the last: {self.failed[-1]}"
-                )
+            self._hold_back()
             if self.generation == seen:
                 page = await context.new_page()
                 try:
@@ -79,16 +76,41 @@ class SharedLogin:
                     log.error("portal needs a person; its sweep stops", portal=self.portal.key, reason=self.stopped)
                     raise
                 except (ApplicationError, BusinessError, PlaywrightError) as exc:
-                    self.failed.append(str(exc).splitlines()[0])
+                    self._failed(exc)
                     if isinstance(exc, ScreenError):  # the sign-in page is closed below: keep what it showed
                         exc.snapshot = exc.snapshot or await snapshot(page, resolver, self.settings.browser)
                     raise
                 finally:
                     await page.close()
                 self.failed.clear()
+                self.refused.clear()
                 self.generation += 1
                 log.info("logged in", portal=self.portal.key, generation=self.generation)
             return self.generation
+
+    def _failed(self, exc: Exception) -> None:
+        why = str(exc).splitlines()[0]
+        self.failed.append(why)
+        if isinstance(exc, LoginError):
+            self.refused.append(why)
+        self._failed_at = time.monotonic()
+
+    def _hold_back(self) -> None:
+        """After as many failed sign-ins in a row as a claim's tries, every page would fail the
+        same way: refusals stop this run's sign-ins (more could lock the account); other
+        trouble (a wrong page, an outage) lets one try through per backoff period."""
+        attempts, key = self.settings.sweep.retry_attempts, self.portal.key
+        if len(self.refused) >= attempts:
+            raise LoginError(
+                f"{key}: not signing in again in this run after {len(self.refused)} refusals in a row "
+                f"(more could lock the account); the last: {self.refused[-1]}"
+            )
+        wait = self._failed_at + self.settings.sweep.backoff_max_s - time.monotonic()
+        if len(self.failed) >= attempts and wait > 0:
+            raise ApplicationError(
+                f"{key}: signing in failed {len(self.failed)} times in a row; trying again in {wait:.0f} s; "
+                f"the last: {self.failed[-1]}"
+            )
 
     async def _refused(self, pp: PortalPage, what: str) -> LoginError:
         reason = await pp.resolver.text(pp.page, "login.error") or "no reason shown"

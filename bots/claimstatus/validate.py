@@ -19,7 +19,7 @@ from bots.claimstatus.statusmap import StatusMap
 from bots.core.errors import ConfigError, InputError
 from bots.core.registry import PortalEntry, PortalRegistry
 from bots.core.settings import Settings
-from bots.core.yamlfile import line_of, load_model
+from bots.core.yamlfile import key_line, line_of, load_model
 
 T = TypeVar("T")
 PARTS = ("registry", "selector map", "status map", "hook", "credentials")
@@ -32,6 +32,7 @@ class PortalValidation:
     portal: str
     problems: list[ConfigError] = field(default_factory=list)
     not_checked: dict[str, str] = field(default_factory=dict)
+    other_entries: int = 0  # problems of other portals' registry entries (theirs to validate)
 
     @property
     def valid(self) -> bool:
@@ -48,7 +49,8 @@ class PortalValidation:
         for part, why in self.not_checked.items():
             by_reason.setdefault(why, []).append(part)
         skipped = [f"{', '.join(parts)} not checked: {why}" for why, parts in by_reason.items()]
-        return f"{self.portal}: {verdict} ({'; '.join([checked, *skipped])})"
+        elsewhere = [f"{self.other_entries} problem(s) in other portals' entries"] if self.other_entries else []
+        return f"{self.portal}: {verdict} ({'; '.join([checked, *skipped, *elsewhere])})"
 
     def check(self, load: Callable[[], T]) -> T | None:
         """What `load` returns, or None with its problems kept."""
@@ -72,14 +74,23 @@ def validate_portal(settings: Settings, key: str) -> PortalValidation:
     entries = _entries(registry_file, key)
     report = PortalValidation(key)
     report.check(lambda: PortalRegistry.load(registry_file))
+    mine = [p for p in report.problems if not _of_another_entry(p, key)]
+    report.other_entries, report.problems = len(report.problems) - len(mine), mine
     try:
         entry = PortalEntry.model_validate(entries[key])
     except ValidationError:  # its problems are the registry's, reported above with their lines
         _check_maps_alone(report, settings, entries[key])
         return report
-    smap = report.check(lambda: load_selector_map(settings.path(entry.selector_map), entry))
+    map_file = settings.path(entry.selector_map)
+    smap = report.check(lambda: load_selector_map(map_file, entry))
     if smap is not None:
         report.problems += unknown_reaches(entry, smap, registry_file, key)
+        if smap.portal != key:
+            report.problems.append(
+                ConfigError(
+                    str(map_file), key_line(map_file, ("portal",)), "portal", f"says {smap.portal!r}, not {key!r}"
+                )
+            )
     report.check(lambda: StatusMap.load(settings.path(entry.status_map)))
     report.check(lambda: bot_class(key, entry, registry_file, settings.project_root))
     _check_credentials(report, entry, registry_file)
@@ -108,6 +119,11 @@ def unknown_reaches(entry: PortalEntry, smap: SelectorMap, registry_file: Path, 
 
 def _closest(word: str, known: set[str]) -> list[str]:
     return difflib.get_close_matches(word, sorted(known), n=1)
+
+
+def _of_another_entry(problem: ConfigError, key: str) -> bool:
+    parts = problem.key.split(".")
+    return len(parts) > 1 and parts[0] == "portals" and parts[1] != key
 
 
 def _check_maps_alone(report: PortalValidation, settings: Settings, entry: Any) -> None:

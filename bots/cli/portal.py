@@ -80,6 +80,7 @@ def validate(
                 "problems": [
                     {"file": p.file, "line": p.line, "key": p.key, "problem": p.problem} for p in report.problems
                 ],
+                "not_checked": report.not_checked,
             }
         )
     else:

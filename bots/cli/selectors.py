@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -65,5 +64,5 @@ def _found(canary: dict[str, Any]) -> str:
     if canary["missed"]:
         words.append(f"did not reach {', '.join(canary['missed'])}")
     if canary["evidence"] and not canary["passed"]:
-        words.append(f"screens kept in {Path(canary['evidence'][0]).parent}")
+        words.append(f"its screens: {', '.join(canary['evidence'])}")
     return "; ".join(words)

@@ -47,7 +47,7 @@ from bots.core.registry import (
     use_secret_blocks,
 )
 from bots.core.settings import BrowserSettings, LogSettings, PrefectSettings, Settings, SimSettings, SweepSettings
-from bots.core.yamlfile import line_of, load_model
+from bots.core.yamlfile import key_line, line_of, load_model
 
 __all__ = [
     "Adjustment",
@@ -89,6 +89,7 @@ __all__ = [
     "configure_logging",
     "format_cents",
     "get_logger",
+    "key_line",
     "lazy_exports",
     "line_of",
     "load_model",

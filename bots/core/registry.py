@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, StringConstraints, field_validator, model_validator
 
 from bots.core.errors import ConfigError
 from bots.core.models import MATCH_FIELDS, ItemRef, MatchField
@@ -150,7 +150,7 @@ class Canary(BaseModel, extra="forbid"):
                 if not isinstance(word, str) or not REACHABLE.match(word):
                     raise ValueError(
                         f"{word!r}: name a screen (detail), an element key (detail.adjustments) or an "
-                        "outcome (not_found), or a list of them"
+                        "outcome (not_found), or a list of them; a description goes in a YAML comment"
                     )
         return words
 
@@ -309,8 +309,12 @@ def _path_only(value: str) -> str:
     return value
 
 
+# A portal's key names files, directories and Prefect limits: plain lowercase words only.
+PortalKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=40)]
+
+
 class PortalRegistry(BaseModel, extra="forbid"):
-    portals: dict[str, PortalEntry] = Field(min_length=1)
+    portals: dict[PortalKey, PortalEntry] = Field(min_length=1)
 
     @classmethod
     def load(cls, path: Path) -> PortalRegistry:

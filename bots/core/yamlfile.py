@@ -36,8 +36,26 @@ def line_of(path: Path, loc: tuple[int | str, ...]) -> int | None:
     """The line of a key path in a YAML file that has already loaded (for errors found later)."""
     try:
         return _line_of(yaml.compose(path.read_text(encoding="utf-8")), loc)
-    except (OSError, yaml.YAMLError):
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return None
+
+
+def key_line(path: Path, loc: tuple[int | str, ...]) -> int | None:
+    """The line where the last key of `loc` is written (not its value, which may start on the
+    next line), however the file is indented or quoted."""
+    try:
+        node: yaml.Node | None = yaml.compose(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    line = None
+    for part in loc:
+        if not isinstance(node, yaml.MappingNode):
+            return line
+        found = next(((k, v) for k, v in node.value if k.value == part), None)
+        if found is None:
+            return line
+        line, node = found[0].start_mark.line + 1, found[1]
+    return line
 
 
 def load_model(path: Path, model: type[M]) -> M:
@@ -48,6 +66,8 @@ def load_model(path: Path, model: type[M]) -> M:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(name, None, "(file)", f"cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(name, None, "(file)", f"not UTF-8 text (byte {exc.start})") from exc
     try:
         node = yaml.compose(text)
         data: Any = yaml.safe_load(text)
@@ -64,6 +84,9 @@ def load_model(path: Path, model: type[M]) -> M:
 
 def _problem(file: str, node: yaml.Node | None, model: type[BaseModel], err: ErrorDetails) -> ConfigError:
     loc = tuple(err["loc"])
+    if loc and loc[-1] == "[key]":  # pydantic's mark for a mapping's key (not its value) in error
+        loc = loc[:-1]
+        err = {**err, "msg": f"the key itself: {err['msg']}"}
     key = ".".join(str(p) for p in loc) or "(top level)"
     if err["type"] == "extra_forbidden":
         problem = _unknown_key(model, loc)

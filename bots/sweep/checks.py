@@ -15,11 +15,6 @@ def _path(settings: Settings, key: str) -> Path:
     return settings.state_path / "selector-checks" / f"{key}.json"
 
 
-def check_dir(settings: Settings, key: str) -> Path:
-    """Where the latest check of a portal keeps its canaries' screenshots and HTML snapshots."""
-    return settings.state_path / "selector-checks" / key
-
-
 def save_check(settings: Settings, key: str, report: dict[str, Any]) -> None:
     path = _path(settings, key)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -180,6 +180,7 @@ class Sweep:
         self._evidence_count = 0
         self._by_portal: Counter[str] = Counter()
         self._not_checked: dict[str, Counter[str]] = {}
+        self._needs_person: dict[str, str] = {}  # portal -> what a person must do before it is worked
 
     @property
     def unusable(self) -> dict[str, str]:
@@ -228,6 +229,7 @@ class Sweep:
             if not missing:
                 return by_portal, unrouted
             self.unusable.update(missing)
+            self._needs_person.update(missing)
 
     def _load(self, keys: Iterable[str]) -> dict[str, PortalRuntime]:
         for key in keys:
@@ -313,7 +315,6 @@ class Sweep:
         for item, result in unrouted:
             await self.record("-", item, result)
         drift: dict[str, list[str]] = {}
-        needs_person: dict[str, str] = {}
         async with contextlib.AsyncExitStack() as stack:
             browsers: Browsers | None = None
             for key, portal_items in by_portal.items():
@@ -326,7 +327,7 @@ class Sweep:
                     stack.push_async_callback(browsers.close)
                 drift[key], stopped = await self._run_portal(browsers, key, portal_items, concurrency, step, slot)
                 if stopped:
-                    needs_person[key] = stopped
+                    self._needs_person[key] = stopped
         counts = self.store.run_counts(self.run_id)
         return SweepSummary(
             run_id=self.run_id,
@@ -338,7 +339,7 @@ class Sweep:
             drift={k: v for k, v in drift.items() if v},
             flow_run_id=self.flow_run_id,
             by_portal=dict(sorted(self._by_portal.items())),
-            needs_person=needs_person,
+            needs_person=dict(self._needs_person),
             not_checked={outcome: dict(reasons.most_common()) for outcome, reasons in self._not_checked.items()},
         )
 

@@ -9,10 +9,9 @@ back."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
-import hashlib
-import shutil
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
@@ -32,8 +31,8 @@ from bots.core.logs import get_logger
 from bots.core.models import CheckResult, Outcome
 from bots.core.registry import PortalRegistry
 from bots.core.settings import Settings
-from bots.evidence.store import EXTENSIONS
-from bots.sweep.checks import check_dir, save_check
+from bots.evidence.store import open_evidence_store
+from bots.sweep.checks import save_check
 from bots.sweep.runner import batches
 
 log = get_logger(__name__)
@@ -173,16 +172,16 @@ async def check_selectors(
     resolver = Resolver(portal.selectors)
     census = Census(resolver)
     login = SharedLogin(portal, settings, census.observe)
-    evidence_dir = check_dir(settings, key)
-    shutil.rmtree(evidence_dir, ignore_errors=True)  # only the latest check's screens are kept
+    store = open_evidence_store(settings.evidence_path)
+    run_id = f"selectors-check-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
 
     async def keep(content: bytes, media_type: str, item_id: int, url: str) -> str:
-        """A canary's evidence is not worklist evidence: kept beside the check's result."""
-        digest = hashlib.sha256(content).hexdigest()
-        path = evidence_dir / f"canary-{-item_id}-{digest[:12]}.{EXTENSIONS[media_type]}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-        return str(path)
+        """A canary's screens go to the evidence store, under its negative item id: what the
+        check saw is evidence like the sweep's (masked the same way, verified the same way)."""
+        record = await asyncio.to_thread(
+            store.put, content, media_type, item_id=item_id, portal=key, page_url=url, run_id=run_id, flow_run_id=None
+        )
+        return str(settings.evidence_path / record.path)
 
     canaries = []
     async with contextlib.AsyncExitStack() as stack:
