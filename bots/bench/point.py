@@ -14,12 +14,14 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from playwright.async_api import async_playwright
 
 from bots.bench import plain
+from bots.bench.run import MEMORY_SAMPLE_S, marks
 from bots.core.registry import PortalRegistry
 from bots.core.settings import Settings
 
@@ -48,14 +50,14 @@ def run_rcmbot(spec: dict[str, Any]) -> dict[str, Any]:
     with get_client(sync_client=True) as client:  # start embedded Prefect before the clock does
         client.hello()
     with profiled() if spec.get("profile") else contextlib.nullcontext() as breakdown:
-        started = time.monotonic()
-        summary = run_sweep_flow(
-            SweepDeps.load(settings),
-            limit=None,
-            concurrency=spec["concurrency"],
-            portal_urls={"bluestem": spec["portal_url"]},
-        )
-        wall = time.monotonic() - started
+        with clock(spec) as elapsed:
+            summary = run_sweep_flow(
+                SweepDeps.load(settings),
+                limit=None,
+                concurrency=spec["concurrency"],
+                portal_urls={"bluestem": spec["portal_url"]},
+            )
+        wall = elapsed()
     per_item: dict[int, int] = {}
     for record in open_evidence_store(settings.evidence_path).records():
         per_item[record.item_id] = per_item.get(record.item_id, 0) + record.size
@@ -72,6 +74,23 @@ def run_rcmbot(spec: dict[str, Any]) -> dict[str, Any]:
             "detail": summary["checked"] - counts.get("not_found", 0) - counts.get("ambiguous", 0) - summary["errors"],
         },
     }
+
+
+@contextlib.contextmanager
+def clock(spec: dict[str, Any]) -> Iterator[Callable[[], float]]:
+    """Time the claims' checking, and mark its start and end for the parent, which measures the
+    CPU of this process tree between the marks."""
+    started_mark, ended_mark = marks(Path(spec["result"]))
+    started_mark.touch()
+    time.sleep(MEMORY_SAMPLE_S * 2)  # the parent samples the tree as the clock starts
+    started = time.monotonic()
+    seconds: list[float] = []
+    try:
+        yield lambda: seconds[0]
+    finally:
+        seconds.append(time.monotonic() - started)
+        ended_mark.touch()
+        time.sleep(MEMORY_SAMPLE_S * 2)  # ... and as it stops, before anything else runs
 
 
 def task_run_seconds(flow_run_id: str, expected: int, wait_s: float = 60) -> list[float]:
@@ -120,9 +139,9 @@ async def run_baseline(spec: dict[str, Any]) -> dict[str, Any]:
     )
     script = plain.plain if spec["mode"] == "plain" else plain.naive
     async with async_playwright() as pw:
-        started = time.monotonic()
-        done = await script(pw, job)
-        wall = time.monotonic() - started
+        with clock(spec) as elapsed:
+            done = await script(pw, job)
+        wall = elapsed()
     return {
         "seconds": wall,
         "durations": [d.seconds for d in done],
@@ -133,7 +152,7 @@ async def run_baseline(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(spec_path: str, out_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text())
+    spec = json.loads(Path(spec_path).read_text()) | {"result": out_path}
     result = run_rcmbot(spec) if spec["mode"] == "rcmbot" else asyncio.run(run_baseline(spec))
     result["evidence_median"] = statistics.median(result["evidence"]) if result["evidence"] else 0
     tmp = Path(out_path + ".tmp")

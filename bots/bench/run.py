@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,11 @@ class Point:
     evidence_bytes_median: int
     errors: int
     outcomes: dict[str, int]
-    cpu_s: dict[str, float]  # CPU seconds by kind of process in the point's tree
+    cpu_s: dict[str, float]  # CPU seconds by kind of process in the point's tree, whole run
+    # CPU seconds per claim while the claims were checked (start-up and teardown left out):
+    # "total", and by kind of process
+    cpu_s_per_claim: dict[str, float] = field(default_factory=dict)
+    cpu_ratio_vs_plain: float | None = None  # total CPU per claim, over plain's at this concurrency
 
 
 def bench_worklist(seed: int, claims: int) -> tuple[int, list[WorklistRow]]:
@@ -110,6 +114,11 @@ def tree_memory(proc: psutil.Process) -> int:
     return total
 
 
+def marks(result_path: Path) -> tuple[Path, Path]:
+    """The files a point writes when its clock starts and stops (CPU is measured between)."""
+    return result_path.with_suffix(".started"), result_path.with_suffix(".ended")
+
+
 def process_kind(proc: psutil.Process) -> str:
     """What a process of a point's tree is, for the CPU breakdown."""
     cmd = " ".join(proc.cmdline())
@@ -122,28 +131,65 @@ def process_kind(proc: psutil.Process) -> str:
     return "python (sweep or script)"
 
 
-def run_measured(cmd: list[str], env: dict[str, str], log: Path) -> tuple[int, dict[str, float]]:
-    """Run a child process to its end; the peak memory of its tree in bytes, and the CPU seconds
-    each kind of process in the tree used (sampled, so a process's last moments may be missed)."""
-    peak, cpu = 0, {}
+@dataclass
+class Measured:
+    """What sampling a point's process tree found."""
+
+    peak_bytes: int  # peak memory of the tree
+    cpu_s: dict[str, float]  # CPU seconds by kind of process, whole run
+    window_cpu_s: dict[str, float]  # the same, between the point's start and end marks
+
+
+class CpuSampler:
+    """CPU seconds of each process of a tree, sampled: for the whole run, and between two marks
+    the point writes (the clock's start and stop), so start-up and teardown can be left out."""
+
+    def __init__(self) -> None:
+        self.kind: dict[int, str] = {}
+        self.now: dict[int, float] = {}  # pid -> CPU seconds at the last sample
+        self.at_start: dict[int, float] | None = None
+        self.at_end: dict[int, float] | None = None
+
+    def sample(self, procs: list[psutil.Process], started: bool, ended: bool) -> None:
+        if self.at_end is not None:
+            return
+        for p in procs:
+            with contextlib.suppress(psutil.Error):
+                times = p.cpu_times()
+                self.kind.setdefault(p.pid, process_kind(p))
+                self.now[p.pid] = times.user + times.system
+        if started and self.at_start is None:
+            self.at_start = dict(self.now)
+        if ended:
+            self.at_end = dict(self.now)
+
+    def by_kind(self, window: bool) -> dict[str, float]:
+        end = (self.at_end or self.now) if window else self.now
+        start = (self.at_start or {}) if window else {}
+        out: dict[str, float] = {}
+        for pid, seconds in end.items():
+            kind = self.kind[pid]
+            out[kind] = round(out.get(kind, 0.0) + seconds - start.get(pid, 0.0), 2)
+        return out
+
+
+def run_measured(cmd: list[str], env: dict[str, str], log: Path, marks: tuple[Path, Path]) -> Measured:
+    """Run a child process to its end, sampling its tree: peak memory, and the CPU seconds each
+    kind of process used, in all and between the `marks` files' appearing (sampled, so a
+    process's last moments may be missed)."""
+    peak, cpu = 0, CpuSampler()
     with open(log, "ab") as out:
         child = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         proc = psutil.Process(child.pid)
         while child.poll() is None:
             with contextlib.suppress(psutil.Error):
                 peak = max(peak, tree_memory(proc))
-                for p in [proc, *proc.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):
-                        times = p.cpu_times()
-                        cpu[p.pid] = (process_kind(p), times.user + times.system)
+                cpu.sample([proc, *proc.children(recursive=True)], marks[0].exists(), marks[1].exists())
             with contextlib.suppress(subprocess.TimeoutExpired):  # its end is seen at once
                 child.wait(timeout=MEMORY_SAMPLE_S)
     if child.returncode:
         raise RcmbotError(f"benchmark point failed (exit {child.returncode}): {' '.join(cmd[2:])}; see {log}")
-    by_kind: dict[str, float] = {}
-    for kind, seconds in cpu.values():
-        by_kind[kind] = round(by_kind.get(kind, 0.0) + seconds, 1)
-    return peak, by_kind
+    return Measured(peak, cpu.by_kind(window=False), cpu.by_kind(window=True))
 
 
 def free_port() -> int:
@@ -235,11 +281,15 @@ class Setup:
         spec_path, result_path = point_dir / "spec.json", point_dir / "result.json"
         spec_path.write_text(json.dumps(spec))
         env = self.env | {"RCMBOT_STATE_DIR": str(point_dir), "RCMBOT_EVIDENCE_DIR": str(point_dir / "evidence")}
-        peak, cpu = run_measured(
-            [sys.executable, "-m", "bots.bench.point", str(spec_path), str(result_path)], env, point_dir / "point.log"
+        measured = run_measured(
+            [sys.executable, "-m", "bots.bench.point", str(spec_path), str(result_path)],
+            env,
+            point_dir / "point.log",
+            marks(result_path),
         )
         r = json.loads(result_path.read_text())
         claims = len(spec["items"])
+        per_claim = {kind: round(s / claims, 4) for kind, s in measured.window_cpu_s.items()}
         return Point(
             mode=spec["mode"],
             concurrency=spec["concurrency"],
@@ -247,11 +297,12 @@ class Setup:
             claims_per_min=round(claims / r["seconds"] * 60, 1),
             p50_s=round(statistics.median(r["durations"]), 3) if r["durations"] else 0.0,
             p95_s=round(percentile(r["durations"], 0.95), 3),
-            peak_rss_mb=round(peak / 2**20, 1),
+            peak_rss_mb=round(measured.peak_bytes / 2**20, 1),
             evidence_bytes_median=int(r["evidence_median"]),
             errors=r["errors"],
             outcomes=r["outcomes"],
-            cpu_s=cpu,
+            cpu_s=measured.cpu_s,
+            cpu_s_per_claim={"total": round(sum(measured.window_cpu_s.values()) / claims, 4)} | per_claim,
         ), r
 
 
@@ -313,6 +364,10 @@ def run_bench(settings: Settings, plan: Plan, say: Callable[[str], None] = print
             for mode in plan.modes:
                 say(f"  {mode:<7} concurrency {concurrency}: {plan.claims} claims ...")
                 points.append(setup.run_point(setup.spec(settings, mode, concurrency))[0])
+    plain = {p.concurrency: p.cpu_s_per_claim["total"] for p in points if p.mode == "plain"}
+    for p in points:
+        if plain.get(p.concurrency):
+            p.cpu_ratio_vs_plain = round(p.cpu_s_per_claim["total"] / plain[p.concurrency], 2)
     return {"results": [asdict(p) for p in points]} | _about(settings, plan.latency_ms)
 
 
@@ -346,17 +401,27 @@ def table(report: dict[str, Any]) -> str:
     plain = {r["concurrency"]: r["claims_per_min"] for r in rows if r["mode"] == "plain"}
     lines = [
         f"{'mode':<7} {'conc':>4} {'claims':>6} {'claims/min':>10} {'p50 s':>7} {'p95 s':>7} "
-        f"{'peak MB':>8} {'evidence KB':>11} {'vs plain':>8}"
+        f"{'peak MB':>8} {'evidence KB':>11} {'vs plain':>8} {'CPU s/claim':>11} {'vs plain':>8}"
     ]
     for r in rows:
         ratio = f"{r['claims_per_min'] / plain[r['concurrency']]:.2f}x" if plain.get(r["concurrency"]) else ""
+        cpu_ratio = f"{r['cpu_ratio_vs_plain']:.2f}x" if r["cpu_ratio_vs_plain"] else ""
         lines.append(
             f"{r['mode']:<7} {r['concurrency']:>4} {r['claims']:>6} {r['claims_per_min']:>10.1f} "
             f"{r['p50_s']:>7.2f} {r['p95_s']:>7.2f} {r['peak_rss_mb']:>8.0f} "
-            f"{r['evidence_bytes_median'] / 1024:>11.1f} {ratio:>8}"
+            f"{r['evidence_bytes_median'] / 1024:>11.1f} {ratio:>8} "
+            f"{r['cpu_s_per_claim']['total']:>11.3f} {cpu_ratio:>8}"
         )
     lines.append(
         f"browser {report['browser']}; portal latency {report['latency_ms']} ms per page; "
         f"{report['machine']['cpus']} CPUs"
     )
+    lines.append(f"\n{'CPU s/claim while checking, by process':<40}" + "".join(f"{_label(r):>14}" for r in rows))
+    kinds = sorted({k for r in rows for k in r["cpu_s_per_claim"] if k != "total"})
+    for kind in kinds:
+        lines.append(f"{kind:<40}" + "".join(f"{r['cpu_s_per_claim'].get(kind, 0.0):>14.3f}" for r in rows))
     return "\n".join(lines)
+
+
+def _label(row: dict[str, Any]) -> str:
+    return f"{row['mode']} c{row['concurrency']}"

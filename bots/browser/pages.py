@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import difflib
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -222,11 +223,14 @@ class PortalPage:
     status: int | None = None  # the HTTP status of the last page loaded
 
     # -- screens ------------------------------------------------------------------------------
-    async def screen(self, expect: tuple[str, ...] = ()) -> str:
+    async def screen(self, expect: tuple[str, ...] = (), likely: tuple[str, ...] = ()) -> str:
         """Say which known screen the page shows, polling until one appears (one of `expect`,
         or login or unavailable, when given): one browser query per marker and round, where
         waiting on a union of every marker's candidates would make the browser evaluate them
-        all twice."""
+        all twice. When the caller knows which screens are `likely`, a few queries settle the
+        common case first (see _likely_screen)."""
+        if likely and (fast := await self._likely_screen(likely)) is not None:
+            return await self._recognised(*fast)
         keys = [k for keys in SCREENS.values() for k in keys if k in self.resolver.map.elements]
         deadline = time.monotonic() + self.timeout_ms / 1000
         while True:
@@ -235,15 +239,47 @@ class PortalPage:
             for name, markers in SCREENS.items():
                 hit = next((key for key in markers if key in found), None)
                 if hit and (not expect or name in (*expect, "login", "unavailable")):
-                    self.resolver.note(hit, found[hit])
-                    if self.observer:
-                        await self.observer(self.page, name)
-                    return name
+                    return await self._recognised(name, hit, found[hit])
             if time.monotonic() > deadline:
                 status = f"HTTP {self.status}" if self.status else "no HTTP status"
                 message = f"no known screen appeared at {page_path(self.page.url)} ({status})"
                 raise ScreenError(message, await self._what_is_shown())
             await asyncio.sleep(SCREEN_POLL_S)
+
+    async def _recognised(self, name: str, marker: str, index: int) -> str:
+        self.resolver.note(marker, index)
+        if self.observer:
+            await self.observer(self.page, name)
+        return name
+
+    async def _likely_screen(self, likely: tuple[str, ...]) -> tuple[str, str, int] | None:
+        """(screen, marker, candidate) when one of the `likely` screens shows and no screen that
+        comes before it in SCREENS does, found in few browser queries: one for every candidate
+        of every earlier screen together (a union, only asked whether anything matches), then
+        the likely screens' markers in order. The answer is the one asking every marker would
+        give; None when it cannot be settled that way (then every marker is asked)."""
+        order = [name for name in SCREENS if any(self.resolver.map.present(k) for k in SCREENS[name])]
+        known = [name for name in likely if name in order]
+        if not known:
+            return None
+        first = min(order.index(name) for name in known)
+        smap = self.resolver.map
+        earlier = [
+            candidate.locate(self.page)
+            for name in order[:first]
+            for key in SCREENS[name]
+            if smap.present(key)
+            for candidate in smap.elements[key].candidates
+        ]
+        if earlier and await functools.reduce(Locator.or_, earlier).count():
+            return None
+        for name in order[first:]:
+            if name not in known:
+                return None  # a screen nobody expected comes first in order: it must be asked about
+            for key in SCREENS[name]:
+                if smap.present(key) and (index := await self.resolver.probe(self.page, key)) is not None:
+                    return name, key, index
+        return None
 
     async def _what_is_shown(self) -> str | None:
         """The title and main heading (or first words) of a page no screen matched, for a person
@@ -257,23 +293,24 @@ class PortalPage:
             return None
         return f"title {title!r}, {shown} {' '.join(text.split()[:FIRST_WORDS])!r}"
 
-    async def goto(self, url: str) -> str:
-        """Load a URL; return the screen it shows."""
+    async def goto(self, url: str, likely: tuple[str, ...] = ()) -> str:
+        """Load a URL; return the screen it shows (one of `likely`, most often)."""
         if self.limiter:
             await self.limiter.wait()
         response = await self.page.goto(url, wait_until="domcontentloaded", timeout=self.timeout_ms)
         self.status = response.status if response else None
-        return await self.screen()
+        return await self.screen(likely=likely)
 
-    async def follow(self, target: Locator) -> str:
-        """Click something that loads a new page (a link, a submit button); return its screen."""
+    async def follow(self, target: Locator, likely: tuple[str, ...] = ()) -> str:
+        """Click something that loads a new page (a link, a submit button); return its screen
+        (one of `likely`, most often)."""
         if self.limiter:
             await self.limiter.wait()
         async with self.page.expect_navigation(wait_until="domcontentloaded", timeout=self.timeout_ms) as loaded:
             await target.click()
         response = await loaded.value
         self.status = response.status if response else None
-        return await self.screen()
+        return await self.screen(likely=likely)
 
     async def reveal(self, target: Locator, *screens: str) -> str:
         """Click something that changes the page in place (a single-page app's expanding
@@ -283,8 +320,8 @@ class PortalPage:
         await target.click()
         return await self.screen(screens)
 
-    async def submit(self, button_key: str) -> str:
-        return await self.follow(await self.resolver.get(self.page, button_key))
+    async def submit(self, button_key: str, likely: tuple[str, ...] = ()) -> str:
+        return await self.follow(await self.resolver.get(self.page, button_key), likely)
 
     async def fill(self, key: str, value: str) -> None:
         await (await self.resolver.get(self.page, key)).fill(value)

@@ -58,7 +58,7 @@ class BatchInquiryBot(PortalBot):
             for name, value in self.inquiry_line(item).items():
                 if value:
                     await (await self.resolver.get(line, f"batch.{name}")).fill(value)
-        screen = await pp.submit("batch.submit")
+        screen = await pp.submit("batch.submit", ("responses", "inquiry"))
         if screen == "inquiry":
             raise BusinessError(f"portal rejected the inquiry: {await self.resolver.text(pp.page, 'batch.error')}")
         self.expect_screen(screen, "responses")

@@ -34,6 +34,10 @@ from bots.core.settings import Settings
 
 log = get_logger(__name__)
 
+# The screens each step most often leads to (a hint that saves browser queries, never a rule).
+SEARCHED = ("detail", "results", "search")  # a search: results, its one claim, or refused
+FORMS = ("search", "inquiry")  # the search or inquiry form
+
 # (content, media type, item id, page url) -> sha256 of the stored evidence
 EvidenceSink = Callable[[bytes, str, int, str], Awaitable[str]]
 # One try at some items on a logged-in page: a result for each item, in order.
@@ -88,8 +92,8 @@ class PortalBot:
         shows."""
         nav = await self.resolver.find(pp.page, nav_key) if pp.page.url != "about:blank" else None
         if nav is not None:
-            return await pp.follow(nav.first)
-        return await pp.goto(self.portal.url(self.portal.entry.search_page))
+            return await pp.follow(nav.first, FORMS)
+        return await pp.goto(self.portal.url(self.portal.entry.search_page), FORMS)
 
     async def _retried(self, items: list[ItemRef], attempt: _Attempt) -> list[CheckResult]:
         """Run `attempt` at `items` on a logged-in page, retried on transient trouble; after the
@@ -264,7 +268,7 @@ class ClaimStatusBot(PortalBot):
             if len(found) == 1:
                 return found[0]
             count = len(found)  # the rows whose details are the item's claim
-            self.expect_screen(await pp.goto(matches[0].page_url), "results")
+            self.expect_screen(await pp.goto(matches[0].page_url, ("results",)), "results")
         return CheckResult(outcome=Outcome.AMBIGUOUS, matches=count, evidence=await self.capture_evidence(pp, item))
 
     def _results_may_tie(self, item: ItemRef) -> bool:
@@ -309,13 +313,13 @@ class ClaimStatusBot(PortalBot):
         )
         if self.portal.entry.search_url and self.use_search_url:  # one request instead of form page + post + redirect
             path = self.portal.entry.search_url.format(**{k: quote(v, safe="") for k, v in fields.items()})
-            return await pp.goto(self.portal.url(path))
+            return await pp.goto(self.portal.url(path), SEARCHED)
         screen = await self.open_form(pp, "nav.new_search")
         self.expect_screen(screen, "search")
         for name, value in fields.items():
             if value:
                 await pp.fill(f"search.{name}", value)
-        return await pp.submit("search.submit")
+        return await pp.submit("search.submit", SEARCHED)
 
     async def matching_rows(self, pp: PortalPage, item: ItemRef) -> list[Match]:
         """Runs on a results screen that is not empty: the rows that are this item's claim (by
@@ -329,16 +333,16 @@ class ClaimStatusBot(PortalBot):
             next_page = await self.resolver.find(pp.page, "results.next_page")
             if next_page is None:
                 return matches
-            self.expect_screen(await pp.submit("results.next_page"), "results")
+            self.expect_screen(await pp.submit("results.next_page", ("results",)), "results")
 
     async def open_match(self, pp: PortalPage, match: Match) -> str:
         """Open the one matching row's claim; the screen it leads to ("detail"). Follows the
         row's link, or (a single-page app) goes back to its results page if need be and expands
         the row in place."""
         if match.href:
-            return await pp.goto(urljoin(match.page_url, match.href))
+            return await pp.goto(urljoin(match.page_url, match.href), ("detail",))
         if pp.page.url != match.page_url:
-            self.expect_screen(await pp.goto(match.page_url), "results")
+            self.expect_screen(await pp.goto(match.page_url, ("results",)), "results")
         rows = await self.resolver.get(pp.page, "results.table")
         row = (await self.resolver.get_all(rows, "results.row")).nth(match.index)
         return await pp.reveal(await self.resolver.get(row, "results.open"), "detail")

@@ -11,7 +11,8 @@ from bots.core.settings import Settings
 
 # For the embedded server of a one-off sweep only (`rcmbot serve` starts its server without
 # them). It records flow and task runs; services for schedules, workers, automations and
-# pauses have nothing to do there but cost CPU the browsers need, and block types are
+# pauses have nothing to do there but cost CPU the browsers need, as does keeping every task
+# run's state-change events (three a claim) once the task runs are recorded; block types are
 # registered when a block is first saved rather than (~3 s) at every start.
 EMBEDDED_SERVER = {
     "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
@@ -20,6 +21,7 @@ EMBEDDED_SERVER = {
         for name in (
             "CANCELLATION_CLEANUP",
             "EVENT_LOGGER",
+            "EVENT_PERSISTER",
             "FOREMAN",
             "LATE_RUNS",
             "SCHEDULER",
