@@ -12,7 +12,19 @@ from bots.bench.run import MODES, QUICK_CLAIMS, QUICK_CONCURRENCY, QUICK_LATENCY
 from bots.sim.dataset import build_dataset
 from tests.conftest import SEED, base_env, rcmbot
 
-KEYS = {"mode", "concurrency", "claims", "claims_per_min", "p50_s", "p95_s", "peak_rss_mb", "evidence_bytes_median"}
+KEYS = {
+    "mode",
+    "concurrency",
+    "claims",
+    "claims_per_min",
+    "p50_s",
+    "p95_s",
+    "peak_rss_mb",
+    "evidence_bytes_median",
+    "cpu_s",
+    "cpu_s_per_claim",
+    "cpu_ratio_vs_plain",
+}
 
 
 def test_percentile_interpolates() -> None:
@@ -55,5 +67,15 @@ def test_quick_bench_runs_every_mode(tmp_path) -> None:
         assert r["peak_rss_mb"] > 50 and r["evidence_bytes_median"] > 1000
         # All three modes walked the same claims to the same screens.
         assert r["outcomes"] == results[0]["outcomes"], r
+    # CPU while checking, per claim, by kind of process; the total's ratio to plain's.
+    by_mode = {r["mode"]: r for r in results}
+    for r in results:
+        parts = {k: v for k, v in r["cpu_s_per_claim"].items() if k != "total"}
+        assert parts and r["cpu_s_per_claim"]["total"] == pytest.approx(sum(parts.values()), abs=0.01)
+        assert "python (sweep or script)" in parts and "chromium renderers" in parts
+        total = r["cpu_s_per_claim"]["total"]
+        assert r["cpu_ratio_vs_plain"] == pytest.approx(total / by_mode["plain"]["cpu_s_per_claim"]["total"], abs=0.01)
+    assert "prefect server (embedded)" in by_mode["rcmbot"]["cpu_s_per_claim"]
+    assert "prefect server (embedded)" not in by_mode["plain"]["cpu_s_per_claim"]
     assert sum(results[0]["outcomes"].values()) == results[0]["claims"]
     assert all(results[0]["outcomes"].values()), "a detail page, no match and several matches"
