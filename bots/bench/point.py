@@ -21,7 +21,7 @@ from typing import Any
 from playwright.async_api import async_playwright
 
 from bots.bench import plain
-from bots.bench.run import MEMORY_SAMPLE_S, marks
+from bots.bench.marks import mark_and_wait, marks
 from bots.core.registry import PortalRegistry
 from bots.core.settings import Settings
 
@@ -78,19 +78,17 @@ def run_rcmbot(spec: dict[str, Any]) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def clock(spec: dict[str, Any]) -> Iterator[Callable[[], float]]:
-    """Time the claims' checking, and mark its start and end for the parent, which measures the
-    CPU of this process tree between the marks."""
+    """Time the claims' checking, marking its start and end for the parent, which samples the
+    CPU of this process tree at each mark before the clock moves on."""
     started_mark, ended_mark = marks(Path(spec["result"]))
-    started_mark.touch()
-    time.sleep(MEMORY_SAMPLE_S * 2)  # the parent samples the tree as the clock starts
+    mark_and_wait(started_mark)
     started = time.monotonic()
     seconds: list[float] = []
     try:
         yield lambda: seconds[0]
     finally:
         seconds.append(time.monotonic() - started)
-        ended_mark.touch()
-        time.sleep(MEMORY_SAMPLE_S * 2)  # ... and as it stops, before anything else runs
+        mark_and_wait(ended_mark)
 
 
 def task_run_seconds(flow_run_id: str, expected: int, wait_s: float = 60) -> list[float]:
@@ -138,10 +136,10 @@ async def run_baseline(spec: dict[str, Any]) -> dict[str, Any]:
         screenshot=spec["screenshot"],
     )
     script = plain.plain if spec["mode"] == "plain" else plain.naive
-    async with async_playwright() as pw:
-        with clock(spec) as elapsed:
+    with clock(spec) as elapsed:  # Playwright's driver starts inside, as rcmbot's sweep starts its own
+        async with async_playwright() as pw:
             done = await script(pw, job)
-        wall = elapsed()
+    wall = elapsed()
     return {
         "seconds": wall,
         "durations": [d.seconds for d in done],

@@ -27,6 +27,7 @@ import httpx
 import psutil
 import pyotp
 
+from bots.bench.marks import SAMPLE_S, acknowledgement, marks
 from bots.browser.capture import screenshot_options
 from bots.browser.launch import browser_version, find_browser, launch_args
 from bots.core.errors import RcmbotError
@@ -36,7 +37,7 @@ from bots.sim.dataset import WorklistRow, build_dataset, write_worklist_csv
 
 MODES = ("rcmbot", "plain", "naive")
 CONCURRENCY = (1, 2, 4, 8)
-MEMORY_SAMPLE_S = 0.25
+EXITED = "exited between samples"  # CPU of processes that ended since last sampled
 # `bench --quick`: a smoke test of every mode in seconds, not a measurement. A handful of claims
 # that between them reach every screen (a search by claim number and one by member over several
 # pages of results, a detail page, no match, two matches), one page at a time, no added latency.
@@ -114,11 +115,6 @@ def tree_memory(proc: psutil.Process) -> int:
     return total
 
 
-def marks(result_path: Path) -> tuple[Path, Path]:
-    """The files a point writes when its clock starts and stops (CPU is measured between)."""
-    return result_path.with_suffix(".started"), result_path.with_suffix(".ended")
-
-
 def process_kind(proc: psutil.Process) -> str:
     """What a process of a point's tree is, for the CPU breakdown."""
     cmd = " ".join(proc.cmdline())
@@ -141,52 +137,66 @@ class Measured:
 
 
 class CpuSampler:
-    """CPU seconds of each process of a tree, sampled: for the whole run, and between two marks
-    the point writes (the clock's start and stop), so start-up and teardown can be left out."""
+    """CPU seconds of a process tree: by kind of process (each live process's own CPU, sampled),
+    for the whole run and between the point's two marks (the clock's start and stop, sampled the
+    moment each appears and then acknowledged, so start-up and teardown are left out). The
+    totals are exact at each mark: a process that has exited is counted in its parent's times
+    for reaped children, so what the samples miss of it shows as "exited between samples"."""
 
     def __init__(self) -> None:
-        self.kind: dict[int, str] = {}
-        self.now: dict[int, float] = {}  # pid -> CPU seconds at the last sample
-        self.at_start: dict[int, float] | None = None
-        self.at_end: dict[int, float] | None = None
+        self.kind: dict[tuple[int, float], str] = {}
+        self.now: dict[tuple[int, float], float] = {}  # (pid, created) -> own CPU at the last sample
+        self.total = 0.0  # the tree's CPU, exited descendants included, at the last sample
+        self.at_start: tuple[dict[tuple[int, float], float], float] | None = None
+        self.at_end: tuple[dict[tuple[int, float], float], float] | None = None
 
-    def sample(self, procs: list[psutil.Process], started: bool, ended: bool) -> None:
-        if self.at_end is not None:
-            return
+    def sample(self, procs: list[psutil.Process]) -> None:
+        total = 0.0
         for p in procs:
             with contextlib.suppress(psutil.Error):
-                times = p.cpu_times()
-                self.kind.setdefault(p.pid, process_kind(p))
-                self.now[p.pid] = times.user + times.system
-        if started and self.at_start is None:
-            self.at_start = dict(self.now)
-        if ended:
-            self.at_end = dict(self.now)
+                times, key = p.cpu_times(), (p.pid, p.create_time())
+                self.kind.setdefault(key, process_kind(p))
+                self.now[key] = times.user + times.system
+                total += self.now[key] + times.children_user + times.children_system
+        self.total = total
+
+    def mark(self, which: str) -> None:
+        snapshot = (dict(self.now), self.total)
+        if which == "start":
+            self.at_start = snapshot
+        else:
+            self.at_end = snapshot
 
     def by_kind(self, window: bool) -> dict[str, float]:
-        end = (self.at_end or self.now) if window else self.now
-        start = (self.at_start or {}) if window else {}
+        """CPU seconds by kind of process (and what exited between samples), whole run or window."""
+        if window and (self.at_start is None or self.at_end is None):
+            raise RcmbotError("the benchmark point's clock marks were not both seen")
+        start, start_total = self.at_start if window and self.at_start else ({}, 0.0)
+        end, end_total = self.at_end if window and self.at_end else (self.now, self.total)
         out: dict[str, float] = {}
-        for pid, seconds in end.items():
-            kind = self.kind[pid]
-            out[kind] = round(out.get(kind, 0.0) + seconds - start.get(pid, 0.0), 2)
-        return out
+        for key, seconds in end.items():
+            out[self.kind[key]] = out.get(self.kind[key], 0.0) + seconds - start.get(key, 0.0)
+        out[EXITED] = max(0.0, end_total - start_total - sum(out.values()))
+        return {kind: round(seconds, 3) for kind, seconds in out.items()}
 
 
-def run_measured(cmd: list[str], env: dict[str, str], log: Path, marks: tuple[Path, Path]) -> Measured:
+def run_measured(cmd: list[str], env: dict[str, str], log: Path, clock_marks: tuple[Path, Path]) -> Measured:
     """Run a child process to its end, sampling its tree: peak memory, and the CPU seconds each
-    kind of process used, in all and between the `marks` files' appearing (sampled, so a
-    process's last moments may be missed)."""
+    kind of process used, in all and between the clock's marks (each acknowledged once sampled)."""
     peak, cpu = 0, CpuSampler()
     with open(log, "ab") as out:
         child = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         proc = psutil.Process(child.pid)
         while child.poll() is None:
             with contextlib.suppress(psutil.Error):
+                cpu.sample([proc, *proc.children(recursive=True)])
+                for which, mark in zip(("start", "end"), clock_marks, strict=True):
+                    if mark.exists() and not acknowledgement(mark).exists():
+                        cpu.mark(which)
+                        acknowledgement(mark).touch()
                 peak = max(peak, tree_memory(proc))
-                cpu.sample([proc, *proc.children(recursive=True)], marks[0].exists(), marks[1].exists())
             with contextlib.suppress(subprocess.TimeoutExpired):  # its end is seen at once
-                child.wait(timeout=MEMORY_SAMPLE_S)
+                child.wait(timeout=SAMPLE_S)
     if child.returncode:
         raise RcmbotError(f"benchmark point failed (exit {child.returncode}): {' '.join(cmd[2:])}; see {log}")
     return Measured(peak, cpu.by_kind(window=False), cpu.by_kind(window=True))
@@ -289,7 +299,7 @@ class Setup:
         )
         r = json.loads(result_path.read_text())
         claims = len(spec["items"])
-        per_claim = {kind: round(s / claims, 4) for kind, s in measured.window_cpu_s.items()}
+        per_claim = {kind: round(seconds / claims, 4) for kind, seconds in measured.window_cpu_s.items()}
         return Point(
             mode=spec["mode"],
             concurrency=spec["concurrency"],

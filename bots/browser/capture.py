@@ -135,6 +135,6 @@ async def _screenshot(
     if clip:  # page coordinates, with full_page so rows below the fold are reachable
         options["clip"] = clip
     image = await page.screenshot(mask=[*masks, page.locator(_SECRET_INPUTS)], mask_color="#202020", **options)
-    if settings.screenshot_format == "png8":  # off the event loop: ~20 ms of CPU per screen
+    if settings.screenshot_format == "png8":  # off the event loop: ~30 ms of CPU per screen
         image = await asyncio.to_thread(to_palette_png, image, settings.screenshot_colors)
     return image, "image/jpeg" if settings.screenshot_format == "jpeg" else "image/png"

@@ -229,6 +229,8 @@ class PortalPage:
         waiting on a union of every marker's candidates would make the browser evaluate them
         all twice. When the caller knows which screens are `likely`, a few queries settle the
         common case first (see _likely_screen)."""
+        if expect:  # a hint never returns what the caller waits past
+            likely = tuple(name for name in likely if name in (*expect, "login", "unavailable"))
         if likely and (fast := await self._likely_screen(likely)) is not None:
             return await self._recognised(*fast)
         keys = [k for keys in SCREENS.values() for k in keys if k in self.resolver.map.elements]
