@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
-from bots.browser.pages import load_selector_map
+from bots.browser.pages import PortalPage, load_selector_map
 from bots.browser.selectors import Element, Resolver, SelectorMap, UnreadableError
 from bots.claimstatus.hooks import bot_class
 from bots.core.errors import ConfigError
@@ -251,3 +251,35 @@ def test_portal_keys_are_plain_words_and_a_hook_that_fails_on_import_is_named(tm
     with pytest.raises(ConfigError) as err:
         bot_class("juniper", entry, ROOT / "config/portals.yaml", tmp_path)
     assert err.value.problem == "cannot load broken_hook:Bot: importing it raised RuntimeError: no licence file"
+
+
+SCREEN_PAGES = {
+    "results": "<main><table class=grid aria-label='Claim search results'><tr><td>1</td></tr></table></main>",
+    "detail": "<main><h1>Claim detail</h1><table class=grid aria-label='Service lines'></table></main>",
+    "results and detail (a single-page app)": "<h1>Claim detail</h1><table aria-label='Claim search results'></table>",
+    "results, drifted (only the CSS fallback matches)": "<main><table class=grid aria-label='Results'></table></main>",
+    "login": "<form><label for=u>User ID</label><input id=u><label for=p>Password</label><input id=p></form>",
+    "search": "<form action='/search'><button>Search</button></form>",
+}
+HINTS = [("results",), ("detail",), ("detail", "results", "search"), ("search",), ("inquiry",)]
+
+
+@pytest.mark.parametrize("shown", list(SCREEN_PAGES))
+def test_a_hinted_screen_is_the_one_asking_every_marker_finds(shown) -> None:
+    smap = SelectorMap.load(ROOT / "selectors/bluestem.yaml")
+
+    async def scenario() -> list[tuple[str, dict[str, int]]]:
+        context = await (await shared_browser()).new_context()
+        try:
+            page = await context.new_page()
+            await page.set_content(SCREEN_PAGES[shown])
+            answers = []
+            for hint in [(), *HINTS]:
+                resolver = Resolver(smap)
+                answers.append((await PortalPage(page, resolver, "%m/%d/%Y", 2000).screen(likely=hint), resolver.drift))
+            return answers
+        finally:
+            await context.close()
+
+    (full, *hinted) = run_async(scenario())
+    assert all(answer == full for answer in hinted), (full, hinted)

@@ -53,8 +53,8 @@ class BrowserSettings(BaseModel):
     screenshot_format: Literal["png8", "png", "jpeg"] = Field(
         "png",
         description=(
-            "png: Chromium's own PNG, lossless, no CPU of rcmbot's; png8: reduced to a small palette, "
-            "crisp text at about a third of the bytes for ~35 ms of CPU per screen"
+            "png: Chromium's own PNG, lossless, stored as it comes; png8: reduced to a small palette, "
+            "crisp text at about a third of the bytes for ~30 ms of CPU per screen"
         ),
     )
     screenshot_colors: int = Field(32, ge=2, le=256, description="palette size for png8")
