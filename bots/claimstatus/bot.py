@@ -295,9 +295,10 @@ class ClaimStatusBot(PortalBot):
 
     async def search(self, pp: PortalPage, item: ItemRef) -> str:
         """Run the item's search; the screen it leads to ("results"; "detail" when the portal opens
-        its only match; "search" again when it refused the search). By claim number when the worklist has it, else by member and service
-        dates widened by the search window; through the registry's `search_url` when the portal
-        has one (and `use_search_url`), else its search form."""
+        its only match; "search" again when it refused the search). By claim number when the
+        worklist has it, else by member and service dates widened by the search window; through
+        the registry's `search_url` when the portal has one (and `use_search_url`), else its
+        search form."""
         fmt, pad = self.portal.entry.date_format, dt.timedelta(days=self.settings.sweep.search_window_days)
         by_claim = bool(item.payer_claim_number)
         fields = {
