@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from pydantic import ValidationError
 from structlog.testing import capture_logs
 
 from bots.browser.pages import PortalPage, load_selector_map
-from bots.browser.selectors import Element, Resolver, SelectorMap, UnreadableError
+from bots.browser.selectors import Element, Resolver, SelectorMap, SelectorNotFoundError, UnreadableError
 from bots.claimstatus.hooks import bot_class
 from bots.core.errors import ConfigError
 from bots.core.models import ItemRef, ResultRow
@@ -283,3 +285,25 @@ def test_a_hinted_screen_is_the_one_asking_every_marker_finds(shown) -> None:
 
     (full, *hinted) = run_async(scenario())
     assert all(answer == full for answer in hinted), (full, hinted)
+
+
+def test_a_detail_missing_a_required_table_fails_plainly_with_no_stray_warning() -> None:
+    smap = SelectorMap.load(ROOT / "selectors/bluestem.yaml")
+
+    async def scenario() -> str:
+        context = await (await shared_browser()).new_context()
+        try:
+            page = await context.new_page()
+            await page.set_content("<h1>Claim detail</h1><p id=status-text>Paid</p>")  # no service lines
+            with pytest.raises(SelectorNotFoundError) as err:
+                await PortalPage(page, Resolver(smap), "%m/%d/%Y", 2000).claim_detail()
+            return str(err.value)
+        finally:
+            await context.close()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        error = run_async(scenario())
+        gc.collect()
+    assert error == "bluestem: no candidate of detail.lines matched at about:blank"
+    assert not [w for w in caught if "never awaited" in str(w.message)], [str(w.message) for w in caught]
