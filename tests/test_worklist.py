@@ -179,6 +179,7 @@ def test_a_clearinghouse_answer_without_remittance_asks_for_the_835() -> None:
 def test_opening_a_store_or_building_a_sweep_touches_nothing(tmp_path) -> None:
     from bots.core.settings import Settings
     from bots.evidence import open_evidence_store
+    from bots.review import DenialRules, TaskOpener
     from bots.sweep.runner import Sweep, SweepDeps
 
     store = WorklistStore(f"sqlite:///{tmp_path / 'nowhere' / 'wl.db'}")
@@ -189,6 +190,7 @@ def test_opening_a_store_or_building_a_sweep_touches_nothing(tmp_path) -> None:
         evidence=open_evidence_store(tmp_path / "evidence"),
         registry=PortalRegistry.load(ROOT / "config/portals.yaml"),
         rules=FollowUpRules.load(ROOT / "config/followup.yaml"),
+        review=TaskOpener(DenialRules.load(ROOT / "config/denials.yaml"), settings.review),
     )
     Sweep(deps, base_urls={"bluestem": "http://127.0.0.1:9"})
     assert not (tmp_path / "nowhere").exists() and not (tmp_path / "state").exists()

@@ -35,6 +35,9 @@ ScreenObserver = Callable[[Page, str], Awaitable[None]]
 # A screen whose markers the map does not list is not part of that portal.
 SCREENS: dict[str, tuple[str, ...]] = {
     "unavailable": ("page.unavailable",),
+    "request_received": ("request.reference",),  # before the others: a confirmation may repeat a form's parts
+    "requests": ("requests.table",),
+    "request": ("request.submit",),
     "login": ("login.username",),
     "password": ("login.password",),  # the second step of a two-step login
     "mfa": ("mfa.code",),
@@ -80,6 +83,8 @@ RESPONSE_FIELDS = (
     "paid",
 )
 BATCH_LINE_FIELDS = ("claim_number", "member_id", "dos_from", "dos_to")
+# The request form's fields (the apply flow fills them; bots.apply)
+REQUEST_FIELDS = ("kind", "claim_number", "line", "procedure_code", "modifiers", "reason", "your_reference")
 
 # The elements each part of a shape needs; a selector map without one (or with it absent) fails
 # at load. What the detail shape reads beyond these (and beyond what `match_on` compares) may be
@@ -111,6 +116,16 @@ SHAPE_KEYS: dict[str, tuple[str, ...]] = {
         "batch.row",
         *(f"response.{n}" for n in RESPONSE_FIELDS),
     ),
+    # a portal with `requests` in the registry: its form, its confirmation, its list of requests
+    "requests": (
+        *(f"request.{n}" for n in REQUEST_FIELDS),
+        "request.submit",
+        "request.reference",
+        "requests.table",
+        "requests.row",
+        "requests.reference",
+        "requests.your_reference",
+    ),
 }
 
 # The results cells each `match_on` field compares (detail shape).
@@ -136,6 +151,8 @@ OPTIONAL_KEYS = (
     "page.unavailable",
     "nav.new_search",
     "nav.new_inquiry",
+    "nav.new_request",
+    "request.error",
     "search.error",
     "batch.error",
     "results.next_page",
@@ -170,6 +187,7 @@ def required_keys(entry: PortalEntry, smap: SelectorMap | None = None) -> tuple[
     says the portal has."""
     parts = ["login", entry.shape]
     parts += (["two_step"] if entry.login == "two_step" else []) + ([entry.mfa] if entry.mfa in SHAPE_KEYS else [])
+    parts += ["requests"] if entry.requests else []
     keys = [key for part in parts for key in SHAPE_KEYS[part]]
     if entry.shape == "detail":
         keys += [key for field in entry.match_on for key in MATCH_KEYS[field]]

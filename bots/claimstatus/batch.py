@@ -98,7 +98,7 @@ class BatchInquiryBot(PortalBot):
         )
         results = []
         for item, group, image in zip(items, per_item, images, strict=True):
-            evidence = await self._store(item, pp.page.url, image, (html, "text/html"))
+            evidence = await self.store(item.id, pp.page.url, image, (html, "text/html"))
             results.append(self._result([(rows[i], found[i]) for i in group if i in found], evidence))
         return results
 

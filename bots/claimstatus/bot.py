@@ -14,6 +14,7 @@ import asyncio
 import datetime as dt
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import quote, urljoin
 
 from playwright.async_api import BrowserContext
@@ -33,6 +34,7 @@ from bots.core.models import MATCH_FIELDS, CheckResult, ClaimDetail, ItemRef, Ou
 from bots.core.settings import Settings
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 # The screens each step most often leads to (a hint that saves browser queries, never a rule).
 SEARCHED = ("detail", "results", "search")  # a search: results, its one claim, or refused
@@ -100,6 +102,30 @@ class PortalBot:
         last try, or on a business error, every item gets the same ERROR (or DEFERRED) result,
         with a snapshot of the screen that could not be worked as its evidence."""
         redactor.register([v for item in items for v in (item.account_number, item.member_id, item.payer_claim_number)])
+
+        async def counted(pp: PortalPage) -> list[CheckResult]:
+            self._used += len(items)
+            return await attempt(pp, items)
+
+        try:
+            results = await self.with_retries(counted, items[0].id)
+        except PersonNeededError as exc:
+            return [CheckResult(outcome=Outcome.DEFERRED, error=str(exc)) for _ in items]
+        except (ApplicationError, BusinessError) as exc:
+            error = redactor.text(str(exc))
+            log.warning("check failed", item_id=items[0].id, claims=len(items), error=error)
+            if isinstance(exc, ScreenError) and exc.shown:  # for the item's history, not the log
+                error += f"; the page showed {redactor.text(exc.shown)}"
+            evidence = [await self.store_snapshot(item.id, exc) for item in items]
+            return [CheckResult(outcome=Outcome.ERROR, error=error, evidence=e) for e in evidence]
+        if len(results) != len(items):
+            raise TypeError(f"{type(self).__name__}: {len(results)} results for {len(items)} items")
+        return results
+
+    async def with_retries(self, attempt: Callable[[PortalPage], Awaitable[T]], item_id: int) -> T:
+        """Run `attempt` on a logged-in page of this bot, retried with backoff on transient
+        trouble (ApplicationError, an unreadable screen), after a fresh login when the session
+        expired; the last error is raised (ApplicationError, or BusinessError at once)."""
         expired = False
         sweep = self.settings.sweep
         retrying = AsyncRetrying(
@@ -108,37 +134,23 @@ class PortalBot:
             retry=retry_if_exception_type(ApplicationError),
             reraise=True,
         )
-        try:
-            async for attempt_state in retrying:
-                with attempt_state:
-                    try:
-                        await self._ensure_session(expired)
-                        pp = await self._page()
-                        self._used += len(items)
-                        results = await attempt(pp, items)
-                    except SessionExpiredError:
-                        expired = True
-                        log.info("session expired; logging in again", item_id=items[0].id)
+        async for attempt_state in retrying:
+            with attempt_state:
+                try:
+                    await self._ensure_session(expired)
+                    return await attempt(await self._page())
+                except SessionExpiredError:
+                    expired = True
+                    log.info("session expired; logging in again", item_id=item_id)
+                    raise
+                except PlaywrightError as exc:
+                    raise ApplicationError(str(exc).splitlines()[0]) from exc
+                except (ValueError, ScreenError) as exc:  # a screen we could not work
+                    trouble = await self._screen_trouble(exc)
+                    if trouble is exc:
                         raise
-                    except PlaywrightError as exc:
-                        raise ApplicationError(str(exc).splitlines()[0]) from exc
-                    except (ValueError, ScreenError) as exc:  # a screen we could not work
-                        trouble = await self._screen_trouble(exc)
-                        if trouble is exc:
-                            raise
-                        raise trouble from exc
-        except PersonNeededError as exc:
-            return [CheckResult(outcome=Outcome.DEFERRED, error=str(exc)) for _ in items]
-        except (ApplicationError, BusinessError) as exc:
-            error = redactor.text(str(exc))
-            log.warning("check failed", item_id=items[0].id, claims=len(items), error=error)
-            if isinstance(exc, ScreenError) and exc.shown:  # for the item's history, not the log
-                error += f"; the page showed {redactor.text(exc.shown)}"
-            evidence = [await self._store_snapshot(item, exc) for item in items]
-            return [CheckResult(outcome=Outcome.ERROR, error=error, evidence=e) for e in evidence]
-        if len(results) != len(items):
-            raise TypeError(f"{type(self).__name__}: {len(results)} results for {len(items)} items")
-        return results
+                    raise trouble from exc
+        raise AssertionError("tenacity re-raises the last error")
 
     async def _screen_trouble(self, exc: ValueError | ScreenError) -> ScreenError:
         """A screen that could not be worked, as a transient error (a page still rendering may
@@ -156,13 +168,13 @@ class PortalBot:
             trouble.snapshot = await snapshot(self._pp.page, self.resolver, self.settings.browser)
         return trouble
 
-    async def _store_snapshot(self, item: ItemRef, exc: Exception) -> list[str]:
-        """The item's evidence of a failed check: the snapshot of the screen that failed, if any."""
+    async def store_snapshot(self, item_id: int, exc: Exception) -> list[str]:
+        """The item's evidence of a failed attempt: the snapshot of the screen that failed, if any."""
         taken = exc.snapshot if isinstance(exc, ScreenError) else None
         if taken is None:
             return []
         image, media_type, html, url = taken
-        return await self._store(item, url, (image, media_type), (html, "text/html"))
+        return await self.store(item_id, url, (image, media_type), (html, "text/html"))
 
     async def _ensure_session(self, expired: bool) -> None:
         if expired or self.login.generation == 0:
@@ -179,9 +191,9 @@ class PortalBot:
             self._pp = self.login.page(await self.context.new_page(), self.resolver)
         return self._pp
 
-    async def _store(self, item: ItemRef, url: str, *files: tuple[bytes, str]) -> list[str]:
-        """Store evidence files of `item`; their content hashes."""
-        return [await self.evidence(content, media_type, item.id, url) for content, media_type in files]
+    async def store(self, item_id: int, url: str, *files: tuple[bytes, str]) -> list[str]:
+        """Store evidence files of an item; their content hashes."""
+        return [await self.evidence(content, media_type, item_id, url) for content, media_type in files]
 
 
 def read_result(
@@ -363,4 +375,4 @@ class ClaimStatusBot(PortalBot):
             browser = self.settings.browser
             palette = browser.screenshot_colors if browser.screenshot_format == "png8" else None
             image, html = await asyncio.to_thread(captioned, image, media_type, html, caption, palette)
-        return await self._store(item, pp.page.url, (image, media_type), (html, "text/html"))
+        return await self.store(item.id, pp.page.url, (image, media_type), (html, "text/html"))

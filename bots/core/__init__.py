@@ -30,6 +30,7 @@ from bots.core.models import (
     ItemRef,
     Outcome,
     ResultRow,
+    Role,
     ServiceLine,
     category_name,
     summary_key,
@@ -46,7 +47,16 @@ from bots.core.registry import (
     Route,
     use_secret_blocks,
 )
-from bots.core.settings import BrowserSettings, LogSettings, PrefectSettings, Settings, SimSettings, SweepSettings
+from bots.core.settings import (
+    BrowserSettings,
+    ConsoleSettings,
+    LogSettings,
+    PrefectSettings,
+    ReviewSettings,
+    Settings,
+    SimSettings,
+    SweepSettings,
+)
 from bots.core.yamlfile import key_line, line_of, load_model
 
 __all__ = [
@@ -61,6 +71,7 @@ __all__ = [
     "CheckResult",
     "ClaimDetail",
     "ConfigError",
+    "ConsoleSettings",
     "Credentials",
     "EvidenceError",
     "FALLBACK_MAX_VALUES",
@@ -79,6 +90,8 @@ __all__ = [
     "RedactionScope",
     "Redactor",
     "ResultRow",
+    "ReviewSettings",
+    "Role",
     "Route",
     "ServiceLine",
     "SessionExpiredError",

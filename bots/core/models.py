@@ -58,6 +58,15 @@ class Outcome(StrEnum):
     MANUAL = "manual"  # no portal may be automated for this payer: a person checks it
 
 
+class Role(StrEnum):
+    """What a console user may do. Roles are checked on the server for every request."""
+
+    ADMIN = "admin"  # manages users and settings; decides nothing
+    SUPERVISOR = "supervisor"  # approves, rejects, returns review tasks
+    CODER = "coder"  # edits proposed decisions, answers returned tasks; never approves
+    AUDITOR = "auditor"  # reads
+
+
 def summary_key(outcome: str, category: str | None) -> str:
     """The key a check counts under in summaries: its 277 category, else its outcome."""
     return category if outcome == Outcome.STATUS and category else outcome

@@ -174,6 +174,24 @@ class Canary(BaseModel, extra="forbid"):
         )
 
 
+class RequestPages(BaseModel, extra="forbid"):
+    """Where a payer portal takes corrected-claim and reconsideration requests (the apply flow)."""
+
+    form_page: str = Field(description="the path of the request form")
+    list_page: str = Field(
+        description=(
+            "the path of the submitted-requests page; {claim_number} is filled URL-encoded where the "
+            "portal filters the list by claim"
+        )
+    )
+
+    @field_validator("form_page", "list_page")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        _path_only(value)
+        return value
+
+
 class PortalEntry(BaseModel, extra="forbid"):
     name: str
     payer_ids: list[str] = Field(min_length=1)
@@ -224,6 +242,9 @@ class PortalEntry(BaseModel, extra="forbid"):
     login_url: str = Field("/", description="the path of the sign-in page (the base URL is prepended)")
     search_page: str = Field(
         "/", description="the path of the search (or inquiry) form, when no nav.new_search link leads there"
+    )
+    requests: RequestPages | None = Field(
+        None, description="the portal's corrected-claim / reconsideration form, if it has one"
     )
     match_on: list[MatchField] = Field(
         default_factory=lambda: list(MATCH_FIELDS),

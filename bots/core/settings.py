@@ -77,6 +77,34 @@ class PrefectSettings(BaseModel):
     serve_port: int = 4200
 
 
+class ReviewSettings(BaseModel):
+    """Human review of coding decisions (bots.review)."""
+
+    maker_checker: bool = Field(True, description="nobody approves a decision they last edited")
+    lease_s: float = Field(300.0, gt=0, description="how long opening a task holds it for its supervisor")
+    sla_s: float = Field(2 * 86400.0, gt=0, description="a new task is due this long after it is opened")
+    timely_filing_days: dict[str, int] = Field(
+        default_factory=dict,
+        description="payer id -> days from the date of service to the payer's filing limit",
+    )
+    default_timely_filing_days: int = Field(365, ge=1, description="for payers not listed (Medicare: 12 months)")
+
+
+class ConsoleSettings(BaseModel):
+    """The supervisors' and auditors' web console (bots.console)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8700, ge=0, le=65535)
+    session_idle_s: float = Field(1800.0, gt=0, description="a console session ends after this long unused")
+    session_max_s: float = Field(12 * 3600.0, gt=0, description="and after this long in any case")
+    lockout_failures: int = Field(5, ge=1, description="failed logins in a row that lock an account")
+    lockout_s: float = Field(900.0, gt=0, description="how long a locked account stays locked")
+    secret_key: SecretStr | None = Field(
+        None, description="signs CSRF tokens; default: a random key kept in the state directory"
+    )
+    page_size: int = Field(50, ge=1, le=500)
+
+
 class LogSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -113,12 +141,15 @@ class Settings(BaseSettings):
     evidence_dir: Path | None = Field(None, description="evidence store root; default evidence/")
     portals_file: Path = Path("config/portals.yaml")
     followup_rules_file: Path = Path("config/followup.yaml")
+    denial_rules_file: Path = Path("config/denials.yaml")
 
     browser: BrowserSettings = BrowserSettings()
     sweep: SweepSettings = SweepSettings()
     prefect: PrefectSettings = PrefectSettings()
     log: LogSettings = LogSettings()
     sim: SimSettings = SimSettings()
+    review: ReviewSettings = ReviewSettings()
+    console: ConsoleSettings = ConsoleSettings()
 
     @classmethod
     def settings_customise_sources(

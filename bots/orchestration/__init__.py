@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from bots.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from bots.orchestration.applyflow import ApplyTrigger, run_apply_flow
     from bots.orchestration.demo import demo_settings, fresh_state_dir, run_demo
     from bots.orchestration.deployments import DeploymentSpec, PrefectProject, load_deployments
     from bots.orchestration.limits import limit_name, portal_slot, shared_server, sync_portal_limits
@@ -13,6 +14,7 @@ if TYPE_CHECKING:
     from bots.orchestration.sweepflow import ProgressFactory, run_sweep_flow
 
 __all__ = [
+    "ApplyTrigger",
     "DeploymentSpec",
     "PrefectProject",
     "ProgressFactory",
@@ -23,6 +25,7 @@ __all__ = [
     "load_deployments",
     "portal_slot",
     "read_secret_block",
+    "run_apply_flow",
     "run_demo",
     "run_sweep_flow",
     "shared_server",
@@ -34,6 +37,8 @@ __all__ = [
 # the sweep (Playwright, the worklist) as well. `serve` is also a module name here: import that
 # function from bots.orchestration.serve.
 _MODULES = {
+    "ApplyTrigger": "bots.orchestration.applyflow",
+    "run_apply_flow": "bots.orchestration.applyflow",
     "demo_settings": "bots.orchestration.demo",
     "fresh_state_dir": "bots.orchestration.demo",
     "run_demo": "bots.orchestration.demo",

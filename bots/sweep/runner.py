@@ -30,6 +30,7 @@ from bots.core.models import CheckResult, ItemRef, Outcome
 from bots.core.registry import MissingCredentialsError, PortalRegistry
 from bots.core.settings import BrowserSettings, Settings
 from bots.evidence import EvidenceStore, open_evidence_store
+from bots.review import DenialRules, TaskOpener
 from bots.sweep.checks import broken_portals
 from bots.worklist.db import ensure_current
 from bots.worklist.followup import FollowUpRules
@@ -143,6 +144,7 @@ class SweepDeps:
     evidence: EvidenceStore
     registry: PortalRegistry
     rules: FollowUpRules
+    review: TaskOpener  # opens a review task for a check a person must decide on
 
     @classmethod
     def load(cls, settings: Settings) -> SweepDeps:
@@ -156,6 +158,7 @@ class SweepDeps:
             evidence=open_evidence_store(settings.evidence_path),
             registry=PortalRegistry.load(settings.path(settings.portals_file)),
             rules=FollowUpRules.load(settings.path(settings.followup_rules_file)),
+            review=TaskOpener(DenialRules.load(settings.path(settings.denial_rules_file)), settings.review),
         )
 
 
@@ -171,6 +174,7 @@ class Sweep:
     ) -> None:
         self.settings = deps.settings
         self.store, self.evidence, self.rules, self.registry = deps.store, deps.evidence, deps.rules, deps.registry
+        self.review = deps.review
         self.run_id = run_id or new_run_id()
         self.flow_run_id = flow_run_id
         self.base_urls = base_urls or {}
@@ -260,6 +264,7 @@ class Sweep:
             portal=portal,
             run_id=self.run_id,
             flow_run_id=self.flow_run_id,
+            after=self.review,
         )
         self._evidence_count += len(result.evidence)
         if result.outcome not in (Outcome.DEFERRED, Outcome.MANUAL):

@@ -11,14 +11,22 @@ from bots.worklist.db import (
     upgrade,
 )
 from bots.worklist.followup import Decision, FollowUpRules
+from bots.worklist.migrations.ops import append_only
+from bots.worklist.schema import Base, History, Item, ServiceLineRow, UTCDateTime
 from bots.worklist.store import WorklistStore
 
 __all__ = [
+    "Base",
     "DatabaseUnavailableError",
     "Decision",
     "FollowUpRules",
+    "History",
+    "Item",
     "SchemaOutdatedError",
+    "ServiceLineRow",
+    "UTCDateTime",
     "WorklistStore",
+    "append_only",
     "ensure_current",
     "head_revision",
     "open_engine",

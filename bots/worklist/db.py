@@ -7,6 +7,7 @@ On PostgreSQL, concurrent upgrades from several workers are serialised by an adv
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
@@ -31,6 +32,11 @@ __all__ = [
     "revision",
     "upgrade",
 ]
+
+# Rooms that own tables in this database, in migration order: each keeps its Alembic revisions
+# in <room>/migrations/versions, one linear history across them (named by path, not imported:
+# the worklist room must not depend on the rooms built on it).
+TABLE_ROOMS = ("worklist", "review", "accounts")
 
 # pg_advisory_xact_lock key: "rcmbot" in ASCII, so it cannot collide with another program's by chance
 _MIGRATION_LOCK = 0x72636D626F74
@@ -89,6 +95,9 @@ def open_engine(url: str) -> Engine:
 def _config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(files("bots.worklist") / "migrations"))
+    cfg.set_main_option("path_separator", "os")
+    locations = (files("bots") / room / "migrations" / "versions" for room in TABLE_ROOMS)
+    cfg.set_main_option("version_locations", os.pathsep.join(str(p) for p in locations))
     return cfg
 
 

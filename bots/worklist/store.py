@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -18,6 +18,10 @@ from bots.worklist.followup import Decision
 from bots.worklist.schema import History, Item, ServiceLineRow
 
 DESCRIPTIVE = ("member_id", "patient_name", "dos_from", "dos_to", "billed_cents", "owner")
+
+
+# What else a check writes, in its transaction: (session, item, its new history row, the result)
+AfterRecord = Callable[[Session, Item, History, CheckResult], object]
 
 
 def now_utc() -> dt.datetime:
@@ -136,8 +140,10 @@ class WorklistStore:
         run_id: str,
         flow_run_id: str | None,
         checked_at: dt.datetime | None = None,
+        after: AfterRecord | None = None,
     ) -> None:
-        """Update the item with one check's result and append its history row, atomically."""
+        """Update the item with one check's result and append its history row, atomically;
+        `after` writes what follows from the check (its review task) in the same transaction."""
         at = checked_at or now_utc()
         d = result.detail
         with self._write, self.session() as s, s.begin():
@@ -162,24 +168,26 @@ class WorklistStore:
                 item.check_number, item.check_date = d.check_number, d.check_date
                 item.carc_codes, item.rarc_codes = ",".join(d.carcs), ",".join(d.rarcs)
                 self._upsert_lines(s, item_id, result)
-            s.add(
-                History(
-                    item_id=item_id,
-                    checked_at=at,
-                    run_id=run_id,
-                    flow_run_id=flow_run_id,
-                    portal=portal,
-                    outcome=result.outcome.value,
-                    status_category=result.category,
-                    status_text=result.status_text,
-                    status_date=d.status_date if d else None,
-                    paid_cents=d.paid_cents if d else None,
-                    next_action=decision.next_action,
-                    detail_json=d.model_dump_json() if d else None,
-                    evidence=json.dumps(result.evidence),
-                    error=result.error,
-                )
+            history = History(
+                item_id=item_id,
+                checked_at=at,
+                run_id=run_id,
+                flow_run_id=flow_run_id,
+                portal=portal,
+                outcome=result.outcome.value,
+                status_category=result.category,
+                status_text=result.status_text,
+                status_date=d.status_date if d else None,
+                paid_cents=d.paid_cents if d else None,
+                next_action=decision.next_action,
+                detail_json=d.model_dump_json() if d else None,
+                evidence=json.dumps(result.evidence),
+                error=result.error,
             )
+            s.add(history)
+            if after is not None:
+                s.flush()
+                after(s, item, history, result)
 
     @staticmethod
     def _upsert_lines(s: Session, item_id: int, result: CheckResult) -> None:

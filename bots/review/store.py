@@ -1,0 +1,376 @@
+"""ReviewStore: the only code that reads and writes review tasks and their decision log.
+
+Every change is one transaction that moves the task's `version` on: a change made from a stale
+view (or racing another) matches no row and is refused as a conflict, so of two decisions on
+one task exactly one wins. Every transition appends a row to the decision log."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
+
+from bots.core.models import CheckResult, Outcome
+from bots.core.settings import ReviewSettings
+from bots.review.categorize import DenialRules
+from bots.review.proposal import Proposal, propose
+from bots.review.schema import Decision, Task
+from bots.review.states import (
+    OPEN_STATES,
+    SYSTEM,
+    TERMINAL_STATES,
+    Action,
+    Actor,
+    ConflictError,
+    NotAllowedError,
+    ReviewError,
+    State,
+    check_edit,
+    next_state,
+)
+from bots.worklist.schema import History, Item, ServiceLineRow
+
+__all__ = ["APPLY_FLOW", "QueueFilter", "QueuePage", "ReviewStore", "TaskOpener", "priority_of"]
+
+APPLY_FLOW = Actor("apply flow", SYSTEM)
+SWEEP = Actor("sweep", SYSTEM)  # opens tasks
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def priority_of(open_balance_cents: int, days_left: int | None) -> int:
+    """Higher first: the nearest timely-filing limit (7, 30, 90 days or later), then the largest
+    open balance. A whole number, so the queue sorts and pages on an index."""
+    urgency = 1 if days_left is None else 4 if days_left <= 7 else 3 if days_left <= 30 else 2 if days_left <= 90 else 1
+    return urgency * 10**9 + min(max(open_balance_cents, 0) // 100, 10**9 - 1)
+
+
+class TaskOpener:
+    """Opens or updates an item's review task after a check, inside the transaction that records
+    the check (WorklistStore.record's `after`): a claim's task and its check land together."""
+
+    def __init__(self, rules: DenialRules, settings: ReviewSettings, clock: Callable[[], dt.datetime] = now_utc):
+        self.rules, self.settings, self.clock = rules, settings, clock
+
+    def __call__(self, s: Session, item: Item, history: History, result: CheckResult) -> Task | None:
+        kind, categorization = self._kind(result)
+        task = s.scalar(select(Task).where(Task.open_item_id == item.id))
+        if kind is None and task is None:
+            return None
+        now = self.clock()
+        detail = result.detail
+        if task is None:
+            task = Task(
+                item_id=item.id,
+                open_item_id=item.id,
+                state=State.PENDING,
+                version=1,
+                payer_id=item.payer_id,
+                created_at=now,
+                due_at=now + dt.timedelta(seconds=self.settings.sla_s),
+                assignee=item.owner,
+                apply_attempts=0,
+                checks=0,
+                proposal_json="{}",
+            )
+            s.add(task)
+        elif task.state == State.PENDING and task.last_edited_by is None:
+            task.version += 1  # an untouched proposal follows the latest check
+        task.kind = kind or task.kind
+        task.portal = history.portal
+        task.checks += 1
+        task.updated_at = now
+        task.evidence_json = json.dumps(result.evidence)
+        task.facts_json = json.dumps(
+            {
+                "outcome": result.outcome.value,
+                "category": result.category,
+                "status_code": result.status_code,
+                "status_text": result.status_text,
+                "matches": result.matches,
+                "history_id": history.id,
+                "detail": detail.model_dump(mode="json") if detail else None,
+            }
+        )
+        if categorization is not None:
+            task.category, task.rules_version = categorization.category.value, categorization.version
+            task.codes = ",".join(categorization.codes)
+        lines = list(s.scalars(select(ServiceLineRow.id).where(ServiceLineRow.item_id == item.id)))
+        task.line_ids = ",".join(str(i) for i in lines)
+        if task.state == State.PENDING and task.last_edited_by is None:
+            if categorization is not None and detail is not None:
+                proposal = propose(categorization, detail.adjustments, detail.lines)
+            else:
+                proposal = Proposal(action="none", note=f"{result.outcome.value}: resolve by hand")  # type: ignore[arg-type]
+            task.proposal_json = proposal.model_dump_json()
+        self._prioritise(task, item, now.date())
+        s.flush()
+        if task.checks == 1:
+            s.add(_log(task, SWEEP, State.PENDING, State.PENDING, "open", now, reason=task.kind))
+        return task
+
+    def _kind(self, result: CheckResult) -> tuple[str | None, Any]:
+        if result.outcome in (Outcome.UNMAPPED, Outcome.AMBIGUOUS):
+            return result.outcome.value, None
+        if result.outcome != Outcome.STATUS:
+            return None, None
+        detail = result.detail
+        categorization = self.rules.categorize(
+            result.category, detail.adjustments if detail else [], result.status_code
+        )
+        if categorization.coding or categorization.changes_portal:
+            return "denial", categorization
+        return None, None
+
+    def _prioritise(self, task: Task, item: Item, today: dt.date) -> None:
+        paid = item.paid_cents or 0
+        task.open_balance_cents = max(0, item.billed_cents - paid - (item.patient_resp_cents or 0))
+        days = self.settings.timely_filing_days.get(item.payer_id, self.settings.default_timely_filing_days)
+        task.filing_deadline = item.dos_from + dt.timedelta(days=days)
+        task.priority = priority_of(task.open_balance_cents, (task.filing_deadline - today).days)
+
+
+def _log(
+    task: Task, actor: Actor, before: str, after: str, action: str, at: dt.datetime, reason: str = "", form: Any = None
+) -> Decision:
+    return Decision(
+        task_id=task.id,
+        at=at,
+        actor=actor.name,
+        role=actor.role,
+        from_state=before,
+        to_state=after,
+        action=action,
+        reason=reason,
+        form_json=json.dumps(form or {}, default=str),
+    )
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    states: tuple[str, ...] = (State.PENDING, State.RETURNED, State.APPLY_FAILED)
+    payer_id: str | None = None
+    category: str | None = None
+    assignee: str | None = None
+    older_than_days: int | None = None
+
+
+@dataclass
+class QueuePage:
+    tasks: list[tuple[Task, Item]]
+    next_after: tuple[int, int] | None  # keyset: (priority, id) of the last row, when more follow
+
+
+class ReviewStore:
+    def __init__(self, engine: Engine, settings: ReviewSettings, clock: Callable[[], dt.datetime] = now_utc):
+        self.engine, self.settings, self.clock = engine, settings, clock
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- reading ------------------------------------------------------------------------------
+    def task(self, task_id: int) -> Task | None:
+        with self.session() as s:
+            return s.get(Task, task_id)
+
+    def task_for_item(self, item_id: int) -> Task | None:
+        """The item's open task, else its latest."""
+        with self.session() as s:
+            return s.scalar(
+                select(Task).where(Task.item_id == item_id).order_by(Task.open_item_id.is_(None), Task.id.desc())
+            )
+
+    def decisions(self, task_id: int) -> list[Decision]:
+        with self.session() as s:
+            return list(s.scalars(select(Decision).where(Decision.task_id == task_id).order_by(Decision.id)))
+
+    def queue(self, where: QueueFilter, limit: int = 50, after: tuple[int, int] | None = None) -> QueuePage:
+        """Tasks by priority (then id), `limit` at a time after the keyset `after`."""
+        query = select(Task, Item).join(Item, Item.id == Task.item_id).where(Task.state.in_(where.states))
+        if where.payer_id:
+            query = query.where(Task.payer_id == where.payer_id)
+        if where.category:
+            query = query.where(Task.category == where.category)
+        if where.assignee:
+            query = query.where(Task.assignee == where.assignee)
+        if where.older_than_days is not None:
+            query = query.where(Task.created_at <= self.clock() - dt.timedelta(days=where.older_than_days))
+        if after is not None:
+            query = query.where((Task.priority < after[0]) | ((Task.priority == after[0]) & (Task.id > after[1])))
+        with self.session() as s:
+            rows = [(t, i) for t, i in s.execute(query.order_by(Task.priority.desc(), Task.id).limit(limit + 1))]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return QueuePage(rows, (rows[-1][0].priority, rows[-1][0].id) if more and rows else None)
+
+    def counts(self) -> dict[str, int]:
+        with self.session() as s:
+            return {state: n for state, n in s.execute(select(Task.state, func.count()).group_by(Task.state))}
+
+    def facets(self) -> dict[str, list[str]]:
+        """The payers, categories and assignees open tasks have (the queue's filter choices)."""
+        open_ = Task.state.in_(OPEN_STATES)
+        with self.session() as s:
+            return {
+                name: sorted(v for v in s.scalars(select(col).where(open_).distinct()) if v)
+                for name, col in (("payer_id", Task.payer_id), ("category", Task.category), ("assignee", Task.assignee))
+            }
+
+    # -- a person's actions ---------------------------------------------------------------------
+    def hold(self, task_id: int, actor: Actor) -> Task:
+        """A supervisor opening a task holds it for `lease_s` unless someone else's hold is live;
+        the task as it stands either way (its lease says who holds it, shown to others)."""
+        now = self.clock()
+        with self.session() as s, s.begin():
+            task = self._get(s, task_id)
+            free = task.lease_holder in (None, actor.name) or (task.lease_until or now) <= now
+            if actor.role == "supervisor" and free and task.state in OPEN_STATES:
+                task.lease_holder, task.lease_until = actor.name, now + dt.timedelta(seconds=self.settings.lease_s)
+            return task
+
+    def edit(self, task_id: int, actor: Actor, version: int, proposal: Proposal, reason: str = "") -> Task:
+        now = self.clock()
+        with self.session() as s, s.begin():
+            task = self._get(s, task_id)
+            self._current(task, version)
+            check_edit(State(task.state), actor)
+            self._not_held_by_other(task, actor, now)
+            form = proposal.model_dump(mode="json")
+            self._bump(s, task, version, proposal_json=proposal.model_dump_json(), last_edited_by=actor.name)
+            s.add(_log(task, actor, task.state, task.state, "edit", now, reason, form))
+            return self._get(s, task_id)
+
+    def decide(
+        self,
+        task_id: int,
+        actor: Actor,
+        action: Action,
+        version: int,
+        reason: str,
+        form: dict[str, Any] | None = None,
+        **recorded: Any,
+    ) -> Task:
+        """Take `action` on the task as `actor` saw it at `version`; a person's reason is required.
+        `recorded`: task columns set in the same transaction (the apply flow's portal reference)."""
+        if actor.role != SYSTEM and not reason.strip():
+            raise ReviewError("give a reason: it goes into the decision log")
+        now = self.clock()
+        with self.session() as s, s.begin():
+            task = self._get(s, task_id)
+            self._current(task, version)
+            before = State(task.state)
+            after = next_state(action, before, actor)
+            if action == Action.APPROVE and self.settings.maker_checker and task.last_edited_by == actor.name:
+                raise NotAllowedError(
+                    f"maker-checker: {actor.name} last edited this decision, so another supervisor must approve it"
+                )
+            if actor.role != SYSTEM:
+                self._not_held_by_other(task, actor, now)
+            changes: dict[str, Any] = {"state": after, "lease_holder": None, "lease_until": None, **recorded}
+            if action in (Action.APPROVE, Action.REJECT, Action.RETURN):
+                changes["decided_at"] = now
+            problems = self._proposal(task).problems() if after == State.APPROVED else {}
+            if problems:
+                raise ReviewError(
+                    "the proposed decision cannot be submitted as it stands: " + "; ".join(problems.values())
+                )
+            if after in TERMINAL_STATES:
+                changes["open_item_id"] = None
+            self._bump(s, task, version, **changes)
+            s.add(_log(task, actor, before, after, action, now, reason, form))
+            if after == State.APPROVED and self._proposal(task).submission is None:
+                self._bump(s, task, task.version, state=State.RESOLVED, open_item_id=None)
+                s.add(_log(task, APPLY_FLOW, after, State.RESOLVED, Action.RESOLVE, now, "nothing to submit"))
+            return self._get(s, task_id)
+
+    def decide_many(
+        self, picks: Iterable[tuple[int, int]], actor: Actor, action: Action, reason: str
+    ) -> dict[int, str | None]:
+        """Bulk decisions: each (task id, version seen) on its own; task id -> None or why not."""
+        outcome: dict[int, str | None] = {}
+        for task_id, version in picks:
+            try:
+                self.decide(task_id, actor, action, version, reason, {"bulk": True})
+                outcome[task_id] = None
+            except ReviewError as exc:
+                outcome[task_id] = str(exc)
+        return outcome
+
+    # -- the apply flow -------------------------------------------------------------------------
+    def to_apply(self, limit: int = 100) -> list[Task]:
+        """Approved tasks with a request to submit, oldest decision first."""
+        with self.session() as s:
+            query = select(Task).where(Task.state == State.APPROVED).order_by(Task.decided_at, Task.id).limit(limit)
+            return list(s.scalars(query))
+
+    def begin_apply(self, task_id: int) -> Task:
+        """Count an attempt before the portal is touched (committed), so an attempt whose outcome
+        is unknown (a crash) is looked up by its apply key on the portal before any resubmission."""
+        with self.session() as s, s.begin():
+            task = self._get(s, task_id)
+            if task.state != State.APPROVED:
+                raise ConflictError(f"task {task_id} is {task.state}, not approved")
+            task.apply_key = task.apply_key or f"RCM-T{task.id}"
+            task.apply_attempts += 1
+            return task
+
+    def finish_apply(self, task_id: int, *, reference: str | None, error: str | None, evidence: Sequence[str]) -> Task:
+        """Record the portal's answer: its reference (applied) or why it failed."""
+        task = self.task(task_id)
+        if task is None:
+            raise ReviewError(f"no review task {task_id}")
+        action = Action.APPLIED if reference else Action.APPLY_FAILED
+        form = {"portal_reference": reference, "error": error, "evidence": list(evidence), "apply_key": task.apply_key}
+        return self.decide(
+            task_id,
+            APPLY_FLOW,
+            action,
+            task.version,
+            error or "submitted",
+            form,
+            portal_reference=reference,
+            apply_error=error,
+        )
+
+    # -- internals ------------------------------------------------------------------------------
+    @staticmethod
+    def _get(s: Session, task_id: int) -> Task:
+        task = s.get(Task, task_id)
+        if task is None:
+            raise ReviewError(f"no review task {task_id}")
+        return task
+
+    @staticmethod
+    def _proposal(task: Task) -> Proposal:
+        return Proposal.model_validate_json(task.proposal_json)
+
+    def _not_held_by_other(self, task: Task, actor: Actor, now: dt.datetime) -> None:
+        if task.lease_holder not in (None, actor.name) and task.lease_until and task.lease_until > now:
+            raise ConflictError(
+                f"{task.lease_holder} has this task open until {task.lease_until:%H:%M:%S} UTC; decide after that"
+            )
+
+    @staticmethod
+    def _current(task: Task, version: int) -> None:
+        """Refuse a change made from a stale view before judging it against a state the user never saw."""
+        if task.version != version:
+            raise ConflictError(f"task {task.id} was changed by someone else meanwhile: reload it and decide again")
+
+    def _bump(self, s: Session, task: Task, version: int, **values: Any) -> None:
+        """Apply `values` if the task is still at `version`; else someone else was first."""
+        done = s.execute(
+            update(Task)
+            .where(Task.id == task.id, Task.version == version)
+            .values(version=version + 1, updated_at=self.clock(), **values)
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConflictError(f"task {task.id} was changed by someone else meanwhile: reload it and decide again")
+        s.refresh(task)
