@@ -5,10 +5,14 @@ Rooms, each depending only on those listed before it:
     sim           simulated payer portals (used by the demo, the tests, the benchmarks)
     evidence      the evidence store (content-addressed files + append-only manifest)
     worklist      AR worklist database, CSV import/export, follow-up rules
+    review        review tasks for coding decisions: categorizer, state machine, decision log
+    accounts      console users, passwords, sessions, lockout, TOTP; login events and the access log
     browser       Chromium launch, selector maps, page objects, evidence capture
     claimstatus   the claim-status bot, status mapping, portal runtime
+    apply         submits approved review decisions to portals, exactly once
     sweep         a sweep: due items, a pool of browser contexts, recording
     orchestration Prefect environment, the sweep flow runner, prefect.yaml deployments, `rcmbot serve`
+    console       the supervisors' web console: FastAPI pages, sign-in, roles, CSRF and security headers
     bench         `rcmbot bench`: rcmbot side by side with plain Playwright scripts
     cli           the `rcmbot` command
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -37,6 +38,14 @@ CLI_CONTRACT: dict[tuple[str, ...], set[str]] = {
     ("evidence", "list"): {"--item", "--limit"},
     ("evidence", "verify"): set(),
     ("db", "upgrade"): set(),
+    ("console",): {"--host", "--port"},
+    ("users", "add"): {"name", "--role", "--totp", "--password-stdin"},
+    ("users", "disable"): {"name"},
+    ("users", "enable"): {"name"},
+    ("users", "reset-password"): {"name", "--password-stdin"},
+    ("users", "list"): set(),
+    ("seed-scale",): {"--tasks", "--evidence", "--json"},
+    ("bench", "console"): {"--requests", "--json"},
 }
 
 
@@ -64,6 +73,9 @@ def test_every_command_and_option_of_the_cli_stays() -> None:
         for option in options:
             assert option in out or option.upper() in out or option in out.lower(), (path, option)
     assert set(command(()).commands) == {
+        "console",
+        "users",
+        "seed-scale",
         "demo",
         "sweep",
         "serve",
@@ -217,13 +229,17 @@ def test_demo_acceptance(tmp_path, restore_environ) -> None:
     code, out, err = cli("--state-dir", str(demo), "demo", "--json", "--claims", "20")
     assert code == 0, err[-3000:]
     summary = json.loads(out.strip().splitlines()[-1])
-    assert list(summary) == ["claims", "checked", "by_category", "by_portal", "evidence_files", "errors", "seconds"]
+    keys = ["claims", "checked", "by_category", "by_portal", "evidence_files", "errors", "seconds", "review_tasks"]
+    assert list(summary) == keys
+    # a review task for each claim a person must decide on: coding denials, unmapped, ambiguous
+    store = WorklistStore(f"sqlite:///{demo / 'worklist.db'}")
+    needs_person = [i for i in store.items() if i.outcome in ("unmapped", "ambiguous") or i.carc_codes]
+    assert 0 < summary["review_tasks"] <= len(needs_person)
     assert summary["by_portal"] == {"bluestem": 10, "harbor": 4, "juniper": 6}  # two payer portals + clearinghouse
     assert summary["claims"] == summary["checked"] == 20 and summary["errors"] == 0
     assert {"not_found", "ambiguous", "unmapped", "F1", "F2"} <= set(summary["by_category"])
     assert "Traceback" not in err
 
-    store = WorklistStore(f"sqlite:///{demo / 'worklist.db'}")
     from bots.evidence import open_evidence_store
 
     evidence = open_evidence_store(demo / "evidence")
@@ -286,6 +302,7 @@ def test_schedule_fires_under_serve(tmp_path, make_portal, dataset, prefect_serv
         RCMBOT_PREFECT__HOME=str(tmp_path / "prefect"),
         PREFECT_API_URL=prefect_server,
         PREFECT_RUNNER_POLL_FREQUENCY="2",
+        RCMBOT_CONSOLE__PORT="0",  # serve starts the console too: on any free port here
     )
     state = tmp_path / "elsewhere"
     settings = Settings(project_root=ROOT, state_dir=state, evidence_dir=state / "evidence")
@@ -334,6 +351,7 @@ def test_schedule_fires_under_serve(tmp_path, make_portal, dataset, prefect_serv
         proc.wait(timeout=120)
     output = log.read_text()
     assert proc.returncode == 0 and "Traceback" not in output, output[-3000:]
+    assert re.search(r"rcmbot console at http://127\.0\.0\.1:\d+", output), output[-3000:]
 
 
 def test_the_summary_says_why_claims_were_not_checked_and_next_commands_find_the_same_data(

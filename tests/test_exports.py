@@ -22,7 +22,21 @@ from bots.claimstatus import BatchInquiryBot, ClaimStatusBot, PortalBot
 from tests.conftest import ROOT
 from tests.test_layout import FORBIDDEN_EXTERNAL
 
-ROOMS = ["core", "sim", "evidence", "worklist", "browser", "claimstatus", "sweep", "orchestration", "bench"]
+ROOMS = [
+    "core",
+    "sim",
+    "evidence",
+    "worklist",
+    "review",
+    "accounts",
+    "browser",
+    "claimstatus",
+    "apply",
+    "sweep",
+    "orchestration",
+    "console",
+    "bench",
+]
 BOTS = {cls.__name__: cls for cls in (PortalBot, ClaimStatusBot, BatchInquiryBot)}
 GUIDE = ROOT / "docs/onboarding.md"
 

@@ -8,15 +8,34 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 # room -> rooms of bots it must not import (later rooms in the order of bots/__init__.py)
-ORDER = ["core", "sim", "evidence", "worklist", "browser", "claimstatus", "sweep", "orchestration", "bench", "cli"]
+ORDER = [
+    "core",
+    "sim",
+    "evidence",
+    "worklist",
+    "review",
+    "accounts",
+    "browser",
+    "claimstatus",
+    "apply",
+    "sweep",
+    "orchestration",
+    "console",
+    "bench",
+    "cli",
+]
 NO_BROWSER_NO_PREFECT = {"prefect", "playwright"}
 FORBIDDEN_EXTERNAL = {
     "core": NO_BROWSER_NO_PREFECT,
     "worklist": NO_BROWSER_NO_PREFECT,
     "evidence": NO_BROWSER_NO_PREFECT,
+    "review": NO_BROWSER_NO_PREFECT,
+    "accounts": NO_BROWSER_NO_PREFECT,
     "browser": {"prefect"},
     "claimstatus": {"prefect"},
+    "apply": {"prefect"},
     "sweep": {"prefect"},
+    "console": {"playwright"},
 }
 
 

@@ -4,4 +4,11 @@ bot looks for its apply key on the portal's list before any resubmission)."""
 from bots.apply.bot import PortalRequest, RequestBot, Submitted
 from bots.apply.runner import ApplyRun, ApplySummary, Step
 
-__all__ = ["ApplyRun", "ApplySummary", "PortalRequest", "RequestBot", "Step", "Submitted"]
+__all__ = [
+    "ApplyRun",
+    "ApplySummary",
+    "PortalRequest",
+    "RequestBot",
+    "Step",
+    "Submitted",
+]

@@ -119,7 +119,7 @@ class RequestBot(PortalBot):
             refusal = await self.resolver.text(pp.page, "request.error")
             raise BusinessError(f"the portal refused the request: {refusal or 'the form came back without a reason'}")
         self.expect_screen(screen, "request_received")
-        reference = (await self.resolver.text(pp.page, "request.reference") or "").strip()
+        reference = (await self.resolver.text(pp.page, "received.reference") or "").strip()
         if not reference:
             raise ApplicationError("the confirmation shows no reference number")
         return Submitted(reference, None, await self._evidence(pp, request))

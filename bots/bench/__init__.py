@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 from bots.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from bots.bench.console import bench_console
     from bots.bench.run import (
         CONCURRENCY,
         MODES,
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
         run_profile,
         table,
     )
+    from bots.bench.scale import seed_scale
 
 __all__ = [
     "CONCURRENCY",
@@ -27,11 +29,13 @@ __all__ = [
     "QUICK_CLAIMS",
     "QUICK_CONCURRENCY",
     "QUICK_LATENCY_MS",
+    "bench_console",
     "bench_worklist",
     "percentile",
     "profile_table",
     "run_bench",
     "run_profile",
+    "seed_scale",
     "table",
 ]
 
@@ -50,6 +54,8 @@ _MODULES = {
     "run_bench": "bots.bench.run",
     "run_profile": "bots.bench.run",
     "table": "bots.bench.run",
+    "bench_console": "bots.bench.console",
+    "seed_scale": "bots.bench.scale",
 }
 
 

@@ -35,7 +35,7 @@ ScreenObserver = Callable[[Page, str], Awaitable[None]]
 # A screen whose markers the map does not list is not part of that portal.
 SCREENS: dict[str, tuple[str, ...]] = {
     "unavailable": ("page.unavailable",),
-    "request_received": ("request.reference",),  # before the others: a confirmation may repeat a form's parts
+    "request_received": ("received.reference",),  # before the others: a confirmation may repeat a form's parts
     "requests": ("requests.table",),
     "request": ("request.submit",),
     "login": ("login.username",),
@@ -120,7 +120,7 @@ SHAPE_KEYS: dict[str, tuple[str, ...]] = {
     "requests": (
         *(f"request.{n}" for n in REQUEST_FIELDS),
         "request.submit",
-        "request.reference",
+        "received.reference",
         "requests.table",
         "requests.row",
         "requests.reference",

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from bots.cli import bench, db, demo, evidence, portal, selectors, sweep, worklist
+from bots.cli import bench, console, db, demo, evidence, portal, scale, selectors, sweep, users, worklist
 from bots.cli.common import Invocation
 from bots.core.errors import RcmbotError
 
@@ -41,6 +41,11 @@ def root(
 app.command("demo", help="simulated portals + 200-claim worklist + sweep, from scratch")(demo.demo)
 app.command("sweep", help="check every due worklist item now (embedded Prefect)")(sweep.sweep)
 app.command("serve", help="unattended mode: local Prefect server + prefect.yaml schedules")(sweep.serve)
+app.command("console", help="the supervisors' web console (default http://127.0.0.1:8700)")(console.console)
+app.command("seed-scale", help="a large synthetic state directory (review tasks, evidence) for `bench console`")(
+    scale.seed_scale
+)
+app.add_typer(users.app, name="users", help="console users: add, disable, enable, reset-password, list")
 app.add_typer(portal.app, name="portal", help="simulated portals")
 app.add_typer(selectors.app, name="selectors", help="selector maps")
 app.add_typer(bench.app, name="bench")

@@ -92,3 +92,25 @@ def bench(
     report = run_bench(settings, plan, say)
     print_json(report) if json_output else print("\n" + table(report))
     return 0 if all(r["errors"] == 0 for r in report["results"]) else 1
+
+
+@app.command("console", help="the console's server time (p50/p95) at scale: queue, task page, worklist search")
+def console(
+    ctx: typer.Context,
+    requests: Annotated[int, typer.Option("--requests", min=10, help="requests per page (default 200)")] = 200,
+    json_output: Annotated[bool, typer.Option("--json", help='print one JSON line {"pages": [...], ...}')] = False,
+) -> int:
+    from bots.bench.console import bench_console
+
+    settings = start(invocation(ctx).settings(), quiet_logs=True)
+    say = (lambda _msg: None) if json_output else (lambda msg: print(msg, flush=True))
+    say(f"Console server time, {requests} requests per page, state {settings.state_path}:")
+    report = bench_console(settings, requests, say)
+    if json_output:
+        print_json(report)
+    else:
+        print(
+            f"Target: p95 under {report['target_p95_ms']:.0f} ms on {report['tasks']:,} review tasks: "
+            + ("met" if all(p["met"] for p in report["pages"]) else "NOT met")
+        )
+    return 0 if all(p["met"] for p in report["pages"]) else 1

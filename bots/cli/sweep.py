@@ -164,10 +164,20 @@ def serve(
         int | None, typer.Option("--port", help="Prefect server port (default: RCMBOT_PREFECT__SERVE_PORT)")
     ] = None,
 ) -> int:
+    from bots.console import start_console
     from bots.orchestration.serve import serve as serve_deployments
+    from bots.worklist.db import ensure_current, open_engine
 
     settings = start(invocation(ctx).settings())
     if port:
         settings.prefect.serve_port = port
     prepare_database(settings)
-    return serve_deployments(settings, settings.path(prefect_yaml))
+    engine = open_engine(settings.worklist_url)
+    ensure_current(engine)
+    running = start_console(settings, engine)  # approvals are applied by the apply flow's schedule
+    print(f"rcmbot console at {running.url}", flush=True)
+    try:
+        return serve_deployments(settings, settings.path(prefect_yaml))
+    finally:
+        running.stop()
+        engine.dispose()

@@ -58,10 +58,13 @@ def run_demo(
     concurrency: int | None,
     say: Callable[[str], None],
     progress: ProgressFactory | None,
+    then: Callable[[dict[str, Any], dict[str, str]], None] | None = None,
 ) -> dict[str, Any]:
-    """Start the simulated portals, seed the worklist, sweep it; the sweep's summary.
-    `settings` are the demo's (demo_settings), its state directory already fresh."""
+    """Start the simulated portals, seed the worklist, sweep it; the sweep's summary, with the
+    review tasks it opened. `settings` are the demo's (demo_settings), its state directory already
+    fresh. `then(summary, portal URLs)` runs while the portals are still up (the console)."""
     from bots.core.registry import PortalRegistry
+    from bots.review import ReviewStore
     from bots.sim.dataset import demo_worklist, write_worklist_csv
     from bots.sim.fleet import SIMULATED, Fleet
     from bots.sweep.runner import SweepDeps
@@ -86,4 +89,8 @@ def run_demo(
             f"Sweeping with {concurrency or settings.sweep.concurrency} browser pages "
             "(Prefect runs embedded; the first start on a fresh machine takes a while)..."
         )
-        return run_sweep_flow(deps, limit=None, concurrency=concurrency, portal_urls=fleet.urls, progress=progress)
+        summary = run_sweep_flow(deps, limit=None, concurrency=concurrency, portal_urls=fleet.urls, progress=progress)
+        summary["review_tasks"] = sum(ReviewStore(deps.store.engine, settings.review).open_counts().values())
+        if then is not None:
+            then(summary, fleet.urls)
+        return summary

@@ -2,7 +2,7 @@
 their state machine, maker-checker and leases, and the append-only decision log. No web code:
 the sweep opens tasks, the console decides them, the apply flow carries them out."""
 
-from bots.review.categorize import Categorization, DenialCategory, DenialRules, NextAction
+from bots.review.categorize import PORTAL_CHANGING, Categorization, DenialCategory, DenialRules, NextAction
 from bots.review.proposal import SUBMISSIONS, Proposal, propose
 from bots.review.schema import Decision, Task
 from bots.review.states import (
@@ -16,16 +16,13 @@ from bots.review.states import (
     NotAllowedError,
     ReviewError,
     State,
+    check_edit,
     next_state,
 )
 from bots.review.store import APPLY_FLOW, QueueFilter, QueuePage, ReviewStore, TaskOpener, priority_of
 
 __all__ = [
     "APPLY_FLOW",
-    "OPEN_STATES",
-    "SUBMISSIONS",
-    "SYSTEM",
-    "TERMINAL_STATES",
     "Action",
     "Actor",
     "Categorization",
@@ -36,14 +33,20 @@ __all__ = [
     "IllegalTransitionError",
     "NextAction",
     "NotAllowedError",
+    "OPEN_STATES",
+    "PORTAL_CHANGING",
     "Proposal",
     "QueueFilter",
     "QueuePage",
     "ReviewError",
     "ReviewStore",
+    "SUBMISSIONS",
+    "SYSTEM",
     "State",
+    "TERMINAL_STATES",
     "Task",
     "TaskOpener",
+    "check_edit",
     "next_state",
     "priority_of",
     "propose",

@@ -16,14 +16,14 @@ from bots.core.errors import RcmbotError
 from bots.core.models import Role
 
 __all__ = [
-    "OPEN_STATES",
-    "SYSTEM",
     "Action",
     "Actor",
     "ConflictError",
     "IllegalTransitionError",
     "NotAllowedError",
+    "OPEN_STATES",
     "ReviewError",
+    "SYSTEM",
     "State",
     "TERMINAL_STATES",
     "check_edit",

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import ColumnElement, Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from bots.core.models import CheckResult, Outcome
@@ -35,9 +35,17 @@ from bots.review.states import (
 )
 from bots.worklist.schema import History, Item, ServiceLineRow
 
-__all__ = ["APPLY_FLOW", "QueueFilter", "QueuePage", "ReviewStore", "TaskOpener", "priority_of"]
+__all__ = [
+    "APPLY_FLOW",
+    "QueueFilter",
+    "QueuePage",
+    "ReviewStore",
+    "TaskOpener",
+    "priority_of",
+]
 
 APPLY_FLOW = Actor("apply flow", SYSTEM)
+FACETS_TTL = dt.timedelta(seconds=60)
 SWEEP = Actor("sweep", SYSTEM)  # opens tasks
 
 
@@ -171,6 +179,7 @@ class QueuePage:
 class ReviewStore:
     def __init__(self, engine: Engine, settings: ReviewSettings, clock: Callable[[], dt.datetime] = now_utc):
         self.engine, self.settings, self.clock = engine, settings, clock
+        self._facets: tuple[dt.datetime, dict[str, list[str]]] | None = None
 
     def session(self) -> Session:
         return Session(self.engine, expire_on_commit=False)
@@ -192,36 +201,84 @@ class ReviewStore:
             return list(s.scalars(select(Decision).where(Decision.task_id == task_id).order_by(Decision.id)))
 
     def queue(self, where: QueueFilter, limit: int = 50, after: tuple[int, int] | None = None) -> QueuePage:
-        """Tasks by priority (then id), `limit` at a time after the keyset `after`."""
-        query = select(Task, Item).join(Item, Item.id == Task.item_id).where(Task.state.in_(where.states))
-        if where.payer_id:
-            query = query.where(Task.payer_id == where.payer_id)
-        if where.category:
-            query = query.where(Task.category == where.category)
-        if where.assignee:
-            query = query.where(Task.assignee == where.assignee)
-        if where.older_than_days is not None:
-            query = query.where(Task.created_at <= self.clock() - dt.timedelta(days=where.older_than_days))
-        if after is not None:
-            query = query.where((Task.priority < after[0]) | ((Task.priority == after[0]) & (Task.id > after[1])))
+        """Tasks by priority, highest first (then newest), `limit` at a time after the keyset `after`."""
         with self.session() as s:
-            rows = [(t, i) for t, i in s.execute(query.order_by(Task.priority.desc(), Task.id).limit(limit + 1))]
+            ids = self._ordered(s, where, limit + 1, after, descending=True)
+            rows = [
+                (t, i)
+                for t, i in s.execute(select(Task, Item).join(Item, Item.id == Task.item_id).where(Task.id.in_(ids)))
+            ]
+        rows.sort(key=lambda row: (-row[0].priority, -row[0].id))
         more = len(rows) > limit
         rows = rows[:limit]
         return QueuePage(rows, (rows[-1][0].priority, rows[-1][0].id) if more and rows else None)
+
+    def neighbours(self, task: Task, where: QueueFilter) -> tuple[int | None, int | None]:
+        """The tasks before and after `task` in the queue's order (previous, next): the keyboard's
+        p and n. A few index lookups, whatever the queue's size."""
+        key = (task.priority, task.id)
+        with self.session() as s:
+            following = self._ordered(s, where, 1, key, descending=True)
+            preceding = self._ordered(s, where, 1, key, descending=False)
+        return (preceding[0] if preceding else None), (following[0] if following else None)
+
+    def _ordered(
+        self, s: Session, where: QueueFilter, limit: int, past: tuple[int, int] | None, *, descending: bool
+    ) -> list[int]:
+        """Ids of the first `limit` tasks matching `where`, in (priority, id) order (descending: the
+        queue's), beyond the keyset `past`. One query per state, each an ordered range of the
+        (…, state, priority, id) indexes, merged here: an IN over states would sort every match."""
+        found: list[tuple[int, int]] = []
+        for state in where.states:
+            query = select(Task.priority, Task.id).where(Task.state == state, *self._matching(where))
+            if past is not None:
+                p, i = past
+                beyond = (Task.priority < p) | ((Task.priority == p) & (Task.id < i))
+                query = query.where(
+                    beyond if descending else (Task.priority > p) | ((Task.priority == p) & (Task.id > i))
+                )
+            order = (Task.priority.desc(), Task.id.desc()) if descending else (Task.priority, Task.id)
+            found += [(row[0], row[1]) for row in s.execute(query.order_by(*order).limit(limit))]
+        found.sort(reverse=descending)
+        return [task_id for _, task_id in found[:limit]]
+
+    def _matching(self, where: QueueFilter) -> list[ColumnElement[bool]]:
+        """The conditions of the queue's filters, but the state."""
+        conditions: list[ColumnElement[bool]] = []
+        if where.payer_id:
+            conditions.append(Task.payer_id == where.payer_id)
+        if where.category:
+            conditions.append(Task.category == where.category)
+        if where.assignee:
+            conditions.append(Task.assignee == where.assignee)
+        if where.older_than_days is not None:
+            conditions.append(Task.created_at <= self.clock() - dt.timedelta(days=where.older_than_days))
+        return conditions
+
+    def open_counts(self) -> dict[str, int]:
+        """Open tasks by state (what waits on a person or on the apply flow)."""
+        return {state: n for state, n in self.counts().items() if state in OPEN_STATES}
 
     def counts(self) -> dict[str, int]:
         with self.session() as s:
             return {state: n for state, n in s.execute(select(Task.state, func.count()).group_by(Task.state))}
 
     def facets(self) -> dict[str, list[str]]:
-        """The payers, categories and assignees open tasks have (the queue's filter choices)."""
-        open_ = Task.state.in_(OPEN_STATES)
-        with self.session() as s:
-            return {
-                name: sorted(v for v in s.scalars(select(col).where(open_).distinct()) if v)
-                for name, col in (("payer_id", Task.payer_id), ("category", Task.category), ("assignee", Task.assignee))
-            }
+        """The payers, categories and assignees tasks have (the queue's filter choices); read at
+        most once a minute: each is a pass over an index, and the choices change slowly."""
+        now = self.clock()
+        if self._facets is None or now - self._facets[0] > FACETS_TTL:
+            with self.session() as s:
+                found = {
+                    name: sorted(v for v in s.scalars(select(col).distinct()) if v)
+                    for name, col in (
+                        ("payer_id", Task.payer_id),
+                        ("category", Task.category),
+                        ("assignee", Task.assignee),
+                    )
+                }
+            self._facets = (now, found)
+        return self._facets[1]
 
     # -- a person's actions ---------------------------------------------------------------------
     def hold(self, task_id: int, actor: Actor) -> Task:

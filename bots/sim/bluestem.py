@@ -1,12 +1,15 @@
 """The simulated payer portal "Bluestem Health Plan": a server-rendered web app with login,
 TOTP MFA, a daily terms-of-use page, claim search (a form, or a bookmarkable results URL),
-paginated results and a claim detail page per claim.
+paginated results and a claim detail page per claim, and a corrected-claim / reconsideration
+request form with a page per submitted request and a list of them (bots.sim.corrections).
 
 The same app under another skin is "Cedar Valley Health": other labels, ids and structure
 (results as cards, details as a key-value table), for onboarding a portal by data alone."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pyotp
@@ -14,6 +17,7 @@ from fastapi import FastAPI, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import and_, func, select
 
+from bots.sim.corrections import Pages, RequestDesk, Wording, add_pages
 from bots.sim.portal import PortalConfig, SimPortal, parse_date
 from bots.sim.store import Claim, Inquiry, PortalSession
 
@@ -22,6 +26,46 @@ PATHS = {"login": "/login", "mfa": "/mfa", "terms": "/terms", "ready": "/search"
 
 
 TITLES = {"bluestem": "Bluestem Health Plan provider portal", "cedar": "Cedar Valley Health provider self-service"}
+TIME_FORMAT = "%m/%d/%Y %I:%M %p %Z"  # as the claim detail's "Retrieved" time
+
+# The request screens: one set of paths for both skins, the words each skin's own.
+REQUEST_PAGES = Pages(form="/requests/new", submit="/requests", received="/requests", listing="/requests")
+WORDING = {
+    "bluestem": Wording(
+        labels={
+            "kind": "Request type",
+            "claim_number": "Claim number",
+            "line": "Line",
+            "procedure_code": "Corrected procedure code",
+            "modifiers": "Corrected modifiers",
+            "reason": "Reason for request",
+            "your_reference": "Your reference",
+        },
+        options={"corrected": "Corrected claim (replacement, frequency 7)", "reconsideration": "Reconsideration"},
+        kinds={"corrected": "Corrected claim", "reconsideration": "Reconsideration"},
+    ),
+    "cedar": Wording(
+        labels={
+            "kind": "Kind of request",
+            "claim_number": "Claim no.",
+            "line": "Service line",
+            "procedure_code": "Replacement code",
+            "modifiers": "Replacement modifiers",
+            "reason": "Explanation",
+            "your_reference": "Your tracking no.",
+        },
+        options={"corrected": "Replacement claim (frequency code 7)", "reconsideration": "Reconsideration"},
+        kinds={"corrected": "Replacement", "reconsideration": "Reconsideration"},
+    ),
+}
+
+
+# Each skin's reference numbers, from the request's id and local time: Bluestem's carry the year
+# submitted (CR-2026-000017), Cedar's do not (CVH-RQ-0000017).
+REFERENCES: dict[str, Callable[[int, dt.datetime], str]] = {
+    "bluestem": lambda number, local: f"CR-{local.year}-{number:06d}",
+    "cedar": lambda number, local: f"CVH-RQ-{number:07d}",
+}
 
 
 def create_app(cfg: PortalConfig) -> FastAPI:
@@ -191,5 +235,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
     @app.get("/logout")
     def logout(request: Request) -> RedirectResponse:
         return sim.logout(request)
+
+    add_pages(RequestDesk(sim, WORDING[skin], REFERENCES[skin], TIME_FORMAT), page, REQUEST_PAGES)
 
     return app

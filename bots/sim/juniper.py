@@ -2,31 +2,61 @@
 A two-step sign-in (username, then password) without MFA or terms; then a single-page app
 that renders claims client-side from a JSON API into an ARIA grid of divs, with each claim's
 details in an expandable panel instead of a page of their own, in Juniper's own status
-wording ("Finalized – Denied") and ISO dates."""
+wording ("Finalized – Denied") and ISO dates.
+
+Corrected-claim and reconsideration requests (bots.sim.corrections) are views of the same app
+(/app/requests/new, /app/requests/{id}, /app/requests) over /api/requests: the form posts JSON
+and gets the new request back (201) or the problems with it (422)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy import and_
+from starlette.concurrency import run_in_threadpool
 
+from bots.sim.corrections import RequestDesk, Wording, form_values
 from bots.sim.portal import PortalConfig, SimPortal, parse_date
-from bots.sim.store import Claim
+from bots.sim.store import Claim, PortalSession
 
 DATE_FORMAT = "%Y-%m-%d"
 PATHS = {"login": "/signin", "ready": "/app"}
 LOGIN_COOKIE = "jn_login"  # the username between the two sign-in steps
+TIME_FORMAT = "%Y-%m-%d %H:%M %Z"
+# The request form's words: the app shows them (the shell hands them to juniper.js) and the API's
+# problems name fields by them.
+WORDING = Wording(
+    labels={
+        "kind": "Request type",
+        "claim_number": "Claim number",
+        "line": "Service line",
+        "procedure_code": "Corrected CPT/HCPCS code",
+        "modifiers": "Corrected modifier(s)",
+        "reason": "Reason for this request",
+        "your_reference": "Your reference",
+    },
+    options={"corrected": "Corrected claim – replacement (frequency 7)", "reconsideration": "Reconsideration"},
+    kinds={"corrected": "Corrected claim", "reconsideration": "Reconsideration"},
+)
 
 
 def create_app(cfg: PortalConfig) -> FastAPI:
     sim = SimPortal(cfg, "Juniper Health Provider Center", ["JNPR1"], "jn_session", PATHS, DATE_FORMAT)
     app, page = sim.app, sim.page
 
-    def session_or_401(request: Request) -> Response | None:
+    desk = RequestDesk(sim, WORDING, lambda number, local: f"JH-REQ-{local:%y%m%d}-{number:04d}", TIME_FORMAT)
+
+    def signed_in(request: Request) -> PortalSession | Response:
+        """The caller's session, or the API's answer to a caller without one (the app then signs in again)."""
         sess = sim.current(request)
-        return JSONResponse({"error": "session expired"}, 401) if isinstance(sess, Response) else None
+        return JSONResponse({"error": "session expired"}, 401) if isinstance(sess, Response) else sess
+
+    def session_or_401(request: Request) -> Response | None:
+        sess = signed_in(request)
+        return sess if isinstance(sess, Response) else None
 
     @app.get("/")
     def root() -> RedirectResponse:
@@ -66,9 +96,14 @@ def create_app(cfg: PortalConfig) -> FastAPI:
 
     @app.get("/app")
     @app.get("/app/claims")
+    @app.get("/app/requests")
+    @app.get("/app/requests/new")
+    @app.get("/app/requests/{request_id}")
     def shell(request: Request) -> Response:
         sess = sim.current(request)
-        return sess if isinstance(sess, Response) else page(request, "juniper/app.html")
+        if isinstance(sess, Response):
+            return sess
+        return page(request, "juniper/app.html", wording=asdict(WORDING))
 
     @app.get("/api/claims")
     def find_claims(request: Request) -> Response:
@@ -122,6 +157,46 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         if claim is None:
             return JSONResponse({"error": "That claim is not available."}, 404)
         return JSONResponse(claim.view())
+
+    @app.get("/api/requests")
+    def list_requests(request: Request, claim: str = "") -> Response:
+        """The user's requests, newest first; ?claim=… only that claim's."""
+        sess = signed_in(request)
+        if isinstance(sess, Response):
+            return sess
+        return JSONResponse({"requests": [desk.shown(row) for row in desk.mine(sess.user_id, claim)]})
+
+    @app.post("/api/requests")
+    async def submit_request(request: Request) -> Response:
+        """A JSON object of the form's fields: 201 {"request": …}, or 422 {"error", "problems"}."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+
+        def submit() -> Response:
+            sess = signed_in(request)
+            if isinstance(sess, Response):
+                return sess
+            if not isinstance(body, dict):
+                return JSONResponse({"error": "Send the request's fields as a JSON object."}, 400)
+            checked = desk.check(form_values(body))
+            if isinstance(checked, list):
+                problems = [{"field": name, "message": message} for name, message in checked]
+                return JSONResponse({"error": " ".join(p["message"] for p in problems), "problems": problems}, 422)
+            return JSONResponse({"request": desk.shown(desk.record(sess.user_id, checked))}, 201)
+
+        return await run_in_threadpool(submit)
+
+    @app.get("/api/requests/{request_id}")
+    def one_request(request: Request, request_id: int) -> Response:
+        sess = signed_in(request)
+        if isinstance(sess, Response):
+            return sess
+        row = desk.one(sess.user_id, request_id)
+        if row is None:
+            return JSONResponse({"error": "That request is not available."}, 404)
+        return JSONResponse({"request": desk.shown(row)})
 
     @app.get("/signout")
     def signout(request: Request) -> RedirectResponse:

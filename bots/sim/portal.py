@@ -4,7 +4,7 @@ zone, latency and faults on demand, request statistics, and a "drift" layout var
 renames what a selector map looks for first. Each portal module adds its own screens.
 
 For tests, a running portal can be reset to a fresh state (no sessions, terms acknowledgements,
-mailed codes, inquiries, faults or statistics; its claims and users kept) with some settings
+mailed codes, inquiries, submitted requests, faults or statistics; its claims and users kept) with some settings
 changed, and its clock moved forward, so time-based behaviour is tested without sleeping."""
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from bots.sim.store import (
     MailMessage,
     PortalSession,
     PortalStore,
+    Submission,
     TermsAck,
     User,
     check_password,
@@ -272,7 +273,8 @@ class SimPortal:
 
     def reset(self, config: dict[str, Any], terms_accepted: bool = False) -> None:
         """Back to a fresh state without reseeding: the claims and users stay; sessions, terms
-        acknowledgements, mailed codes, inquiries, faults, statistics and the clock go; the
+        acknowledgements, mailed codes, inquiries, submitted requests, faults, statistics and the
+        clock go; the
         settings are the start's, with `config` (RESETTABLE names) changed."""
         unknown = sorted(set(config) - set(RESETTABLE))
         if unknown:
@@ -283,7 +285,7 @@ class SimPortal:
         self.stats.pages, self.stats.max_in_flight = 0, self.stats.in_flight
         self.clock_offset = dt.timedelta(0)
         with self.store.session() as s, s.begin():
-            for table in (PortalSession, TermsAck, MailMessage, Inquiry, BatchInquiry):
+            for table in (PortalSession, TermsAck, MailMessage, Inquiry, BatchInquiry, Submission):
                 s.execute(delete(table))
             if terms_accepted:  # today's terms already accepted by every user
                 for user_id in s.scalars(select(User.id)).all():
@@ -332,3 +334,15 @@ class SimPortal:
             if not self._admin(request):
                 return JSONResponse({"error": "forbidden"}, 403)
             return JSONResponse({"pages": self.stats.pages, "max_in_flight": self.stats.max_in_flight})
+
+        @app.get("/_sim/submissions")
+        def get_submissions(request: Request) -> JSONResponse:
+            """Every corrected-claim and reconsideration request the portal accepted, oldest
+            first, whoever sent it: what a test counts, beside what the pages show."""
+            if not self._admin(request):
+                return JSONResponse({"error": "forbidden"}, 403)
+            with self.store.session() as s:
+                rows = s.execute(
+                    select(Submission, User.username).join(User, User.id == Submission.user_id).order_by(Submission.id)
+                ).all()
+            return JSONResponse({"submissions": [{**row.view(), "username": username} for row, username in rows]})

@@ -8,7 +8,10 @@ Bluestem, Cedar, Juniper and Harbor on purpose.
 - Results are cards of free text ("Claim SG-… · DOS … · DN10 Denied"): no account number,
   billed amount or patient name to match on, so a bot must open each claim.
 - A claim is a definition list without service lines, plus a table of reason codes; statuses
-  lead with Sagebrush's own code; dates read "26 Aug 2026" and amounts "USD 1,234.50"."""
+  lead with Sagebrush's own code; dates read "26 Aug 2026" and amounts "USD 1,234.50".
+- Corrected-claim and reconsideration requests (bots.sim.corrections) are sent at
+  /requests/submit and listed at /requests/submitted, with claim references as the lookup
+  takes them; the links to them sit beside the main navigation, not in it."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from fastapi import FastAPI, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import and_
 
+from bots.sim.corrections import Pages, RequestDesk, Wording, add_pages
 from bots.sim.portal import PortalConfig, SimPortal, date_filter, parse_date
 from bots.sim.store import Claim
 
@@ -27,6 +31,26 @@ PATHS = {"login": "/account/signin", "ready": "/claims/lookup"}
 CLAIM_PREFIX = "SG-"
 LOOKUP_FIELDS = ("claim", "member", "from", "to")
 show_date = date_filter(DATE_FORMAT)
+TIME_FORMAT = f"{DATE_FORMAT} %H:%M %Z"  # as a claim's "Looked up" time
+REQUEST_PAGES = Pages(
+    form="/requests/submit", submit="/requests/submit", received="/requests/submitted", listing="/requests/submitted"
+)
+WORDING = Wording(
+    labels={
+        "kind": "Type of request",
+        "claim_number": "Claim reference",
+        "line": "Line number",
+        "procedure_code": "Corrected procedure code",
+        "modifiers": "Corrected modifiers",
+        "reason": "Reason for your request",
+        "your_reference": "Your reference",
+    },
+    options={
+        "corrected": "Corrected claim — replaces the original (frequency 7)",
+        "reconsideration": "Reconsideration",
+    },
+    kinds={"corrected": "Corrected claim", "reconsideration": "Reconsideration"},
+)
 
 
 def usd(cents: Any) -> str:
@@ -136,11 +160,21 @@ def create_app(cfg: PortalConfig) -> FastAPI:
             claim = s.get(Claim, claim_key)
         if claim is None:
             return sim.message(request, 404, "Claim not available", "That claim cannot be shown. Start a new lookup.")
-        looked_up = sim.local().strftime(f"{DATE_FORMAT} %H:%M %Z")
+        looked_up = sim.local().strftime(TIME_FORMAT)
         return page(request, "claim.html", c=claim.view(), looked_up=looked_up)
 
     @app.get("/account/signout")
     def signout(request: Request) -> RedirectResponse:
         return sim.logout(request)
+
+    desk = RequestDesk(
+        sim,
+        WORDING,
+        lambda number, local: f"SGR-{number:07d}",
+        TIME_FORMAT,
+        claim_number=claim_number,
+        show_claim=claim_reference,
+    )
+    add_pages(desk, page, REQUEST_PAGES)
 
     return app

@@ -83,6 +83,14 @@ class PortalServer:
         r.raise_for_status()
         return dict(r.json())
 
+    def submissions(self) -> list[dict[str, object]]:
+        """Every corrected-claim and reconsideration request the portal accepted, oldest first
+        (GET /_sim/submissions): each with its id, reference, kind, claim_number, line_no,
+        procedure_code, modifiers, reason, your_reference, user_id, username and submitted_at."""
+        r = httpx.get(f"{self.url}/_sim/submissions", headers={"x-sim-admin": self.cfg.admin_token})
+        r.raise_for_status()
+        return list(r.json()["submissions"])
+
     def start(self) -> PortalServer:
         self._thread.start()
         deadline = time.monotonic() + 30

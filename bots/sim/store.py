@@ -1,5 +1,6 @@
-"""The simulated portal's own database: users, sessions, terms acknowledgements, inquiries
-and claims. It survives restarts, like a real portal's records do."""
+"""The simulated portal's own database: users, sessions, terms acknowledgements, inquiries,
+claims and the corrected-claim and reconsideration requests sent to it. It survives restarts,
+like a real portal's records do."""
 
 from __future__ import annotations
 
@@ -67,6 +68,41 @@ class BatchInquiry(Base):
     payer_id: Mapped[str] = mapped_column(String(16))
     lines: Mapped[str] = mapped_column(Text)
     submitted_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Submission(Base):
+    """A corrected-claim or reconsideration request, as the portal accepted it. Every accepted
+    form is a record of its own: the portal does not deduplicate."""
+
+    __tablename__ = "submissions"
+    # Ids never come back after a reset (SQLite AUTOINCREMENT), nor do the references made of them.
+    __table_args__ = {"sqlite_autoincrement": True}
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)  # the portal's own, e.g. CR-2026-000017
+    kind: Mapped[str] = mapped_column(String(16))  # corrected | reconsideration
+    claim_number: Mapped[str] = mapped_column(String(32), index=True)
+    line_no: Mapped[int] = mapped_column(Integer)
+    procedure_code: Mapped[str | None] = mapped_column(String(5))
+    modifiers: Mapped[str | None] = mapped_column(String(16))  # "25,59": up to four, comma-separated
+    reason: Mapped[str] = mapped_column(Text)
+    your_reference: Mapped[str | None] = mapped_column(String(40))  # the submitter's own
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime)  # naive UTC
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "reference": self.reference,
+            "kind": self.kind,
+            "claim_number": self.claim_number,
+            "line_no": self.line_no,
+            "procedure_code": self.procedure_code,
+            "modifiers": self.modifiers,
+            "reason": self.reason,
+            "your_reference": self.your_reference,
+            "user_id": self.user_id,
+            "submitted_at": self.submitted_at.isoformat() + "Z",
+        }
 
 
 class Mailbox(Base):

@@ -16,20 +16,22 @@ import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+from urllib.parse import quote
 
 from playwright.async_api import Browser, Page, async_playwright
 
 from bots.browser.launch import launch, new_context
+from bots.browser.pages import PortalPage
 from bots.browser.selectors import Resolver, page_path
-from bots.claimstatus.bot import ClaimStatusBot
+from bots.claimstatus.bot import ClaimStatusBot, PortalBot
 from bots.claimstatus.hooks import bot_class
 from bots.claimstatus.login import SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.claimstatus.validate import unknown_reaches
-from bots.core.errors import ConfigError, InputError
+from bots.core.errors import ApplicationError, BusinessError, ConfigError, InputError
 from bots.core.logs import get_logger
 from bots.core.models import CheckResult, Outcome
-from bots.core.registry import PortalRegistry
+from bots.core.registry import Canary, PortalRegistry
 from bots.core.settings import Settings
 from bots.evidence.store import open_evidence_store
 from bots.sweep.checks import save_check
@@ -55,6 +57,9 @@ SCREENS_OF: dict[str, set[str]] = {
     "mailbox": {"mailbox"},
     "nav": APP_SCREENS,
     "page": {"unavailable"},
+    "request": {"request"},
+    "received": {"request_received"},  # never reached by a check: it submits nothing
+    "requests": {"requests"},
 }
 
 
@@ -153,6 +158,21 @@ def canary_verdict(n: int, result: CheckResult, wanted: list[str], reached: set[
     }
 
 
+async def visit_request_screens(bot: PortalBot, portal: PortalRuntime, canary: Canary) -> None:
+    """Show the census the request form and the submitted-requests list (of the first canary's
+    claim): reading only. A check never submits a request, so the confirmation is not reached."""
+    pages = portal.entry.requests
+    assert pages is not None
+    claim = quote(canary.claim_number or "", safe="")
+    for path, screen in ((pages.form_page, "request"), (pages.list_page.replace("{claim_number}", claim), "requests")):
+
+        async def visit(pp: PortalPage, path: str = path, screen: str = screen) -> None:
+            bot.expect_screen(await pp.goto(portal.url(path), (screen,)), screen)
+
+        with contextlib.suppress(ApplicationError, BusinessError):  # an unreached screen says so in the report
+            await bot.with_retries(visit, 0)
+
+
 async def check_selectors(
     settings: Settings, key: str, base_url: str | None = None, browser: Browser | None = None
 ) -> CheckReport:
@@ -202,6 +222,8 @@ async def check_selectors(
                 n = -item.id
                 verdict = canary_verdict(n, result, portal.entry.canaries[n - 1].reaches, census.reached[n])
                 canaries.append(verdict | {"evidence": result.evidence})
+        if portal.entry.requests is not None:
+            await visit_request_screens(bot, portal, portal.entry.canaries[0])
     elements = {k: dict(zip(("status", "detail"), census.status(k), strict=True)) for k in portal.selectors.elements}
     counts = {str(s): sum(1 for v in elements.values() if v["status"] == s) for s in STATUSES}
     report = CheckReport(

@@ -13,7 +13,7 @@ from bots.worklist.db import (
 from bots.worklist.followup import Decision, FollowUpRules
 from bots.worklist.migrations.ops import append_only
 from bots.worklist.schema import Base, History, Item, ServiceLineRow, UTCDateTime
-from bots.worklist.store import WorklistStore
+from bots.worklist.store import NEEDS_ATTENTION, ItemPage, ItemRow, RunPage, RunSummary, WorklistStore
 
 __all__ = [
     "Base",
@@ -22,6 +22,11 @@ __all__ = [
     "FollowUpRules",
     "History",
     "Item",
+    "ItemPage",
+    "ItemRow",
+    "NEEDS_ATTENTION",
+    "RunPage",
+    "RunSummary",
     "SchemaOutdatedError",
     "ServiceLineRow",
     "UTCDateTime",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -32,7 +32,13 @@ class Base(DeclarativeBase):
 
 class Item(Base):
     __tablename__ = "worklist_items"
-    __table_args__ = (UniqueConstraint("payer_id", "account_number", name="uq_item_key"),)
+    __table_args__ = (
+        UniqueConstraint("payer_id", "account_number", name="uq_item_key"),
+        # a person finds an item by any number they have at hand (the console's search)
+        Index("ix_item_account", "account_number"),
+        Index("ix_item_claim", "payer_claim_number"),
+        Index("ix_item_member", "member_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # Key and descriptive fields (from the CSV import)

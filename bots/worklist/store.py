@@ -7,10 +7,11 @@ import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, Select, and_, case, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from bots.core.models import CheckResult, ItemRef, Outcome, summary_key
 from bots.worklist.db import open_engine
@@ -23,6 +24,45 @@ DESCRIPTIVE = ("member_id", "patient_name", "dos_from", "dos_to", "billed_cents"
 # What else a check writes, in its transaction: (session, item, its new history row, the result)
 AfterRecord = Callable[[Session, Item, History, CheckResult], object]
 
+# Outcomes that leave an item waiting on a person or on the next sweep, not on the payer
+NEEDS_ATTENTION = (Outcome.DEFERRED.value, Outcome.MANUAL.value)
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """An item with what its latest check ended in: a deferred or failed check leaves the item's
+    own outcome as it was, so a list must show both to say why an item did not move."""
+
+    item: Item
+    last_outcome: str | None  # None: never checked
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class ItemPage:
+    rows: list[ItemRow]
+    next_after: int | None  # keyset: the last row's id, when more follow
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One sweep run as its history rows tell it (runs have no table of their own)."""
+
+    run_id: str
+    first_at: dt.datetime
+    last_at: dt.datetime
+    checks: int
+    claims: int  # distinct items checked
+    errors: int  # checks that ended in a portal error
+    portals: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)  # by summary_key: category, else outcome
+
+
+@dataclass(frozen=True)
+class RunPage:
+    runs: list[RunSummary]
+    next_before: str | None  # keyset: the last run's id, when older runs follow
+
 
 def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -31,8 +71,9 @@ def now_utc() -> dt.datetime:
 class WorklistStore:
     """Reads and writes one worklist database; opening it does no I/O (migrations: bots.worklist.db)."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = open_engine(url)
+    def __init__(self, url: str | Engine) -> None:
+        """On a database URL, or on an engine another store already opened (one pool per database)."""
+        self.engine = url if isinstance(url, Engine) else open_engine(url)
         self._write = threading.Lock()  # one writer at a time; SQLite would serialise anyway
 
     def session(self) -> Session:
@@ -90,6 +131,19 @@ class WorklistStore:
         with self.session() as s:
             total = s.scalar(select(func.count()).select_from(Item).where(*where)) or 0
             return list(s.scalars(select(Item).where(*where).order_by(*order).limit(limit))), total
+
+    def search(self, text: str, limit: int = 50) -> list[Item]:
+        """Items whose account, payer claim or member number is `text` (any case, trimmed)."""
+        typed = text.strip()
+        if not typed:
+            return []
+        wanted = {typed, typed.upper()}
+        numbers = (Item.account_number, Item.payer_claim_number, Item.member_id)
+        with self.session() as s:
+            found = {
+                item.id: item for col in numbers for item in s.scalars(select(Item).where(col.in_(wanted)).limit(limit))
+            }
+        return [found[i] for i in sorted(found)][:limit]
 
     def due(self, at: dt.datetime | None = None, limit: int | None = None) -> list[ItemRef]:
         return [self._ref(item) for item in self.due_items(at, limit)]
@@ -226,3 +280,103 @@ class WorklistStore:
     def checked_in_run(self, run_id: str) -> int:
         with self.session() as s:
             return s.scalar(select(func.count()).select_from(History).where(History.run_id == run_id)) or 0
+
+    # -- reading for the console -------------------------------------------------------------
+    @staticmethod
+    def _with_latest_check() -> Select[Any]:
+        """Items joined to their latest history row: max(id) per item is one seek on the item_id index."""
+        older = aliased(History)
+        latest_id = select(func.max(older.id)).where(older.item_id == Item.id).correlate(Item).scalar_subquery()
+        return select(Item, History.outcome, History.error).outerjoin(History, History.id == latest_id)
+
+    def _item_page(self, query: Select[Any], limit: int, after: int) -> ItemPage:
+        """`limit` rows by id after the keyset `after` (one more is read to tell whether more follow)."""
+        with self.session() as s:
+            found = s.execute(query.where(Item.id > after).order_by(Item.id).limit(limit + 1)).all()
+        rows = [ItemRow(item, outcome, error) for item, outcome, error in found[:limit]]
+        return ItemPage(rows, rows[-1].item.id if len(found) > limit else None)
+
+    def browse(
+        self, limit: int, *, after: int = 0, outcome: str | None = None, payer_id: str | None = None
+    ) -> ItemPage:
+        """Items by id, a page at a time. `outcome` matches the item's outcome or its latest
+        check's (so "deferred", which never becomes an item's outcome, finds the deferred ones)."""
+        query = self._with_latest_check()
+        if outcome:
+            query = query.where(or_(Item.outcome == outcome, History.outcome == outcome))
+        if payer_id:
+            query = query.where(Item.payer_id == payer_id)  # leads the uq_item_key index
+        return self._item_page(query, limit, after)
+
+    def find(self, text: str, limit: int = 50) -> list[ItemRow]:
+        """`search` with each item's latest check."""
+        ids = [item.id for item in self.search(text, limit)]
+        if not ids:
+            return []
+        return self._item_page(self._with_latest_check().where(Item.id.in_(ids)), limit, 0).rows
+
+    def payers(self) -> list[str]:
+        """Payer ids present in the worklist (read from the uq_item_key index)."""
+        with self.session() as s:
+            return list(s.scalars(select(Item.payer_id).distinct().order_by(Item.payer_id)))
+
+    def _attention(self) -> Select[Any]:
+        return self._with_latest_check().where(
+            Item.closed_at.is_(None),
+            or_(Item.outcome.in_(NEEDS_ATTENTION), History.outcome.in_(NEEDS_ATTENTION)),
+        )
+
+    def attention(self, limit: int, *, after: int = 0) -> ItemPage:
+        """Open items whose latest check was deferred or routed to a person, by id; the reason is
+        the latest check's error."""
+        return self._item_page(self._attention(), limit, after)
+
+    def attention_reasons(self) -> list[tuple[str, int]]:
+        """The reasons of `attention` with how many items each holds, most first ("" for none)."""
+        reason = func.coalesce(History.error, "")
+        query = self._attention().with_only_columns(reason, func.count()).group_by(reason)
+        with self.session() as s:
+            rows = s.execute(query.order_by(func.count().desc(), reason)).all()
+        return [(str(text), int(n)) for text, n in rows]
+
+    def recent_runs(self, limit: int, *, before: str | None = None) -> RunPage:
+        """Sweep runs newest first (by their last check, then run id), `limit` at a time older than
+        the run `before`: one grouped read of the history, then one read of the page's counts."""
+        last_at = func.max(History.checked_at)
+        query = (
+            select(
+                History.run_id,
+                func.min(History.checked_at),
+                last_at,
+                func.count(),
+                func.count(func.distinct(History.item_id)),
+                func.sum(case((History.outcome == Outcome.ERROR.value, 1), else_=0)),
+            )
+            .group_by(History.run_id)
+            .order_by(last_at.desc(), History.run_id.desc())
+            .limit(limit + 1)
+        )
+        with self.session() as s:
+            if before is not None:
+                edge = s.scalar(select(func.max(History.checked_at)).where(History.run_id == before))
+                if edge is None:
+                    return RunPage([], None)
+                query = query.having(or_(last_at < edge, and_(last_at == edge, History.run_id < before)))
+            found = s.execute(query).all()
+            runs = {
+                run_id: RunSummary(run_id, first, last, checks, claims, int(errors or 0))
+                for run_id, first, last, checks, claims, errors in found[:limit]
+            }
+            counts = s.execute(
+                select(History.run_id, History.portal, History.outcome, History.status_category, func.count())
+                .where(History.run_id.in_(list(runs)))
+                .group_by(History.run_id, History.portal, History.outcome, History.status_category)
+            ).all()
+        for run_id, portal, outcome, category, n in counts:
+            run = runs[run_id]
+            run.counts[summary_key(outcome, category)] += n
+            if portal not in run.portals:
+                run.portals.append(portal)
+        for run in runs.values():
+            run.portals.sort()
+        return RunPage(list(runs.values()), found[limit - 1][0] if len(found) > limit else None)

@@ -1,5 +1,7 @@
 // Juniper Health Provider Center (simulated): a single-page app. The server sends this shell for
-// /app and /app/claims; results and claim details come from the JSON API and are rendered here.
+// /app, /app/claims and /app/requests…; results, claim details and correction/reconsideration
+// requests come from the JSON API and are rendered here. What users typed is only ever set as
+// text (textContent, attribute values), never as HTML.
 "use strict";
 
 const drift = document.body.dataset.layout === "drift";
@@ -63,6 +65,9 @@ function detailPanel(c) {
         ["billed", "Billed", money(c.billed_cents)], ["allowed", "Allowed", money(c.allowed_cents)],
         ["paid", "Plan paid", money(c.paid_cents)], ["member-resp", "Member owes", money(c.patient_resp_cents)],
         ["payment-ref", "Payment reference", c.check_number], ["payment-date", "Payment date", c.check_date]]),
+    el("p", {class: "actions"},
+       el("a", {href: `/app/requests/new?claim=${encodeURIComponent(c.claim_number)}`}, "Correct or reconsider this claim"),
+       el("a", {href: `/app/requests?claim=${encodeURIComponent(c.claim_number)}`}, "Requests for this claim")),
     grid("Service lines", [["line_no", "#"], ["procedure_code", "CPT/HCPCS"], ["modifiers", "Mod"],
                            ["diagnosis_pointers", "Dx"], ["units", "Units"], ["billed", "Billed"], ["paid", "Paid"]],
          lines, (l) => ({"data-line": l.line_no})));
@@ -121,6 +126,133 @@ async function results(params) {
     el("p", {role: "status"}, `${data.total} claim(s) · page ${data.page} of ${data.pages}`), table, pager);
 }
 
-const params = new URLSearchParams(location.search);
-if (location.pathname === "/app/claims") results(params);
-else app.replaceChildren(el("h1", {}, "Claims"), searchForm(params));
+// -- corrected-claim and reconsideration requests ------------------------------------------------
+const WORDING = JSON.parse(document.getElementById("request-wording").textContent);
+
+function requestForm(params) {
+  const labels = WORDING.labels;
+  const field = (id, name, control, hint) => {
+    control.id = id;
+    control.name = name;
+    if (hint) control.setAttribute("aria-describedby", `${id}-hint`);
+    return [el("label", {for: id}, labels[name]), control,
+            ...(hint ? [el("span", {id: `${id}-hint`, class: "hint"}, hint)] : [])];
+  };
+  const text = (value = "") => el("input", {value});
+  const kind = el("select", {}, ...Object.entries(WORDING.options).map(([value, label]) => {
+    const option = el("option", {value}, label);
+    if (params.get("kind") === value) option.selected = true;
+    return option;
+  }));
+  const form = el("form", {class: "panel request", id: "request-form", novalidate: ""},
+    el("h2", {}, "Corrected claim or reconsideration"),
+    ...field("rq-type", "kind", kind),
+    ...field("rq-claim", "claim_number", text(params.get("claim") || "")),
+    ...field("rq-line", "line", text(params.get("line") || ""), "The line's # in the claim's service lines."),
+    ...field("rq-code", "procedure_code", text(), "5 characters: CPT, or HCPCS (a letter and 4 digits)."),
+    ...field("rq-mods", "modifiers", text(), "Up to 4, comma-separated. A corrected claim needs a code or modifiers."),
+    ...field("rq-reason", "reason", el("textarea", {rows: "5"}), "Up to 500 characters."),
+    ...field("rq-yourref", "your_reference", text(), "Optional, up to 40 characters."),
+    el("button", {type: "submit", class: "primary"}, "Submit request"));
+  form.addEventListener("submit", (event) => { event.preventDefault(); submitRequest(form); });
+  document.title = "New request · Juniper Health";
+  app.replaceChildren(el("h1", {}, "New request"), form);
+}
+
+function showProblems(form, problems) {
+  document.getElementById("request-problems")?.remove();
+  form.querySelectorAll("[aria-invalid]").forEach((control) => control.removeAttribute("aria-invalid"));
+  const items = problems.map((p, i) => {
+    const control = p.field && form.elements[p.field];
+    if (control) control.setAttribute("aria-invalid", "true");
+    return el("li", {id: `problem-${i + 1}`}, p.message);
+  });
+  form.before(el("div", {class: "banner banner-error", role: "alert", id: "request-problems"},
+                 el("p", {}, "Your request was not sent:"), el("ul", {}, ...items)));
+}
+
+async function submitRequest(form) {
+  const button = form.querySelector("button[type=submit]");
+  button.disabled = true;
+  let response, body;
+  try {
+    response = await fetch("/api/requests", {
+      method: "POST", credentials: "same-origin", headers: {"content-type": "application/json"},
+      body: JSON.stringify(Object.fromEntries(new FormData(form)))});
+    if (response.status === 401) { location.assign("/signin?expired=1"); return; }
+    body = await response.json();
+  } catch (err) {
+    showProblems(form, [{message: "Provider Center could not be reached. Try again."}]);
+    return;
+  } finally {
+    button.disabled = false;
+  }
+  if (!response.ok) { showProblems(form, body.problems || [{message: body.error}]); return; }
+  history.pushState(null, "", `/app/requests/${body.request.id}`);
+  requestReceived(body.request);
+}
+
+function requestReceived(r) {
+  const labels = WORDING.labels;
+  document.title = "Request submitted · Juniper Health";
+  app.replaceChildren(el("h1", {}, "Request submitted"),
+    el("p", {class: "banner", role: "status"}, "Request # ",
+       el("strong", {"data-testid": "request-reference"}, r.reference), " · keep it for your records."),
+    kv([["request-type", labels.kind, r.kind_text], ["request-claim", labels.claim_number, r.claim_number],
+        ["request-line", labels.line, String(r.line)], ["request-code", labels.procedure_code, r.procedure_code],
+        ["request-modifiers", labels.modifiers, r.modifiers], ["request-your-reference", labels.your_reference, r.your_reference],
+        ["request-submitted", "Submitted", r.submitted], ["request-status", "Status", r.status]]),
+    el("h2", {id: "lbl-request-reason"}, labels.reason),
+    el("p", {class: "free-text", "data-testid": "request-reason", "aria-labelledby": "lbl-request-reason"}, r.reason),
+    el("p", {class: "actions"}, el("a", {href: "/app/requests"}, "All submitted requests"),
+       el("a", {href: "/app/requests/new"}, "Send another request")));
+}
+
+async function showRequest(id) {
+  let data;
+  try {
+    data = await api(`/api/requests/${id}`);
+  } catch (err) {
+    app.replaceChildren(el("h1", {}, "Request"), el("p", {class: "banner banner-error", role: "alert"}, err.message));
+    return;
+  }
+  if (data) requestReceived(data.request);
+}
+
+const REQUEST_COLUMNS = [["reference", "Request #"], ["submitted", "Submitted"], ["claim_number", "Claim #"],
+                         ["kind_text", "Type"], ["line", "Service line"], ["your_reference", "Your reference"],
+                         ["status", "Status"]];
+
+async function requestList(params) {
+  const claim = params.get("claim") || "";
+  const data = await api(`/api/requests?${new URLSearchParams({claim})}`);
+  if (!data) return;
+  const filter = el("form", {method: "get", action: "/app/requests", class: "panel filter", role: "search"},
+    el("label", {for: "rq-filter"}, "Show requests for claim"), el("input", {id: "rq-filter", name: "claim", value: claim}),
+    el("button", {type: "submit"}, "Filter"));
+  const rows = data.requests.map((r) => el("tr", {"data-request": String(r.id)}, ...REQUEST_COLUMNS.map(([key]) =>
+    el("td", {"data-field": key}, key === "reference" ? el("a", {href: `/app/requests/${r.id}`}, r.reference) : String(r[key])))));
+  const count = data.requests.length;
+  document.title = "Submitted requests · Juniper Health";
+  app.replaceChildren(el("h1", {}, "Submitted requests"), filter,
+    el("p", {role: "status"}, count ? `${count} request(s)${claim ? ` for claim ${claim}` : ""}`
+                                   : `No requests${claim ? ` for claim ${claim}` : ""}.`),
+    el("table", {"aria-label": "Submitted requests", class: "requests"},
+       el("thead", {}, el("tr", {}, ...REQUEST_COLUMNS.map(([, title]) => el("th", {scope: "col"}, title)))),
+       el("tbody", {}, ...rows)));
+}
+
+// -- routes -----------------------------------------------------------------------------------
+function route() {
+  const params = new URLSearchParams(location.search);
+  const path = location.pathname;
+  const request = path.match(/^\/app\/requests\/(\d+)$/);
+  if (path === "/app/claims") results(params);
+  else if (path === "/app/requests/new") requestForm(params);
+  else if (path === "/app/requests") requestList(params);
+  else if (request) showRequest(request[1]);
+  else app.replaceChildren(el("h1", {}, "Claims"), searchForm(params));
+}
+
+window.addEventListener("popstate", route);
+route();

@@ -1,0 +1,103 @@
+"""`rcmbot bench console`: the console's server time at scale. Signs in as a supervisor and asks
+for the review queue (unfiltered and filtered), task pages and worklist searches, reading each
+response's Server-Timing, and reports p50/p95 per page against the 150 ms target."""
+
+from __future__ import annotations
+
+import random
+import re
+import secrets
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+
+from bots.core.errors import InputError
+from bots.core.models import Role
+from bots.core.settings import Settings
+from bots.review import Task
+from bots.worklist import Item
+from bots.worklist.db import ensure_current, open_engine
+
+TARGET_P95_MS = 150.0
+_TOKEN = re.compile(r'name="csrf-token" content="([^"]+)"')
+_TIMING = re.compile(r"app;dur=([\d.]+)")
+
+
+def bench_console(settings: Settings, requests: int, say: Callable[[str], None]) -> dict[str, Any]:
+    """Each page asked `requests` times after a warm-up; {"pages": [{"page", "p50_ms", "p95_ms", ...}], ...}."""
+    from bots.console import start_console
+
+    engine = open_engine(settings.worklist_url)
+    ensure_current(engine)
+    with engine.connect() as conn:
+        tasks = conn.scalar(select(func.count()).select_from(Task)) or 0
+        top = conn.scalar(select(func.max(Item.id))) or 0
+    if not tasks:
+        raise InputError(f"no review tasks in {settings.state_path}: run `rcmbot --state-dir DIR seed-scale` first")
+    running = start_console(settings, engine, port=0)
+    rng = random.Random(7)
+    try:
+        name, password = f"bench-{secrets.token_hex(3)}", secrets.token_urlsafe(18)
+        running.app.state.accounts.add_user(name, Role.SUPERVISOR, password)
+        with httpx.Client(base_url=running.url, headers={"accept": "text/html"}, timeout=30) as client:
+            token = _sign_in(client, name, password)
+            pages: list[tuple[str, Callable[[], httpx.Response]]] = [
+                ("review queue", lambda: client.get("/review")),
+                (
+                    "review queue, filtered",
+                    lambda: client.get("/review", params={"payer": "BSTM1", "category": "coding"}),
+                ),
+                ("task page", lambda: client.get(f"/review/tasks/{rng.randint(1, tasks)}")),
+                (
+                    "worklist search",
+                    lambda: client.post(
+                        "/worklist/search",
+                        data={"q": f"SA{rng.randint(1, top):08d}", "csrftoken": token},
+                        headers={"x-csrf-token": token},
+                    ),
+                ),
+            ]
+            results = [_measure(page, ask, requests, say) for page, ask in pages]
+    finally:
+        running.stop()
+        engine.dispose()
+    return {"tasks": tasks, "items": top, "requests": requests, "target_p95_ms": TARGET_P95_MS, "pages": results}
+
+
+def _sign_in(client: httpx.Client, name: str, password: str) -> str:
+    page = client.get("/login")
+    token = _TOKEN.search(page.text)
+    assert token, "the login page carries a CSRF token"
+    answer = client.post("/login", data={"username": name, "password": password, "csrftoken": token[1]})
+    if answer.status_code != 303:
+        raise RuntimeError(f"the bench user could not sign in (HTTP {answer.status_code})")
+    home = client.get("/review")
+    found = _TOKEN.search(home.text)
+    assert found, "a signed-in page carries a CSRF token"
+    return found[1]
+
+
+def _measure(page: str, ask: Callable[[], httpx.Response], requests: int, say: Callable[[str], None]) -> dict[str, Any]:
+    for _ in range(5):  # warm-up: caches, the first query plans
+        ask()
+    times = []
+    for _ in range(requests):
+        answer = ask()
+        if answer.status_code != 200:
+            raise RuntimeError(f"{page}: HTTP {answer.status_code}")
+        timing = _TIMING.search(answer.headers.get("server-timing", ""))
+        assert timing, "the console reports its time in Server-Timing"
+        times.append(float(timing[1]))
+    quantiles = statistics.quantiles(times, n=100)
+    result = {
+        "page": page,
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(quantiles[94], 1),
+        "max_ms": round(max(times), 1),
+        "met": quantiles[94] < TARGET_P95_MS,
+    }
+    say(f"  {page:<24} p50 {result['p50_ms']:>6.1f} ms   p95 {result['p95_ms']:>6.1f} ms")
+    return result

@@ -1,0 +1,112 @@
+"""The checkpoint, end to end in real Chromium: a sweep opens a review task for a coding denial,
+nothing reaches the portal until a supervisor approves, the apply run submits the approved
+decision exactly once (counted in the portal's own records), and a crash between submitting and
+recording leads to no second submission."""
+
+from __future__ import annotations
+
+import pytest
+
+from bots.apply import ApplyRun
+from bots.core.models import Role
+from bots.review import Action, Actor, Proposal, ReviewStore
+from bots.review.categorize import NextAction
+from tests.conftest import run_async, shared_browser, sweep_rows
+
+ALICE, BOB = Actor("alice", Role.SUPERVISOR), Actor("bob", Role.SUPERVISOR)
+CODER = Actor("carol", Role.CODER)
+
+
+def coding_denials(dataset, n: int):
+    return [r for r in dataset.worklist if r.payer_id == "BSTM1" and r.kind == "denied_coding"][:n]
+
+
+def apply(settings, portal) -> object:
+    run = ApplyRun.load(settings, base_urls={"bluestem": portal.url})
+
+    async def go() -> object:
+        return await run.run(browser=await shared_browser())
+
+    return run_async(go())
+
+
+@pytest.fixture
+def swept(settings, portal, dataset):
+    """Two coding denials swept: two pending review tasks, nothing submitted."""
+    sweep, _ = sweep_rows(settings, portal, coding_denials(dataset, 2))
+    review = ReviewStore(sweep.store.engine, settings.review)
+    tasks = [t for t, _ in review.queue(_open()).tasks]
+    assert len(tasks) == 2 and {t.category for t in tasks} == {"coding"}
+    return review, tasks
+
+
+def _open():
+    from bots.review import QueueFilter
+
+    return QueueFilter()
+
+
+def test_nothing_is_submitted_until_approved_then_exactly_once(settings, portal, swept) -> None:
+    review, (first, second) = swept
+    assert apply(settings, portal).as_dict()["approved"] == 0 and portal.server.submissions() == []
+    proposal = Proposal.model_validate_json(first.proposal_json)
+    edited = proposal.model_copy(update={"modifiers": ["59"], "note": "distinct procedural service"})
+    task = review.edit(first.id, CODER, first.version, edited, "add modifier 59")
+    review.decide(task.id, ALICE, Action.APPROVE, task.version, "59 is supported by the note")
+    summary = apply(settings, portal)
+    assert (summary.applied, summary.failed) == (1, 0)
+    records = portal.server.submissions()
+    assert len(records) == 1
+    record, done = records[0], review.task(first.id)
+    assert (done.state, done.portal_reference) == ("applied", record["reference"])
+    assert (record["kind"], record["modifiers"], record["your_reference"]) == ("corrected", "59", f"RCM-T{first.id}")
+    assert record["line_no"] == proposal.line_no and len(review.decisions(first.id)[-1].form_json) > 2
+    # a second run has nothing to do: the portal still holds one request; the other task waits
+    assert apply(settings, portal).approved == 0 and len(portal.server.submissions()) == 1
+    assert review.task(second.id).state == "pending"
+
+
+class Crash(Exception):
+    """The process dying between the portal's confirmation and the database's record."""
+
+
+def test_a_crash_between_submitting_and_recording_leads_to_no_second_submission(
+    settings, portal, swept, monkeypatch
+) -> None:
+    review, (task, _) = swept
+    review.decide(task.id, ALICE, Action.APPROVE, task.version, "as proposed")
+
+    def crash(*args, **kwargs):
+        raise Crash
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ReviewStore, "finish_apply", crash)
+        with pytest.raises(Crash):
+            apply(settings, portal)
+    assert len(portal.server.submissions()) == 1 and review.task(task.id).state == "approved"
+    summary = apply(settings, portal)
+    assert (summary.applied, summary.found_earlier) == (1, 1)
+    records = portal.server.submissions()
+    assert len(records) == 1 and review.task(task.id).portal_reference == records[0]["reference"]
+
+
+def test_a_refused_request_fails_with_the_portals_reason_and_can_be_retried(settings, portal, swept) -> None:
+    review, (task, _) = swept
+    proposal = Proposal.model_validate_json(task.proposal_json)
+    wrong = proposal.model_copy(update={"line_no": 9})
+    task = review.edit(task.id, CODER, task.version, wrong, "line 9?")
+    review.decide(task.id, ALICE, Action.APPROVE, task.version, "ok")
+    assert apply(settings, portal).failed == 1
+    failed = review.task(task.id)
+    assert failed.state == "apply_failed" and "has no line 9" in failed.apply_error
+    assert portal.server.submissions() == []
+    retried = review.decide(failed.id, BOB, Action.RETRY, failed.version, "try once more")
+    assert retried.state == "approved"
+
+
+def test_an_approved_action_with_nothing_to_submit_is_resolved_not_sent(settings, portal, swept) -> None:
+    review, (task, _) = swept
+    appeal_by_hand = Proposal(action=NextAction.WRITE_OFF_REVIEW, note="below the appeal threshold")
+    task = review.edit(task.id, CODER, task.version, appeal_by_hand)
+    assert review.decide(task.id, ALICE, Action.APPROVE, task.version, "write it off").state == "resolved"
+    assert apply(settings, portal).approved == 0 and portal.server.submissions() == []
