@@ -20,23 +20,9 @@ import pytest
 
 from bots.claimstatus import BatchInquiryBot, ClaimStatusBot, PortalBot
 from tests.conftest import ROOT
-from tests.test_layout import FORBIDDEN_EXTERNAL
+from tests.test_layout import FORBIDDEN_EXTERNAL, ORDER
 
-ROOMS = [
-    "core",
-    "sim",
-    "evidence",
-    "worklist",
-    "review",
-    "accounts",
-    "browser",
-    "claimstatus",
-    "apply",
-    "sweep",
-    "orchestration",
-    "console",
-    "bench",
-]
+ROOMS = [room for room in ORDER if room != "cli"]  # the rooms other rooms import from
 BOTS = {cls.__name__: cls for cls in (PortalBot, ClaimStatusBot, BatchInquiryBot)}
 GUIDE = ROOT / "docs/onboarding.md"
 

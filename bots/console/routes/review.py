@@ -170,19 +170,30 @@ async def decide(request: Request, task_id: int, user: Decider, review: Reviews,
         if action is None:
             raise ReviewError("choose approve, reject or return")
         review.decide(task_id, actor(user), action, version, form.get("reason", ""), _recorded(form))
-    except NotAllowedError as exc:
-        return _task_view(request, user, review, items, task, status=403, decision=form, problem=str(exc))
-    except ConflictError as exc:
-        current = review.task(task_id) or task
-        return _task_view(request, user, review, items, current, status=409, decision=form, problem=str(exc))
     except ReviewError as exc:
-        return _task_view(request, user, review, items, task, status=422, decision=form, problem=str(exc))
+        return _refused(request, user, review, items, task, exc, decision=form)
     if action in (Action.APPROVE, Action.RETRY):
         _apply_soon(request)
     audit(request, "decide_task", f"task {task_id} {action.value}", item_id=task.item_id, task_id=task_id)
     response = RedirectResponse(_after_decision(review, task, form.get("back", "")), 303)
     flash(request, response, f"task {task_id}: {action.value} recorded")
     return response
+
+
+def _refused(
+    request: Request,
+    user: User,
+    review: ReviewStore,
+    items: WorklistStore,
+    task: Task,
+    exc: ReviewError,
+    **kept: Any,
+) -> HTMLResponse:
+    """The task page again with why, and what was typed kept: 403 for a role or maker-checker,
+    409 for a conflict (the task as it now is), 422 for anything else."""
+    status = 403 if isinstance(exc, NotAllowedError) else 409 if isinstance(exc, ConflictError) else 422
+    current = (review.task(task.id) or task) if status == 409 else task
+    return _task_view(request, user, review, items, current, status=status, problem=str(exc), **kept)
 
 
 def _after_decision(review: ReviewStore, task: Task, back: str) -> str:
@@ -213,13 +224,8 @@ async def edit(request: Request, task_id: int, user: Decider, review: Reviews, i
         return _task_view(request, user, review, items, task, status=422, form=typed, problem=problem)
     try:
         review.edit(task_id, actor(user), version, typed.proposal, form.get("edit_reason", ""))
-    except NotAllowedError as exc:
-        return _task_view(request, user, review, items, task, status=403, form=typed, problem=str(exc))
-    except ConflictError as exc:
-        current = review.task(task_id) or task
-        return _task_view(request, user, review, items, current, status=409, form=typed, problem=str(exc))
     except ReviewError as exc:
-        return _task_view(request, user, review, items, task, status=422, form=typed, problem=str(exc))
+        return _refused(request, user, review, items, task, exc, form=typed)
     audit(request, "edit_task", f"task {task_id}", item_id=task.item_id, task_id=task_id)
     response = RedirectResponse(f"/review/tasks/{task_id}?{form.get('back', '')}", 303)
     flash(request, response, f"task {task_id}: proposed decision saved")
