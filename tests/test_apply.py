@@ -110,3 +110,40 @@ def test_an_approved_action_with_nothing_to_submit_is_resolved_not_sent(settings
     task = review.edit(task.id, CODER, task.version, appeal_by_hand)
     assert review.decide(task.id, ALICE, Action.APPROVE, task.version, "write it off").state == "resolved"
     assert apply(settings, portal).approved == 0 and portal.server.submissions() == []
+
+
+@pytest.mark.xdist_group("prefect-server")
+def test_the_flow_applies_approved_decisions_with_a_task_run_each(settings, portal, swept, on_prefect_server) -> None:
+    from bots.orchestration.applyflow import run_apply_flow
+
+    review, (first, second) = swept
+    for task in (first, second):
+        review.decide(task.id, ALICE, Action.APPROVE, task.version, "as proposed")
+    summary = run_apply_flow(settings, {"bluestem": portal.url})
+    assert (summary["approved"], summary["applied"], summary["failed"]) == (2, 2, 0)
+    assert len(portal.server.submissions()) == 2
+    assert {review.task(t.id).state for t in (first, second)} == {"applied"}
+
+
+def test_approvals_during_a_run_ask_for_one_more_run_not_one_each(monkeypatch, settings) -> None:
+    import threading
+
+    from bots.orchestration import applyflow
+
+    started, release, runs = threading.Event(), threading.Event(), []
+
+    def slow_run(*args: object) -> dict[str, int]:
+        runs.append(1)
+        started.set()
+        release.wait(10)
+        return {"approved": 0}
+
+    monkeypatch.setattr(applyflow, "run_apply_flow", slow_run)
+    trigger = applyflow.ApplyTrigger(settings)
+    trigger()
+    assert started.wait(10)
+    for _ in range(5):  # five approvals while the first run is under way
+        trigger()
+    release.set()
+    trigger.wait()
+    assert len(runs) == 2 and trigger.runs == 2
