@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,8 @@ import pyotp
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
 
 from bots.accounts import (
     AccountLockedError,
@@ -22,6 +25,7 @@ from bots.accounts import (
     PasswordPolicyError,
     UserError,
 )
+from bots.accounts.schema import ConsoleUser
 from bots.core.models import Role
 from bots.core.settings import ConsoleSettings
 from bots.worklist.db import open_engine, upgrade
@@ -143,6 +147,109 @@ def test_lockout_after_n_failures_and_its_expiry(store: AccountStore, clock: Clo
     assert store.session(store.login("ana", PASSWORD)) is not None
     assert store.users()[0].failed_logins == 0
     assert [e.reason for e in store.login_events(10)][:4] == ["ok", "bad password", "locked", "bad password, locked"]
+
+
+class SlowHasher(PasswordHasher):
+    """CHEAP's parameters, a verification slow enough for parallel logins to overlap, and a count
+    of the verifications of each hash."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.checked: dict[str, int] = {}
+        self._counting = threading.Lock()
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        with self._counting:
+            self.checked[str(hash)] = self.checked.get(str(hash), 0) + 1
+        time.sleep(0.02)
+        return super().verify(hash, password)
+
+
+def guess_in_parallel(store: AccountStore, name: str, guesses: int) -> list[LoginRefusedError]:
+    """`guesses` wrong passwords for `name`, all let go at once; what each was told."""
+    start, refusals = threading.Barrier(guesses), []
+
+    def guess(n: int) -> None:
+        start.wait()
+        try:
+            store.login(name, f"wrong guess number {n}")
+        except LoginRefusedError as exc:
+            refusals.append(exc)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(guesses)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return refusals
+
+
+@pytest.mark.parametrize("name", ["ana", "nobody"])
+def test_parallel_wrong_passwords_are_checked_no_more_than_the_limit(
+    engine: Engine, settings: ConsoleSettings, clock: Clock, name: str
+) -> None:
+    hasher = SlowHasher()
+    store = AccountStore(engine, settings, clock, hasher=hasher)
+    store.add_user("ana", "coder", PASSWORD)
+    refusals = guess_in_parallel(store, name, 20)
+    assert sum(hasher.checked.values()) == settings.lockout_failures == 3
+    assert len(refusals) == 20
+    assert sum(isinstance(r, AccountLockedError) for r in refusals) == 20 - 2  # the third failure locks
+    reasons = [e.reason for e in store.login_events(20)]
+    failed = "bad password" if name == "ana" else "unknown user"
+    assert sorted(reasons) == sorted([failed, failed, f"{failed}, locked"] + ["locked"] * 17)
+    if name == "ana":
+        assert store.users()[0].failed_logins == 3
+
+
+def test_unknown_existing_and_disabled_users_are_told_the_same_through_the_lock(
+    store: AccountStore, clock: Clock
+) -> None:
+    store.add_user("ana", "coder", PASSWORD)
+    store.add_user("bea", "coder", PASSWORD)
+    store.disable("bea")
+
+    def answers(name: str, password: str) -> list[tuple[type, str]]:
+        told = []
+        for _ in range(5):
+            with pytest.raises(LoginRefusedError) as refused:
+                store.login(name, password)
+            told.append((type(refused.value), str(refused.value)))
+        clock.advance(600)  # the lock runs out: counting starts again
+        with pytest.raises(LoginRefusedError) as after:
+            store.login(name, password)
+        told.append((type(after.value), str(after.value)))
+        clock.advance(-600)
+        return told
+
+    ana = answers("ana", "not the password")
+    assert ana == answers("Nobody ", "not the password") == answers("bea", PASSWORD)
+    wrong = (LoginRefusedError, "user name or password is incorrect")
+    locked = (AccountLockedError, ana[2][1])
+    assert ana == [wrong, wrong, locked, locked, locked, wrong]
+    reasons = [e.reason for e in store.login_events(30)][::-1]
+    assert reasons[:6] == ["bad password", "bad password", "bad password, locked", "locked", "locked", "bad password"]
+    assert reasons[6:12] == ["unknown user", "unknown user", "unknown user, locked", "locked", "locked", "unknown user"]
+    assert reasons[12:] == ["disabled", "disabled", "disabled, locked", "locked", "locked", "disabled"]
+
+
+def test_a_database_error_never_shows_the_values(store: AccountStore, engine: Engine) -> None:
+    store.add_user("ana", "coder", PASSWORD)
+    canary = "$argon2id$not-a-real-hash-but-a-canary"
+    now = dt.datetime.now(dt.UTC)
+    with pytest.raises(IntegrityError) as duplicate, Session(engine) as s, s.begin():
+        s.add(
+            ConsoleUser(
+                username="ana",
+                role="coder",
+                password_hash=canary,
+                failed_logins=0,
+                created_at=now,
+                password_changed_at=now,
+            )
+        )
+    assert "UNIQUE constraint failed" in str(duplicate.value)
+    assert canary not in str(duplicate.value) and canary not in repr(duplicate.value)
 
 
 def test_a_success_clears_the_failures_in_a_row(store: AccountStore) -> None:

@@ -5,11 +5,14 @@ recording leads to no second submission."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from sqlalchemy import text
 
 from bots.apply import ApplyRun
 from bots.core.models import Role
-from bots.review import Action, Actor, Proposal, ReviewStore
+from bots.review import Action, Actor, Proposal, ReviewError, ReviewStore
 from bots.review.categorize import NextAction
 from tests.conftest import run_async, shared_browser, sweep_rows
 
@@ -74,6 +77,8 @@ def test_a_crash_between_submitting_and_recording_leads_to_no_second_submission(
     settings, portal, swept, monkeypatch
 ) -> None:
     review, (task, _) = swept
+    # the crashed run's hold on the task runs out at once here (600 s by default)
+    settings = settings.model_copy(update={"review": settings.review.model_copy(update={"apply_hold_s": 0.001})})
     review.decide(task.id, ALICE, Action.APPROVE, task.version, "as proposed")
 
     def crash(*args, **kwargs):
@@ -90,12 +95,30 @@ def test_a_crash_between_submitting_and_recording_leads_to_no_second_submission(
     assert len(records) == 1 and review.task(task.id).portal_reference == records[0]["reference"]
 
 
+def test_two_apply_runs_at_once_submit_once(settings, portal, swept) -> None:
+    review, (task, _) = swept
+    review.decide(task.id, ALICE, Action.APPROVE, task.version, "as proposed")
+    runs = [ApplyRun.load(settings, base_urls={"bluestem": portal.url}) for _ in range(2)]
+
+    async def both() -> list[object]:
+        browser = await shared_browser()
+        return list(await asyncio.gather(*(run.run(browser=browser) for run in runs)))
+
+    summaries = run_async(both())
+    assert sorted(s.applied for s in summaries) == [0, 1]
+    assert len(portal.server.submissions()) == 1 and review.task(task.id).state == "applied"
+
+
 def test_a_refused_request_fails_with_the_portals_reason_and_can_be_retried(settings, portal, swept) -> None:
     review, (task, _) = swept
     proposal = Proposal.model_validate_json(task.proposal_json)
-    wrong = proposal.model_copy(update={"line_no": 9})
-    task = review.edit(task.id, CODER, task.version, wrong, "line 9?")
+    with pytest.raises(ReviewError, match="line 9 is not a service line of this claim"):
+        review.edit(task.id, CODER, task.version, proposal.model_copy(update={"line_no": 9}))
     review.decide(task.id, ALICE, Action.APPROVE, task.version, "ok")
+    # the claim changed at the portal after the check: its line 1 is gone there (here: renumbered)
+    with review.engine.begin() as conn:
+        stale = proposal.model_copy(update={"line_no": 9}).model_dump_json()
+        conn.execute(text("UPDATE review_tasks SET proposal_json = :p WHERE id = :id"), {"p": stale, "id": task.id})
     assert apply(settings, portal).failed == 1
     failed = review.task(task.id)
     assert failed.state == "apply_failed" and "has no line 9" in failed.apply_error

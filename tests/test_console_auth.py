@@ -4,9 +4,12 @@ port with a temporary state directory. Each test makes its own users, so nothing
 
 from __future__ import annotations
 
+import http.server
 import re
 import secrets
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -18,6 +21,7 @@ from argon2 import PasswordHasher
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from playwright.sync_api import Page, expect
+from structlog.testing import capture_logs
 
 from bots.accounts import AccountStore
 from bots.accounts import CurrentUser as User
@@ -42,6 +46,11 @@ landing = APIRouter()
 @landing.get("/_test/landing", response_class=HTMLResponse)
 def _landing(request: Request, user: CurrentUser) -> HTMLResponse:
     return render(request, "base.html")
+
+
+@landing.get("/_test/fail")
+def _fail(q: str = "") -> None:
+    raise RuntimeError(f"a message holding what was asked: {q}")
 
 
 @dataclass
@@ -82,6 +91,27 @@ def sign_in(
     page.get_by_label("User name").fill(name)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+
+
+def page_token(html: str) -> str:
+    """The CSRF token of a console page (its <meta name="csrf-token">)."""
+    found = re.search(r'name="csrf-token" content="([^"]+)"', html)
+    assert found
+    return found[1]
+
+
+@contextmanager
+def signed_in_client(console: Console, role: Role = Role.SUPERVISOR) -> Iterator[tuple[httpx.Client, str]]:
+    """A script signed in as a new user of `role`, and the token of its pages."""
+    with httpx.Client(base_url=console.url, headers={"accept": "text/html"}) as client:
+        form = client.get("/login")
+        fields = {"username": console.user(role)[0], "password": PASSWORD, "csrftoken": page_token(form.text)}
+        assert client.post("/login", data=fields).status_code == 303
+        yield client, page_token(client.get("/_test/landing").text)
+
+
+def still_signed_in(client: httpx.Client) -> bool:
+    return client.get("/_test/landing").status_code == 200
 
 
 def test_sign_in_and_out(page: Page, console: Console) -> None:
@@ -167,7 +197,7 @@ def test_security_headers_and_no_inline_script(page: Page, console: Console) -> 
     headers = response.headers
     assert headers["content-security-policy"] == CSP and "unsafe-inline" not in CSP
     assert headers["x-frame-options"] == "DENY"
-    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["referrer-policy"] == "same-origin"
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["cache-control"] == "no-store"
     name, _ = console.user(Role.ADMIN)
@@ -181,6 +211,10 @@ def test_security_headers_and_no_inline_script(page: Page, console: Console) -> 
 
 
 def test_cookie_flags(page: Page, console: Console) -> None:
+    page.goto(f"{console.url}/login")
+    token = {c["name"]: c for c in page.context.cookies()}["rcmbot_csrf"]
+    assert token["httpOnly"] and token["sameSite"] == "Strict" and not token["secure"]
+    assert page.evaluate("document.cookie") == ""  # the page's script reads the token from the page
     name, _ = console.user(Role.CODER)
     sign_in(page, console, name)
     expect(page).to_have_url(f"{console.url}/_test/landing")
@@ -188,7 +222,117 @@ def test_cookie_flags(page: Page, console: Console) -> None:
     session = cookies["rcmbot_session"]
     assert session["httpOnly"] and session["sameSite"] == "Strict" and session["path"] == "/"
     assert not session["secure"]  # plain http on 127.0.0.1
-    assert cookies["rcmbot_csrf"]["sameSite"] == "Strict"
+    assert "rcmbot_csrf" not in cookies  # signed in, the token is the session's
+
+
+def test_a_page_on_another_port_cannot_post_as_the_user(page: Page, console: Console) -> None:
+    """Cookies ignore ports and SameSite counts every port of 127.0.0.1 as one site: a page served
+    from another port plants a validly signed token cookie of its own and posts the token."""
+    anonymous = httpx.get(f"{console.url}/login", headers={"accept": "text/html"})
+    token = page_token(anonymous.text)
+    assert anonymous.cookies["rcmbot_csrf"] == token
+    attack = (
+        f'<!doctype html><form id=f method=post action="{console.url}/logout">'
+        f'<input name=csrftoken value="{token}"></form><script>document.getElementById("f").submit()</script>'
+    ).encode()
+
+    class Attacker(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Set-Cookie", f"rcmbot_csrf={token}; Path=/; SameSite=Strict")
+            self.end_headers()
+            self.wfile.write(attack)
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    attacker = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    try:
+        name, _ = console.user(Role.SUPERVISOR)
+        sign_in(page, console, name)
+        expect(page).to_have_url(f"{console.url}/_test/landing")
+        page.goto(f"http://127.0.0.1:{attacker.server_address[1]}/")
+        expect(page).to_have_url(f"{console.url}/logout")
+        expect(page.get_by_role("heading", name="Request refused")).to_be_visible()
+    finally:
+        attacker.shutdown()
+        attacker.server_close()
+    page.goto(f"{console.url}/_test/landing")  # still signed in: nothing was done
+    expect(page.get_by_role("banner")).to_contain_text(name)
+    assert console.accounts.login_events(1)[0].username == name
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"origin": "http://127.0.0.1:1"},
+        {"origin": "null"},
+        {"sec-fetch-site": "same-site"},
+        {"sec-fetch-site": "cross-site"},
+    ],
+)
+def test_a_browser_saying_the_post_came_from_elsewhere_is_refused(console: Console, headers: dict[str, str]) -> None:
+    with signed_in_client(console) as (client, token):
+        refused = client.post("/logout", data={"csrftoken": token}, headers=headers)
+        assert refused.status_code == 403 and "Request refused" in refused.text
+        assert still_signed_in(client)
+        own = {"origin": console.url, "sec-fetch-site": "same-origin"}
+        assert client.post("/logout", data={"csrftoken": token}, headers=own).status_code == 303
+        assert not still_signed_in(client)
+
+
+def test_a_token_from_elsewhere_is_no_use_to_a_signed_in_user(console: Console) -> None:
+    anonymous = httpx.get(f"{console.url}/login", headers={"accept": "text/html"})
+    planted = page_token(anonymous.text)
+    with signed_in_client(console) as (client, token), signed_in_client(console) as (_, other_token):
+        assert token != planted
+        client.cookies.set("rcmbot_csrf", planted)
+        refused = client.post("/logout", data={"csrftoken": planted})
+        assert refused.status_code == 403 and still_signed_in(client)
+        assert other_token != token  # each session has its own
+        assert client.post("/logout", data={"csrftoken": other_token}).status_code == 403
+        assert client.post("/logout", data={"csrftoken": token}).status_code == 303
+
+
+def test_a_failure_gets_a_plain_page_with_the_headers_and_is_logged_without_values(console: Console) -> None:
+    with capture_logs() as logs:
+        failed = httpx.get(f"{console.url}/_test/fail", params={"q": "SA12345678"}, headers={"accept": "text/html"})
+    assert failed.status_code == 500 and "Something went wrong; it has been logged." in failed.text
+    assert failed.headers["content-security-policy"] == CSP and failed.headers["x-frame-options"] == "DENY"
+    assert failed.headers["cache-control"] == "no-store" and failed.headers["x-content-type-options"] == "nosniff"
+    assert "SA12345678" not in failed.text
+    [entry] = [e for e in logs if e["event"] == "console request failed"]
+    assert (entry["error"], entry["method"], entry["path"]) == ("RuntimeError", "GET", "/_test/fail")
+    assert entry["where"][-1].startswith("tests/test_console_auth.py:")
+    assert "SA12345678" not in repr(logs) and "a message holding" not in repr(logs)
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        (
+            "multipart/form-data;boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="csrftoken"\r\n\r\nt\r\n--x--\r\n',
+        ),
+        ("multipart/form-data", b"no boundary at all"),
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="csrftoken"\r\n\r\n\xff\r\n--x--\r\n',
+        ),
+        ("application/x-www-form-urlencoded", b"csrftoken=\xff\xfe&q=\xe9"),
+    ],
+)
+def test_a_body_the_csrf_check_cannot_read_gets_a_400(console: Console, content_type: str, body: bytes) -> None:
+    with signed_in_client(console) as (client, _), capture_logs() as logs:
+        unreadable = client.post("/logout", content=body, headers={"content-type": content_type})
+        assert unreadable.status_code == 400 and "could not read this request" in unreadable.text
+        assert (
+            unreadable.headers["content-security-policy"] == CSP and unreadable.headers["cache-control"] == "no-store"
+        )
+        assert still_signed_in(client)
+    assert [e["event"] for e in logs] == ["unreadable request refused"]
 
 
 def test_cookies_are_secure_over_https(tmp_path: Path, console: Console) -> None:

@@ -311,3 +311,32 @@ def test_the_console_as_a_supervisor_sees_it(page: Page, settings, portal, datas
         assert (folder / "console-queue.png").stat().st_size > 10_000
     finally:
         running.stop()
+
+
+def test_an_edit_made_meanwhile_is_shown_beside_what_was_typed(page: Page, desk: Desk) -> None:
+    from bots.review import Actor, Proposal
+
+    task_id = desk.denial()
+    signed_in(page, desk, Role.CODER, f"/review/tasks/{task_id}")
+    task = desk.review.task(task_id)
+    theirs = Proposal.model_validate_json(task.proposal_json).model_copy(update={"modifiers": ["25"]})
+    desk.review.edit(task_id, Actor("another-coder", "coder"), task.version, theirs, "25, not 59")
+    page.get_by_label("Modifiers (comma-separated)").fill("59")
+    page.get_by_label("Why you changed it (for the decision log)").fill("59 per the note")
+    page.get_by_role("button", name="Save proposed decision").click()
+    expect(page.get_by_role("alert")).to_contain_text("changed by someone else meanwhile")
+    expect(page.locator("#theirs")).to_contain_text("modifiers 25")
+    expect(page.get_by_label("Modifiers (comma-separated)")).to_have_value("59")
+    expect(page.get_by_label("Why you changed it (for the decision log)")).to_have_value("59 per the note")
+
+
+def test_odd_numbers_in_forms_and_links_are_refused_plainly(page: Page, desk: Desk) -> None:
+    task_id = desk.denial()
+    signed_in(page, desk, Role.SUPERVISOR, f"/review/tasks/{task_id}")
+    for path in ("/review?older=99999999", "/review?after=9:²", f"/review/tasks/{2**63}"):
+        assert page.goto(desk.url + path).status in (200, 404, 422), path
+    page.goto(f"{desk.url}/review/tasks/{task_id}")
+    page.get_by_role("textbox", name="Service line").fill("²")
+    page.get_by_role("button", name="Save proposed decision").click()
+    expect(page.locator("#p-line_no-problem")).to_contain_text("a line number")
+    expect(page.get_by_role("textbox", name="Service line")).to_have_value("²")

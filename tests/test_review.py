@@ -249,7 +249,7 @@ def test_a_lease_holds_a_task_for_its_supervisor_until_it_runs_out(stores, clock
     assert review.decide(task.id, BOB, Action.APPROVE, task.version, "lease ran out").state == "approved"
 
 
-def test_apply_bookkeeping_and_nothing_to_submit_resolves(stores) -> None:
+def test_apply_bookkeeping_and_nothing_to_submit_resolves(stores, clock) -> None:
     _, review, _ = stores
     check(stores, 1, coding_denial())
     check(stores, 2, CheckResult(outcome=Outcome.UNMAPPED, status_text="Odd"))
@@ -258,17 +258,47 @@ def test_apply_bookkeeping_and_nothing_to_submit_resolves(stores) -> None:
     assert review.task_for_item(2).open_item_id is None
     review.decide(denial.id, ALICE, Action.APPROVE, denial.version, "go")
     assert [t.id for t in review.to_apply()] == [denial.id]
-    first = review.begin_apply(denial.id)
+    first = review.begin_apply(denial.id, "run-a")
     assert (first.apply_key, first.apply_attempts) == (f"RCM-T{denial.id}", 1)
-    assert review.begin_apply(denial.id).apply_key == first.apply_key  # the key never changes
+    assert review.begin_apply(denial.id, "run-b") is None  # two runs at once: one submits
+    clock.now += dt.timedelta(seconds=review.settings.apply_hold_s + 1)  # run-a died holding it
+    again = review.begin_apply(denial.id, "run-b")
+    assert (again.apply_key, again.apply_attempts) == (first.apply_key, 2)  # looked up before resubmitting
     task = review.finish_apply(denial.id, reference=None, error="portal said no", evidence=[])
     assert task.state == "apply_failed"
     task = review.decide(task.id, BOB, Action.RETRY, task.version, "try again")
     task = review.finish_apply(task.id, reference="CR-1", error=None, evidence=["cd" * 32])
     assert (task.state, task.portal_reference, task.open_item_id) == ("applied", "CR-1", None)
-    # a closed task is history: the next coding denial of the claim opens a new one
+    # the same adjudication seen again (the payer has not processed the correction yet) opens
+    # nothing; a new one (another status date) opens a new task
     check(stores, 1, coding_denial())
+    assert review.task_for_item(1).id == denial.id and review.counts().get("pending") is None
+    readjudicated = coding_denial()
+    readjudicated.detail.status_date = dt.date(2026, 12, 20)
+    check(stores, 1, readjudicated)
     assert review.task_for_item(1).id != denial.id
+
+
+def test_a_rejected_proposal_is_not_reopened_by_the_next_check(stores) -> None:
+    _, review, _ = stores
+    check(stores, 1, coding_denial())
+    task = review.task_for_item(1)
+    review.decide(task.id, ALICE, Action.REJECT, task.version, "coded right; appeal instead")
+    check(stores, 1, coding_denial())
+    assert review.task_for_item(1).id == task.id and review.task(task.id).state == "rejected"
+
+
+def test_a_recheck_moves_the_version_and_never_replaces_an_edited_proposal(stores) -> None:
+    _, review, _ = stores
+    check(stores, 1, coding_denial())
+    task = review.task_for_item(1)
+    mine = Proposal(action=NextAction.APPEAL, line_no=1, note="appeal with the op note")
+    task = review.edit(task.id, CODER, task.version, mine)
+    check(stores, 1, coding_denial())
+    again = review.task(task.id)
+    assert again.version == task.version + 1 and Proposal.model_validate_json(again.proposal_json) == mine
+    with pytest.raises(ConflictError):
+        review.decide(task.id, ALICE, Action.APPROVE, task.version, "from the earlier view")
 
 
 def test_the_decision_log_refuses_update_and_delete(stores) -> None:
@@ -287,3 +317,38 @@ def test_bulk_approval_reports_each_task(stores) -> None:
     review.hold(two.id, BOB)
     outcome = review.decide_many([(one.id, one.version), (two.id, two.version)], ALICE, Action.APPROVE, "batch")
     assert outcome[one.id] is None and "bob has this task open" in outcome[two.id]
+
+
+def test_maker_checker_holds_for_a_retry_and_an_unchanged_edit_is_refused(stores) -> None:
+    _, review, _ = stores
+    check(stores, 1, coding_denial())
+    task = review.task_for_item(1)
+    proposal = Proposal.model_validate_json(task.proposal_json)
+    with pytest.raises(ReviewError, match="nothing changed"):
+        review.edit(task.id, CODER, task.version, proposal)  # no laundering an edit through a no-op
+    task = review.edit(task.id, ALICE, task.version, proposal.model_copy(update={"modifiers": ["59"]}))
+    task = review.decide(task.id, BOB, Action.APPROVE, task.version, "ok")
+    task = review.finish_apply(task.id, reference=None, error="portal down", evidence=[])
+    with pytest.raises(NotAllowedError, match="maker-checker"):
+        review.decide(task.id, ALICE, Action.RETRY, task.version, "again")
+    assert review.decide(task.id, BOB, Action.RETRY, task.version, "again").state == "approved"
+
+
+def test_holds_are_for_tasks_a_supervisor_decides_and_one_at_a_time(stores) -> None:
+    _, review, _ = stores
+    for item_id in (1, 2):
+        check(stores, item_id, coding_denial())
+    one, two = review.task_for_item(1), review.task_for_item(2)
+    assert review.hold(one.id, ALICE).lease_holder == "alice"
+    assert review.hold(two.id, ALICE).lease_holder == "alice" and review.task(one.id).lease_holder is None
+    returned = review.decide(two.id, ALICE, Action.RETURN, review.task(two.id).version, "which line?")
+    assert review.hold(returned.id, BOB).lease_holder is None  # a returned task is the coder's to answer
+    assert review.hold(one.id, CODER).lease_holder is None
+
+
+def test_a_reason_has_a_limit(stores) -> None:
+    _, review, _ = stores
+    check(stores, 1, coding_denial())
+    task = review.task_for_item(1)
+    with pytest.raises(ReviewError, match="at most 2000"):
+        review.decide(task.id, ALICE, Action.REJECT, task.version, "x" * 2001)

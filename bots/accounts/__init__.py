@@ -10,6 +10,7 @@ from bots.accounts.errors import (
     UserError,
 )
 from bots.accounts.models import AccessRecord, CurrentUser, LoginRecord, UserView
+from bots.accounts.schema import ConsoleUser
 from bots.accounts.store import (
     MIN_PASSWORD_LENGTH,
     AccountStore,
@@ -23,6 +24,7 @@ __all__ = [
     "AccessRecord",
     "AccountLockedError",
     "AccountStore",
+    "ConsoleUser",
     "CurrentUser",
     "DEMO_USERS",
     "LoginRecord",

@@ -4,9 +4,12 @@ the access log.
 Passwords are argon2id hashes (rehashed at login when the parameters grow). A login costs one
 argon2 verification whether or not the user exists, and refuses with one message for every
 reason, so neither the answer nor its timing tells who has an account. Failed logins in a row
-lock the account for a while; that is also what limits the rate of guesses. Sessions are random
-tokens of which only the SHA-256 is stored; they end on logout, after idling, at a maximum age,
-and when the user is disabled or their password reset."""
+lock the account for a while; that is also what limits the rate of guesses. The logins of one
+name take turns in this process, so parallel guesses are not all checked before the lock; an
+unknown name's (and a disabled user's) failures count and lock alike, so the lockout does not
+tell who has an account either. Sessions are random tokens of which only the SHA-256 is stored;
+they end on logout, after idling, at a maximum age, and when the user is disabled or their
+password reset."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import secrets
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cached_property
 from typing import NoReturn
 
@@ -45,6 +49,7 @@ MIN_PASSWORD_LENGTH = 12
 TOTP_ISSUER = "rcmbot console"
 TOTP_WINDOW = 1  # accepted 30 s steps either side of now: clocks drift, people type slowly
 TOUCH_S = 5.0  # a session's last_seen_at is written at most this often: reads stay reads
+UNKNOWN_NAMES_MAX = 10_000  # unknown names whose failures are remembered; the least recently failed go first
 ACTION = re.compile(r"^[a-z][a-z_]{0,31}$")
 WHAT_MAX = 200
 # Dates are PHI (service dates, birth dates) and never an internal id: an entry holding one is a bug.
@@ -86,6 +91,22 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@dataclass
+class _Guard:
+    """The lock one name's logins take turns on, and how many logins hold or wait for it."""
+
+    lock: threading.Lock
+    users: int = 0
+
+
+@dataclass
+class _Failures:
+    """An unknown name's failed logins in a row, as console_users keeps a user's."""
+
+    count: int = 0
+    locked_until: dt.datetime | None = None
+
+
 class AccountStore:
     """Console accounts in the worklist database (opening it does no I/O; migrations: bots.worklist.db).
 
@@ -103,6 +124,9 @@ class AccountStore:
         self._clock = clock
         self._hasher = hasher or PasswordHasher()
         self._write = threading.Lock()  # one writer at a time in this process; SQLite would serialise anyway
+        self._names = threading.Lock()  # guards the two dicts below; held only to read or change them
+        self._guards: dict[str, _Guard] = {}
+        self._unknown: dict[str, _Failures] = {}  # least recently failed first
         # a session used within this long is not written again; a fraction of the idle limit, so
         # a short limit (in tests) is not outrun by the write interval
         self._touch = dt.timedelta(seconds=min(TOUCH_S, settings.session_idle_s / 4))
@@ -205,26 +229,73 @@ class AccountStore:
     def login(self, username: str, password: str, totp_code: str | None = None) -> str:
         """A new session token, or LoginRefusedError (AccountLockedError when locked). Every
         attempt is recorded in login_events, with the user name as typed and never a secret."""
-        typed, now = username[:USERNAME_MAX], self._clock()
-        with self._session() as s:
-            user = s.scalar(select(ConsoleUser).where(ConsoleUser.username == username.strip().lower()))
-        if user is None or user.disabled_at is not None:
-            self._verify(user.password_hash if user else self._dummy_hash, password)  # the same cost either way
-            self._record(typed, user.id if user else None, "disabled" if user else "unknown user", now)
-            raise LoginRefusedError()
-        if user.locked_until is not None and user.locked_until > now:
-            self._record(typed, user.id, "locked", now)
-            raise AccountLockedError(self.settings.lockout_failures, user.locked_until)
-        if not self._verify(user.password_hash, password):
-            self._fail(user.id, typed, "bad password", now)
-        if user.totp_secret is not None:
-            if not totp_code or not totp_code.strip():
-                self._record(typed, user.id, "code needed", now)  # not a failure: the password was right
-                raise LoginRefusedError(CODE_NEEDED, code_needed=True)
-            totp = pyotp.TOTP(user.totp_secret)
-            if not totp.verify(totp_code.strip(), for_time=now, valid_window=TOTP_WINDOW):
-                self._fail(user.id, typed, "bad code", now)
-        return self._open_session(user, password, typed, now)
+        typed, name = username[:USERNAME_MAX], username.strip().lower()
+        with self._one_at_a_time(name):
+            now = self._clock()
+            with self._session() as s:
+                user = s.scalar(select(ConsoleUser).where(ConsoleUser.username == name))
+            if user is None:
+                self._refuse_unknown(name, typed, password, now)
+            if user.locked_until is not None and user.locked_until > now:
+                self._record(typed, user.id, "locked", now)
+                raise AccountLockedError(self.settings.lockout_failures, user.locked_until)
+            right = self._verify(user.password_hash, password)
+            if user.disabled_at is not None:  # counted like any failure, so it locks like an unknown name
+                self._fail(user.id, typed, "disabled", now)
+            if not right:
+                self._fail(user.id, typed, "bad password", now)
+            if user.totp_secret is not None:
+                if not totp_code or not totp_code.strip():
+                    self._record(typed, user.id, "code needed", now)  # not a failure: the password was right
+                    raise LoginRefusedError(CODE_NEEDED, code_needed=True)
+                totp = pyotp.TOTP(user.totp_secret)
+                if not totp.verify(totp_code.strip(), for_time=now, valid_window=TOTP_WINDOW):
+                    self._fail(user.id, typed, "bad code", now)
+            return self._open_session(user, password, typed, now)
+
+    @contextmanager
+    def _one_at_a_time(self, name: str) -> Iterator[None]:
+        """Hold `name`'s turn from reading its failures to counting this one: without it, parallel
+        wrong passwords would all be checked before the first of them was counted. One lock per
+        name in use (dropped when no login holds or waits for it), so other names never wait."""
+        with self._names:
+            guard = self._guards.setdefault(name, _Guard(threading.Lock()))
+            guard.users += 1
+        try:
+            with guard.lock:
+                yield
+        finally:
+            with self._names:
+                guard.users -= 1
+                if not guard.users:
+                    del self._guards[name]
+
+    def _refuse_unknown(self, name: str, typed: str, password: str, now: dt.datetime) -> NoReturn:
+        """Refuse a name no user has exactly as a user's wrong password: at the same cost, with the
+        same message, and locked after as many failures for as long. Its failures are kept in
+        memory, for at most UNKNOWN_NAMES_MAX names; one forgotten starts counting again."""
+        limit = self.settings.lockout_failures
+        with self._names:
+            failures = self._unknown.get(name) or _Failures()
+        if failures.locked_until is not None and failures.locked_until > now:
+            self._record(typed, None, "locked", now)
+            raise AccountLockedError(limit, failures.locked_until)
+        self._verify(self._dummy_hash, password)  # the cost of a user's check
+        with self._names:
+            if failures.locked_until is not None:  # an old lock has run out
+                failures.count, failures.locked_until = 0, None
+            failures.count += 1
+            if failures.count >= limit:
+                failures.locked_until = now + dt.timedelta(seconds=self.settings.lockout_s)
+            self._unknown.pop(name, None)
+            self._unknown[name] = failures  # now the most recently failed
+            while len(self._unknown) > UNKNOWN_NAMES_MAX:
+                del self._unknown[next(iter(self._unknown))]
+        until = failures.locked_until
+        self._record(typed, None, "unknown user, locked" if until else "unknown user", now)
+        if until is not None:
+            raise AccountLockedError(limit, until)
+        raise LoginRefusedError()
 
     def _verify(self, password_hash: str, password: str) -> bool:
         try:
@@ -237,16 +308,27 @@ class AccountStore:
             s.add(LoginEvent(at=now, username=typed, user_id=user_id, success=success, reason=reason))
 
     def _fail(self, user_id: int, typed: str, reason: str, now: dt.datetime) -> NoReturn:
-        """Count a failure in a row, locking the account at the limit, and refuse."""
+        """Count a failure in a row, locking the account at the limit, and refuse. The count adds
+        one to the stored number in the database, so a failure another process counts at the same
+        moment is not lost."""
         limit = self.settings.lockout_failures
+        this = ConsoleUser.id == user_id
         with self._writing() as s:
-            user = s.get(ConsoleUser, user_id, with_for_update=True)
-            assert user is not None, "users are never deleted"
-            if user.locked_until is not None and user.locked_until <= now:  # an old lock has run out
-                user.failed_logins, user.locked_until = 0, None
-            user.failed_logins += 1
-            until = now + dt.timedelta(seconds=self.settings.lockout_s) if user.failed_logins >= limit else None
-            user.locked_until = until
+            # an old lock has run out: counting starts again
+            s.execute(
+                update(ConsoleUser)
+                .where(this, ConsoleUser.locked_until <= now)
+                .values(failed_logins=0, locked_until=None)
+            )
+            failures = s.execute(
+                update(ConsoleUser)
+                .where(this)
+                .values(failed_logins=ConsoleUser.failed_logins + 1)
+                .returning(ConsoleUser.failed_logins)
+            ).scalar_one()
+            until = now + dt.timedelta(seconds=self.settings.lockout_s) if failures >= limit else None
+            if until is not None:
+                s.execute(update(ConsoleUser).where(this).values(locked_until=until))
             reason = f"{reason}, locked" if until else reason
             s.add(LoginEvent(at=now, username=typed, user_id=user_id, success=False, reason=reason))
         if until is not None:

@@ -2,15 +2,17 @@
 request form, one page per portal sharing the portal's login; each task marked applied (with the
 portal's reference and evidence of its confirmation) or apply failed (with why).
 
-Exactly once: the attempt is counted in the database before the portal is touched, so a run that
-died between submitting and recording leaves a task whose next attempt looks on the portal first
-(bots.apply.bot). Knows nothing of Prefect: the flow hands in the per-request step."""
+Exactly once: a run claims each task in the database (two runs at once never both submit it) and
+counts the attempt before the portal is touched, so a run that died between submitting and
+recording leaves a task whose next attempt looks on the portal first (bots.apply.bot). Knows
+nothing of Prefect: the flow hands in the per-request step."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ from bots.core.logs import get_logger, redaction_scope
 from bots.core.registry import PortalRegistry
 from bots.core.settings import Settings
 from bots.evidence import EvidenceStore, open_evidence_store
-from bots.review import ConflictError, Proposal, ReviewStore, Task
+from bots.review import Proposal, ReviewError, ReviewStore, Task
 from bots.worklist.db import ensure_current
 from bots.worklist.store import WorklistStore
 
@@ -74,6 +76,7 @@ class ApplyRun:
         self.registry, self.base_urls, self.flow_run_id = registry, base_urls or {}, flow_run_id
         self._failures: Counter[str] = Counter()
         self._found_earlier = 0
+        self.owner = uuid.uuid4().hex[:12]  # this run, as the holder of the tasks it submits
 
     @classmethod
     def load(
@@ -171,9 +174,9 @@ class ApplyRun:
         if item is None or not item.payer_claim_number:
             self._fail_now(task, "the payer's claim number is not known yet: check the claim's status first")
             return None
-        try:
-            started = self.review.begin_apply(task.id)
-        except ConflictError:  # decided otherwise since the run began (another apply run, a retry)
+        started = self.review.begin_apply(task.id, self.owner)
+        if started is None:  # another apply run holds it, or it was decided otherwise meanwhile
+            log.info("request left to another run", task_id=task.id)
             return None
         return PortalRequest(
             task_id=task.id,
@@ -191,13 +194,16 @@ class ApplyRun:
     async def submit_and_record(self, bot: RequestBot, request: PortalRequest) -> Submitted:
         """The step: submit one request (unless the portal has it), record the answer."""
         answer = await bot.submit(request)
-        await asyncio.to_thread(
-            self.review.finish_apply,
-            request.task_id,
-            reference=answer.reference,
-            error=answer.error,
-            evidence=answer.evidence,
-        )
+        try:
+            await asyncio.to_thread(
+                self.review.finish_apply,
+                request.task_id,
+                reference=answer.reference,
+                error=answer.error,
+                evidence=answer.evidence,
+            )
+        except ReviewError as exc:  # changed meanwhile by hand; the answer's evidence is stored
+            log.error("request answered but not recorded", task_id=request.task_id, error=str(exc))
         if answer.error:
             self._failures[answer.error] += 1
         self._found_earlier += answer.found_earlier
@@ -209,5 +215,5 @@ class ApplyRun:
 
     def _fail_now(self, task: Task, why: str) -> None:
         self._failures[why] += 1
-        with contextlib.suppress(ConflictError):
+        with contextlib.suppress(ReviewError):
             self.review.finish_apply(task.id, reference=None, error=why, evidence=[])

@@ -50,6 +50,7 @@ def bench_console(settings: Settings, requests: int, say: Callable[[str], None])
                     "review queue, filtered",
                     lambda: client.get("/review", params={"payer": "BSTM1", "category": "coding"}),
                 ),
+                ("review queue, by age", lambda: client.get("/review", params={"older": "30"})),
                 ("task page", lambda: client.get(f"/review/tasks/{rng.randint(1, tasks)}")),
                 (
                     "worklist search",

@@ -49,7 +49,7 @@ def create_app(
     app.add_exception_handler(LoginRequired, _to_login)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _error_page)  # type: ignore[arg-type]
     app.add_middleware(CSRFProtection, secret=app.state.secret)
-    app.add_middleware(SecurityHeaders)  # a refused request's page gets the headers too
+    app.add_middleware(SecurityHeaders)  # outside CSRF: a refused request's page gets the headers too
     app.add_middleware(ServerTiming)  # outermost: the whole of the console's time
     return app
 

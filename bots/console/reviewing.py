@@ -17,7 +17,8 @@ from bots.core.money import format_cents
 from bots.review import OPEN_STATES, Proposal, QueueFilter, State, Task
 from bots.review.categorize import NextAction
 
-IMAGES = ("png", "jpg")  # the evidence store's image extensions
+IMAGES = ("png", "jpg")
+MAX_AGE_DAYS = 36_500  # the evidence store's image extensions
 STATE_TABS = {
     "open": (State.PENDING, State.RETURNED, State.APPLY_FAILED),
     "approved": (State.APPROVED,),
@@ -36,6 +37,15 @@ ACTION_LABELS = {
 }
 
 
+def number(text: str, most: int = 2**62) -> int | None:
+    """A whole number typed or sent as ASCII digits, at most `most`; None for anything else
+    (str.isdigit admits '²' and '٣', which int() refuses or reads as another number)."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 19 or int(text) > most:
+        return None
+    return int(text)
+
+
 @dataclass
 class QueueQuery:
     """The queue's filters as the query string carries them (no PHI: ids, codes and names of
@@ -50,16 +60,15 @@ class QueueQuery:
 
     @classmethod
     def parse(cls, params: dict[str, str]) -> QueueQuery:
-        older = params.get("older", "")
-        after = params.get("after", "")
-        priority, _, task_id = after.partition(":")
+        priority, _, task_id = params.get("after", "").partition(":")
+        after = number(priority), number(task_id)
         return cls(
             tab=params.get("tab", "open") if params.get("tab") in STATE_TABS else "open",
             payer=params.get("payer", "")[:32],
             category=params.get("category", "")[:40],
             assignee=params.get("assignee", "")[:64],
-            older=int(older) if older.isdigit() else None,
-            after=(int(priority), int(task_id)) if priority.isdigit() and task_id.isdigit() else None,
+            older=number(params.get("older", ""), MAX_AGE_DAYS),
+            after=(after[0], after[1]) if after[0] is not None and after[1] is not None else None,
         )
 
     @property
@@ -170,14 +179,14 @@ class ProposalForm:
 
     @classmethod
     def read(cls, form: dict[str, str]) -> ProposalForm:
-        values = {name: str(form.get(name, "")).strip() for name in cls.FIELDS}
+        values = {name: str(form.get(name, "")).strip() for name in (*cls.FIELDS, "edit_reason")}
         found = cls(values)
-        line = values["line_no"]
-        if line and not line.isdigit():
+        line = number(values["line_no"], 999)
+        if values["line_no"] and line is None:
             found.problems["line_no"] = "a line number, such as 1 or 2"
         data = {
             "action": values["action"],
-            "line_no": int(line) if line.isdigit() else None,
+            "line_no": line,
             "procedure_code": values["procedure_code"].upper() or None,
             "modifiers": [m.strip().upper() for m in values["modifiers"].split(",") if m.strip()],
             "note": values["note"],
@@ -189,7 +198,8 @@ class ProposalForm:
                 name = str(error["loc"][0]) if error["loc"] else "action"
                 found.problems.setdefault(name, _plain(error))
         if found.proposal is not None:
-            found.problems.update(found.proposal.problems())
+            for name, problem in found.proposal.problems().items():
+                found.problems.setdefault(name, problem)
         if found.problems:
             found.proposal = None
         return found

@@ -82,6 +82,9 @@ class ReviewSettings(BaseModel):
 
     maker_checker: bool = Field(True, description="nobody approves a decision they last edited")
     lease_s: float = Field(300.0, gt=0, description="how long opening a task holds it for its supervisor")
+    apply_hold_s: float = Field(
+        600.0, gt=0, description="how long an apply run holds a task it submits (one that died lets go after it)"
+    )
     sla_s: float = Field(2 * 86400.0, gt=0, description="a new task is due this long after it is opened")
     timely_filing_days: dict[str, int] = Field(
         default_factory=dict,

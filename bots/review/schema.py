@@ -24,6 +24,7 @@ class Task(Base):
         Index("ix_review_payer", "payer_id", "state", "priority", "id"),
         Index("ix_review_category", "category", "state", "priority", "id"),
         Index("ix_review_assignee", "assignee", "state", "priority", "id"),
+        Index("ix_review_age", "state", "created_at"),  # the age filter (migration 0005)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,8 +1,10 @@
 """ReviewStore: the only code that reads and writes review tasks and their decision log.
 
-Every change is one transaction that moves the task's `version` on: a change made from a stale
-view (or racing another) matches no row and is refused as a conflict, so of two decisions on
-one task exactly one wins. Every transition appends a row to the decision log."""
+Every decision, edit and re-check moves the task's `version` on, in one transaction: a change
+made from a stale view (or racing another) matches no row and is refused as a conflict, so of
+two decisions on one task exactly one wins. Holds (a supervisor's lease, an apply run's claim)
+are not changes of what a person decides on and leave the version alone. Every transition and
+edit appends a row to the decision log."""
 
 from __future__ import annotations
 
@@ -12,12 +14,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, func, select, update
+from sqlalchemy import ColumnElement, Engine, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from bots.core.models import CheckResult, Outcome
+from bots.core.models import CheckResult, Outcome, Role
 from bots.core.settings import ReviewSettings
-from bots.review.categorize import DenialRules
+from bots.review.categorize import Categorization, DenialRules, NextAction
 from bots.review.proposal import Proposal, propose
 from bots.review.schema import Decision, Task
 from bots.review.states import (
@@ -45,6 +47,9 @@ __all__ = [
 ]
 
 APPLY_FLOW = Actor("apply flow", SYSTEM)
+APPLY_HOLDER = "apply:"  # the lease holder of a task an apply run is submitting
+DECIDABLE = frozenset({State.PENDING, State.APPLY_FAILED})  # where a supervisor's hold matters
+MAX_REASON, MAX_EDIT_REASON = 2000, 500
 FACETS_TTL = dt.timedelta(seconds=60)
 SWEEP = Actor("sweep", SYSTEM)  # opens tasks
 
@@ -70,7 +75,8 @@ class TaskOpener:
     def __call__(self, s: Session, item: Item, history: History, result: CheckResult) -> Task | None:
         kind, categorization = self._kind(result)
         task = s.scalar(select(Task).where(Task.open_item_id == item.id))
-        if kind is None and task is None:
+        basis = _basis(result, categorization)
+        if task is None and (kind is None or self._decided(s, item.id, basis)):
             return None
         now = self.clock()
         detail = result.detail
@@ -89,11 +95,11 @@ class TaskOpener:
                 proposal_json="{}",
             )
             s.add(task)
-        elif task.state == State.PENDING and task.last_edited_by is None:
-            task.version += 1  # an untouched proposal follows the latest check
+        else:  # what a person sees changes: a decision made from the earlier view is a conflict
+            task.version = Task.version + 1  # type: ignore[assignment]
         task.kind = kind or task.kind
         task.portal = history.portal
-        task.checks += 1
+        task.checks = Task.checks + 1 if task.id else 1  # type: ignore[assignment]
         task.updated_at = now
         task.evidence_json = json.dumps(result.evidence)
         task.facts_json = json.dumps(
@@ -104,6 +110,7 @@ class TaskOpener:
                 "status_text": result.status_text,
                 "matches": result.matches,
                 "history_id": history.id,
+                "basis": basis,
                 "detail": detail.model_dump(mode="json") if detail else None,
             }
         )
@@ -112,17 +119,32 @@ class TaskOpener:
             task.codes = ",".join(categorization.codes)
         lines = list(s.scalars(select(ServiceLineRow.id).where(ServiceLineRow.item_id == item.id)))
         task.line_ids = ",".join(str(i) for i in lines)
-        if task.state == State.PENDING and task.last_edited_by is None:
-            if categorization is not None and detail is not None:
-                proposal = propose(categorization, detail.adjustments, detail.lines)
-            else:
-                proposal = Proposal(action="none", note=f"{result.outcome.value}: resolve by hand")  # type: ignore[arg-type]
-            task.proposal_json = proposal.model_dump_json()
         self._prioritise(task, item, now.date())
         s.flush()
+        # The bot's proposal follows the latest check only while nobody has touched it; guarded in
+        # the database, so a decision committed meanwhile is never overwritten.
+        if categorization is not None and detail is not None:
+            proposal = propose(categorization, detail.adjustments, detail.lines)
+        else:
+            proposal = Proposal(action=NextAction.NONE, note=f"{result.outcome.value}: resolve by hand")
+        s.execute(
+            update(Task)
+            .where(Task.id == task.id, Task.state == State.PENDING, Task.last_edited_by.is_(None))
+            .values(proposal_json=proposal.model_dump_json())
+            .execution_options(synchronize_session=False)
+        )
+        s.refresh(task)
         if task.checks == 1:
             s.add(_log(task, SWEEP, State.PENDING, State.PENDING, "open", now, reason=task.kind))
         return task
+
+    @staticmethod
+    def _decided(s: Session, item_id: int, basis: str) -> bool:
+        """Whether the item's latest task was decided on what this check found again: an applied
+        correction the payer has not processed yet, a rejected proposal. Only a new adjudication
+        (another status, other codes, another status date) opens a new task."""
+        latest = s.scalar(select(Task.facts_json).where(Task.item_id == item_id).order_by(Task.id.desc()).limit(1))
+        return latest is not None and json.loads(latest).get("basis") == basis
 
     def _kind(self, result: CheckResult) -> tuple[str | None, Any]:
         if result.outcome in (Outcome.UNMAPPED, Outcome.AMBIGUOUS):
@@ -143,6 +165,25 @@ class TaskOpener:
         days = self.settings.timely_filing_days.get(item.payer_id, self.settings.default_timely_filing_days)
         task.filing_deadline = item.dos_from + dt.timedelta(days=days)
         task.priority = priority_of(task.open_balance_cents, (task.filing_deadline - today).days)
+
+
+def _line_numbers(task: Task) -> list[int]:
+    """The claim's service line numbers as its latest check read them (none: not read)."""
+    detail = json.loads(task.facts_json or "{}").get("detail") or {}
+    return [line["line_no"] for line in detail.get("lines", [])]
+
+
+def _bounded(text: str, limit: int, what: str) -> None:
+    if len(text) > limit:
+        raise ReviewError(f"{what} is {len(text)} characters long; at most {limit}")
+
+
+def _basis(result: CheckResult, categorization: Categorization | None) -> str:
+    """What a task was opened on, to tell a new adjudication from the same one seen again."""
+    detail = result.detail
+    codes = ",".join(categorization.codes) if categorization else ""
+    status_date = detail.status_date.isoformat() if detail and detail.status_date else ""
+    return "|".join((result.outcome.value, result.category or "", codes, status_date, result.status_text or ""))
 
 
 def _log(
@@ -282,13 +323,21 @@ class ReviewStore:
 
     # -- a person's actions ---------------------------------------------------------------------
     def hold(self, task_id: int, actor: Actor) -> Task:
-        """A supervisor opening a task holds it for `lease_s` unless someone else's hold is live;
-        the task as it stands either way (its lease says who holds it, shown to others)."""
+        """A supervisor opening a task they may decide (pending, apply failed) holds it for
+        `lease_s` unless someone else's hold is live, and lets go of any other task they held; the
+        task as it stands either way (its lease says who holds it, shown to others)."""
         now = self.clock()
         with self.session() as s, s.begin():
             task = self._get(s, task_id)
-            free = task.lease_holder in (None, actor.name) or (task.lease_until or now) <= now
-            if actor.role == "supervisor" and free and task.state in OPEN_STATES:
+            if actor.role != Role.SUPERVISOR or task.state not in DECIDABLE:
+                return task
+            s.execute(
+                update(Task)
+                .where(Task.lease_holder == actor.name, Task.id != task_id)
+                .values(lease_holder=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+            if task.lease_holder in (None, actor.name) or (task.lease_until or now) <= now:
                 task.lease_holder, task.lease_until = actor.name, now + dt.timedelta(seconds=self.settings.lease_s)
             return task
 
@@ -299,6 +348,13 @@ class ReviewStore:
             self._current(task, version)
             check_edit(State(task.state), actor)
             self._not_held_by_other(task, actor, now)
+            if proposal == self._proposal(task):
+                raise ReviewError("nothing changed: the proposed decision is as it was")
+            lines = _line_numbers(task)
+            if proposal.line_no is not None and lines and proposal.line_no not in lines:
+                shown = ", ".join(map(str, lines))
+                raise ReviewError(f"line {proposal.line_no} is not a service line of this claim (its lines: {shown})")
+            _bounded(reason, MAX_EDIT_REASON, "why you changed it")
             form = proposal.model_dump(mode="json")
             self._bump(s, task, version, proposal_json=proposal.model_dump_json(), last_edited_by=actor.name)
             s.add(_log(task, actor, task.state, task.state, "edit", now, reason, form))
@@ -318,13 +374,15 @@ class ReviewStore:
         `recorded`: task columns set in the same transaction (the apply flow's portal reference)."""
         if actor.role != SYSTEM and not reason.strip():
             raise ReviewError("give a reason: it goes into the decision log")
+        _bounded(reason, MAX_REASON, "the reason")
         now = self.clock()
         with self.session() as s, s.begin():
             task = self._get(s, task_id)
             self._current(task, version)
             before = State(task.state)
             after = next_state(action, before, actor)
-            if action == Action.APPROVE and self.settings.maker_checker and task.last_edited_by == actor.name:
+            approving = action in (Action.APPROVE, Action.RETRY)  # a retry approves it again
+            if approving and self.settings.maker_checker and task.last_edited_by == actor.name:
                 raise NotAllowedError(
                     f"maker-checker: {actor.name} last edited this decision, so another supervisor must approve it"
                 )
@@ -367,16 +425,36 @@ class ReviewStore:
             query = select(Task).where(Task.state == State.APPROVED).order_by(Task.decided_at, Task.id).limit(limit)
             return list(s.scalars(query))
 
-    def begin_apply(self, task_id: int) -> Task:
-        """Count an attempt before the portal is touched (committed), so an attempt whose outcome
-        is unknown (a crash) is looked up by its apply key on the portal before any resubmission."""
+    def begin_apply(self, task_id: int, owner: str) -> Task | None:
+        """Claim an approved task for one apply run (`owner`) and count the attempt, committed
+        before the portal is touched: two runs at once never both submit it, and an attempt whose
+        outcome is unknown (a crash) is looked up on the portal by its apply key before any
+        resubmission. None if the task is not approved, or another run holds it (a run that died
+        holding it lets go after `apply_hold_s`)."""
+        now = self.clock()
+        holder = f"{APPLY_HOLDER}{owner}"
         with self.session() as s, s.begin():
-            task = self._get(s, task_id)
-            if task.state != State.APPROVED:
-                raise ConflictError(f"task {task_id} is {task.state}, not approved")
-            task.apply_key = task.apply_key or f"RCM-T{task.id}"
-            task.apply_attempts += 1
-            return task
+            claimed = s.execute(
+                update(Task)
+                .where(
+                    Task.id == task_id,
+                    Task.state == State.APPROVED,
+                    or_(  # not held by a live apply run (a supervisor's hold does not count here)
+                        Task.lease_holder.is_(None),
+                        ~Task.lease_holder.startswith(APPLY_HOLDER),
+                        Task.lease_until.is_(None),
+                        Task.lease_until <= now,
+                    ),
+                )
+                .values(
+                    apply_attempts=Task.apply_attempts + 1,
+                    apply_key=f"RCM-T{task_id}",
+                    lease_holder=holder,
+                    lease_until=now + dt.timedelta(seconds=self.settings.apply_hold_s),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return s.get(Task, task_id) if claimed.rowcount == 1 else None  # type: ignore[attr-defined]
 
     def finish_apply(self, task_id: int, *, reference: str | None, error: str | None, evidence: Sequence[str]) -> Task:
         """Record the portal's answer: its reference (applied) or why it failed."""

@@ -79,8 +79,8 @@ def open_engine(url: str) -> Engine:
     """An engine for `url` (no connection yet); SQLite in WAL mode with foreign keys on and a busy timeout."""
     with _opening(url):
         if make_url(url).get_backend_name() != "sqlite":
-            return create_engine(url, pool_pre_ping=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _pragmas(conn: object, _record: object) -> None:

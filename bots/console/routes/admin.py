@@ -36,7 +36,7 @@ def access_log(
     accounts: Accounts,
     username: UserFilter = "",
     action: ActionFilter = "",
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> HTMLResponse:
     audit(request, "view_access_log", f"access log before {before}" if before else "access log")
     size = request.app.state.settings.console.page_size

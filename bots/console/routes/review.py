@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Request
+from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bots.accounts import CurrentUser as User
@@ -22,6 +23,7 @@ from bots.console.reviewing import (
     ProposalForm,
     QueueQuery,
     days_left,
+    number,
     proposed,
     sla,
     split_evidence,
@@ -42,8 +44,11 @@ from bots.worklist import WorklistStore
 router = APIRouter()
 # Whoever may post to a task at all; the state machine then decides the action itself
 Decider = Annotated[User, Depends(require(Role.SUPERVISOR, Role.CODER))]
-DECISIONS = {"approve": Action.APPROVE, "reject": Action.REJECT, "return": Action.RETURN, "answer": Action.ANSWER}
-DECISIONS |= {"retry": Action.RETRY}
+DECISIONS = {
+    action.value: action for action in (Action.APPROVE, Action.REJECT, Action.RETURN, Action.ANSWER, Action.RETRY)
+}
+# What the decision log keeps of a submitted form: what the person chose and wrote, nothing else
+RECORDED = ("action", "reason", "version", *ProposalForm.FIELDS, "edit_reason")
 
 
 def reviews(request: Request) -> ReviewStore:
@@ -57,6 +62,7 @@ def worklist(request: Request) -> WorklistStore:
 
 
 Reviews = Annotated[ReviewStore, Depends(reviews)]
+TaskId = Annotated[int, FastPath(ge=1, le=2**62)]  # what a database integer holds
 Worklist = Annotated[WorklistStore, Depends(worklist)]
 
 
@@ -68,7 +74,12 @@ def actor(user: User) -> Actor:
 def queue(request: Request, user: CurrentUser, review: Reviews) -> HTMLResponse:
     query = QueueQuery.parse(dict(request.query_params))
     page = review.queue(query.filter, request.app.state.settings.console.page_size, query.after)
-    audit(request, "view_queue", f"queue {query.tab}, {len(page.tasks)} tasks")
+    shown = [task.id for task, _ in page.tasks]
+    audit(
+        request,
+        "view_queue",
+        f"queue {query.tab}: {len(shown)} tasks" + (f", ids {shown[0]}..{shown[-1]}" if shown else ""),
+    )
     now = dt.datetime.now(dt.UTC)
     rows = [(task, item, sla(task, now), days_left(task, now.date()), proposed(task)) for task, item in page.tasks]
     context = {
@@ -79,6 +90,7 @@ def queue(request: Request, user: CurrentUser, review: Reviews) -> HTMLResponse:
         "facets": review.facets(),
         "next_page": query.query(after=f"{page.next_after[0]}:{page.next_after[1]}") if page.next_after else None,
         "bulk": user.role == Role.SUPERVISOR and query.tab == "open",
+        "now": now,
     }
     return render(request, "review/queue.html", context)
 
@@ -95,7 +107,8 @@ async def bulk(request: Request, user: Annotated[User, Depends(require(Role.SUPE
         return response
     outcome = review.decide_many(chosen, actor(user), Action.APPROVE, reason)
     refused = {task_id: why for task_id, why in outcome.items() if why}
-    _apply_soon(request)
+    if len(refused) < len(outcome):
+        _apply_soon(request)
     response = RedirectResponse(f"/review?{form.get('back', '')}", 303)
     approved = len(outcome) - len(refused)
     text = f"{approved} task(s) approved" + "".join(f"; task {i}: {why}" for i, why in refused.items())
@@ -105,16 +118,16 @@ async def bulk(request: Request, user: Annotated[User, Depends(require(Role.SUPE
 
 def _pick(value: str) -> tuple[int, int] | None:
     task_id, _, version = value.partition(":")
-    return (int(task_id), int(version)) if task_id.isdigit() and version.isdigit() else None
+    pair = number(task_id), number(version)
+    return (pair[0], pair[1]) if pair[0] is not None and pair[1] is not None else None
 
 
 @router.get("/review/tasks/{task_id}", response_class=HTMLResponse)
-def task_page(request: Request, task_id: int, user: CurrentUser, review: Reviews, items: Worklist) -> Response:
+def task_page(request: Request, task_id: TaskId, user: CurrentUser, review: Reviews, items: Worklist) -> Response:
     try:
         task = review.hold(task_id, actor(user))
     except ReviewError:
         return render(request, "error.html", {"status": 404, "detail": f"no review task {task_id}"}, 404)
-    audit(request, "view_task", f"task {task_id}", item_id=task.item_id, task_id=task_id)
     return _task_view(request, user, review, items, task)
 
 
@@ -129,7 +142,9 @@ def _task_view(
     form: ProposalForm | None = None,
     decision: dict[str, str] | None = None,
     problem: str | None = None,
+    theirs: dict[str, str] | None = None,
 ) -> HTMLResponse:
+    audit(request, "view_task", f"task {task.id}", item_id=task.item_id, task_id=task.id)  # every render shows PHI
     now = dt.datetime.now(dt.UTC)
     query = QueueQuery.parse(dict(request.query_params))
     previous, following = review.neighbours(task, query.filter)
@@ -143,6 +158,7 @@ def _task_view(
         "form": form or ProposalForm.of(proposal),
         "decision": decision or {},
         "problem": problem,
+        "theirs": theirs,
         "actions": ACTION_LABELS,
         "decisions": review.decisions(task.id),
         "shots": shots,
@@ -159,10 +175,10 @@ def _task_view(
 
 
 @router.post("/review/tasks/{task_id}/decide", response_class=HTMLResponse)
-async def decide(request: Request, task_id: int, user: Decider, review: Reviews, items: Worklist) -> Response:
+async def decide(request: Request, task_id: TaskId, user: Decider, review: Reviews, items: Worklist) -> Response:
     form = {k: str(v) for k, v in (await request.form()).items()}
     action = DECISIONS.get(form.get("action", ""))
-    version = int(form["version"]) if form.get("version", "").isdigit() else -1
+    version = number(form.get("version", "")) or -1
     task = review.task(task_id)
     if task is None:
         return render(request, "error.html", {"status": 404, "detail": f"no review task {task_id}"}, 404)
@@ -193,6 +209,8 @@ def _refused(
     409 for a conflict (the task as it now is), 422 for anything else."""
     status = 403 if isinstance(exc, NotAllowedError) else 409 if isinstance(exc, ConflictError) else 422
     current = (review.task(task.id) or task) if status == 409 else task
+    if status == 409 and "form" in kept:  # what the other person saved, beside what this one typed
+        kept["theirs"] = ProposalForm.of(Proposal.model_validate_json(current.proposal_json)).values
     return _task_view(request, user, review, items, current, status=status, problem=str(exc), **kept)
 
 
@@ -208,17 +226,17 @@ def _params(query: str) -> dict[str, str]:
 
 def _recorded(form: dict[str, str]) -> dict[str, str]:
     """The submitted form as the decision log keeps it (not the CSRF token)."""
-    return {k: v for k, v in form.items() if k not in ("csrftoken",)}
+    return {k: v for k, v in form.items() if k in RECORDED}
 
 
 @router.post("/review/tasks/{task_id}/edit", response_class=HTMLResponse)
-async def edit(request: Request, task_id: int, user: Decider, review: Reviews, items: Worklist) -> Response:
+async def edit(request: Request, task_id: TaskId, user: Decider, review: Reviews, items: Worklist) -> Response:
     form = {k: str(v) for k, v in (await request.form()).items()}
     task = review.task(task_id)
     if task is None:
         return render(request, "error.html", {"status": 404, "detail": f"no review task {task_id}"}, 404)
     typed = ProposalForm.read(form)
-    version = int(form["version"]) if form.get("version", "").isdigit() else -1
+    version = number(form.get("version", "")) or -1
     if typed.proposal is None:
         problem = "the proposed decision has problems: see the fields marked below"
         return _task_view(request, user, review, items, task, status=422, form=typed, problem=problem)

@@ -11,6 +11,7 @@ from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse
 
 from bots.console.deps import CurrentUser, audit
@@ -26,7 +27,7 @@ router = APIRouter()
 
 SEARCH_LIMIT = 50
 PayerFilter = Annotated[str, Query(alias="payer", max_length=32, pattern=r"^[A-Za-z0-9_.-]*$")]
-After = Annotated[int, Query(ge=0)]
+After = Annotated[int, Query(ge=0, le=2**62)]  # what a database integer holds
 
 
 def worklist_store(request: Request) -> WorklistStore:
@@ -138,7 +139,12 @@ def attention(request: Request, user: CurrentUser, store: Worklist, review: Revi
 
 @router.get("/worklist/items/{item_id}", response_class=HTMLResponse)
 def item(
-    request: Request, item_id: int, user: CurrentUser, store: Worklist, review: Review, root: EvidenceRoot
+    request: Request,
+    item_id: Annotated[int, FastPath(ge=1, le=2**62)],
+    user: CurrentUser,
+    store: Worklist,
+    review: Review,
+    root: EvidenceRoot,
 ) -> HTMLResponse:
     found = store.item(item_id)
     if found is None:
