@@ -5,7 +5,8 @@ Rooms, each depending only on those listed before it:
     sim           simulated payer portals (used by the demo, the tests, the benchmarks)
     evidence      the evidence store (content-addressed files + append-only manifest)
     worklist      AR worklist database, CSV import/export, follow-up rules
-    review        review tasks for coding decisions: categorizer, state machine, decision log
+    denials       the denial categorizer: 277 category + group code, CARC, RARC -> category, next action
+    review        review tasks for coding decisions: state machine, maker-checker, leases, decision log
     accounts      console users, passwords, sessions, lockout, TOTP; login events and the access log
     browser       Chromium launch, selector maps, page objects, evidence capture
     claimstatus   the claim-status bot, status mapping, portal runtime

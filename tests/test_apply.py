@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from bots.apply import ApplyRun
 from bots.core.models import Role
+from bots.denials import NextAction
 from bots.review import Action, Actor, Proposal, ReviewError, ReviewStore
-from bots.review.categorize import NextAction
 from tests.conftest import run_async, shared_browser, sweep_rows
 
 ALICE, BOB = Actor("alice", Role.SUPERVISOR), Actor("bob", Role.SUPERVISOR)

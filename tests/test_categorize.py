@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-import bots.review.categorize as categorize_module
+import bots.denials.categorize as categorize_module
 from bots.core.errors import ConfigError
 from bots.core.models import Adjustment
-from bots.review.categorize import PORTAL_CHANGING, Categorization, DenialCategory, DenialRules, NextAction
+from bots.denials import PORTAL_CHANGING, Categorization, DenialCategory, DenialRules, NextAction
 from tests.conftest import ROOT
 
 C, N = DenialCategory, NextAction

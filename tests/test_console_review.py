@@ -22,7 +22,8 @@ from bots.console import RunningConsole
 from bots.console.server import console_app
 from bots.core.models import Adjustment, CheckResult, ClaimDetail, Outcome, Role, ServiceLine
 from bots.core.settings import Settings
-from bots.review import DenialRules, QueueFilter, ReviewStore, TaskOpener
+from bots.denials import DenialRules
+from bots.review import QueueFilter, ReviewStore, TaskOpener
 from bots.worklist import FollowUpRules, WorklistStore
 from bots.worklist.db import open_engine, upgrade
 from tests.conftest import ROOT, run_async, shared_browser, sweep_rows

@@ -25,8 +25,9 @@ from bots.accounts import AccountStore
 from bots.console import RunningConsole, create_app
 from bots.core.models import CheckResult, ClaimDetail, Outcome, Role, ServiceLine
 from bots.core.settings import ReviewSettings, Settings
+from bots.denials import DenialRules
 from bots.evidence import open_evidence_store
-from bots.review import DenialRules, ReviewStore, TaskOpener
+from bots.review import ReviewStore, TaskOpener
 from bots.worklist import FollowUpRules, WorklistStore, upgrade
 from bots.worklist.store import RunPage
 from tests.conftest import ROOT

@@ -13,12 +13,12 @@ from sqlalchemy.exc import DatabaseError
 
 from bots.core.models import Adjustment, CheckResult, ClaimDetail, Outcome, Role, ServiceLine
 from bots.core.settings import ReviewSettings
+from bots.denials import DenialRules, NextAction
 from bots.review import (
     SYSTEM,
     Action,
     Actor,
     ConflictError,
-    DenialRules,
     IllegalTransitionError,
     NotAllowedError,
     Proposal,
@@ -29,7 +29,6 @@ from bots.review import (
     next_state,
     priority_of,
 )
-from bots.review.categorize import NextAction
 from bots.worklist import FollowUpRules, WorklistStore, upgrade
 from tests.conftest import ROOT
 

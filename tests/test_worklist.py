@@ -178,8 +178,9 @@ def test_a_clearinghouse_answer_without_remittance_asks_for_the_835() -> None:
 
 def test_opening_a_store_or_building_a_sweep_touches_nothing(tmp_path) -> None:
     from bots.core.settings import Settings
+    from bots.denials import DenialRules
     from bots.evidence import open_evidence_store
-    from bots.review import DenialRules, TaskOpener
+    from bots.review import TaskOpener
     from bots.sweep.runner import Sweep, SweepDeps
 
     store = WorklistStore(f"sqlite:///{tmp_path / 'nowhere' / 'wl.db'}")

@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 from pydantic import ValidationError
 
 from bots.core.money import format_cents
+from bots.denials import NextAction
 from bots.review import OPEN_STATES, Proposal, QueueFilter, State, Task
-from bots.review.categorize import NextAction
 
 IMAGES = ("png", "jpg")
 MAX_AGE_DAYS = 36_500  # the evidence store's image extensions

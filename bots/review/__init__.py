@@ -1,8 +1,8 @@
-"""Review room: coding decisions belong to people. The denial categorizer, review tasks with
-their state machine, maker-checker and leases, and the append-only decision log. No web code:
+"""Review room: coding decisions belong to people. Review tasks (opened from what the denial
+categorizer of bots.denials says) with their state machine, maker-checker and leases, and the
+append-only decision log. No web code:
 the sweep opens tasks, the console decides them, the apply flow carries them out."""
 
-from bots.review.categorize import PORTAL_CHANGING, Categorization, DenialCategory, DenialRules, NextAction
 from bots.review.proposal import SUBMISSIONS, Proposal, propose
 from bots.review.schema import Decision, Task
 from bots.review.states import (
@@ -25,16 +25,11 @@ __all__ = [
     "APPLY_FLOW",
     "Action",
     "Actor",
-    "Categorization",
     "ConflictError",
     "Decision",
-    "DenialCategory",
-    "DenialRules",
     "IllegalTransitionError",
-    "NextAction",
     "NotAllowedError",
     "OPEN_STATES",
-    "PORTAL_CHANGING",
     "Proposal",
     "QueueFilter",
     "QueuePage",

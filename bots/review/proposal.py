@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from bots.core.models import Adjustment, ServiceLine
-from bots.review.categorize import Categorization, NextAction
+from bots.denials import Categorization, NextAction
 
 __all__ = ["SUBMISSIONS", "Proposal", "propose"]
 

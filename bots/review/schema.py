@@ -36,7 +36,7 @@ class Task(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every change: one decision wins
     payer_id: Mapped[str] = mapped_column(String(32))
     portal: Mapped[str] = mapped_column(String(32))
-    category: Mapped[str | None] = mapped_column(String(40))  # denial category (bots.review.categorize)
+    category: Mapped[str | None] = mapped_column(String(40))  # denial category (bots.denials.categorize)
     codes: Mapped[str] = mapped_column(String(200), default="")  # e.g. "CO-4,M20" or "A7"
     rules_version: Mapped[str | None] = mapped_column(String(32))
     facts_json: Mapped[str] = mapped_column(Text, default="{}")  # what the check read (ClaimDetail and status)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from bots.core.models import CheckResult, Outcome, Role
 from bots.core.settings import ReviewSettings
-from bots.review.categorize import Categorization, DenialRules, NextAction
+from bots.denials import Categorization, DenialRules, NextAction
 from bots.review.proposal import Proposal, propose
 from bots.review.schema import Decision, Task
 from bots.review.states import (

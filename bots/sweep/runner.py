@@ -29,8 +29,9 @@ from bots.core.logs import get_logger, redaction_scope
 from bots.core.models import CheckResult, ItemRef, Outcome
 from bots.core.registry import MissingCredentialsError, PortalRegistry
 from bots.core.settings import BrowserSettings, Settings
+from bots.denials import DenialRules
 from bots.evidence import EvidenceStore, open_evidence_store
-from bots.review import DenialRules, TaskOpener
+from bots.review import TaskOpener
 from bots.sweep.checks import broken_portals
 from bots.worklist.db import ensure_current
 from bots.worklist.followup import FollowUpRules
