@@ -180,7 +180,7 @@ def test_edit_then_maker_checker_then_another_supervisor_approves(stores) -> Non
         action=NextAction.CORRECTED_CLAIM, line_no=2, procedure_code="97110", modifiers=["GP"], note="add GP"
     )
     task = review.edit(task.id, ALICE, task.version, proposal, "modifier missing")
-    with pytest.raises(NotAllowedError, match="maker-checker: alice last edited"):
+    with pytest.raises(NotAllowedError, match="maker-checker: alice edited"):
         review.decide(task.id, ALICE, Action.APPROVE, task.version, "looks right")
     for who in (CODER, AUDITOR, ADMIN):
         with pytest.raises(NotAllowedError):
@@ -351,3 +351,31 @@ def test_a_reason_has_a_limit(stores) -> None:
     task = review.task_for_item(1)
     with pytest.raises(ReviewError, match="at most 2000"):
         review.decide(task.id, ALICE, Action.REJECT, task.version, "x" * 2001)
+
+
+def test_a_small_edit_by_someone_else_does_not_launder_an_approvers_own_edit(stores) -> None:
+    _, review, _ = stores
+    check(stores, 1, coding_denial())
+    task = review.task_for_item(1)
+    proposal = Proposal.model_validate_json(task.proposal_json)
+    task = review.edit(task.id, ALICE, task.version, proposal.model_copy(update={"procedure_code": "99215"}))
+    task = review.edit(
+        task.id,
+        CODER,
+        task.version,
+        Proposal.model_validate_json(task.proposal_json).model_copy(update={"note": "coding denial."}),
+    )
+    with pytest.raises(NotAllowedError, match="maker-checker: alice edited"):
+        review.decide(task.id, ALICE, Action.APPROVE, task.version, "mine, laundered")
+    assert review.decide(task.id, BOB, Action.APPROVE, task.version, "checked").state == "approved"
+
+
+def test_a_corrected_claim_denied_again_opens_a_new_task(stores) -> None:
+    _, review, _ = stores
+    check(stores, 1, coding_denial())
+    task = review.task_for_item(1)
+    review.decide(task.id, ALICE, Action.REJECT, task.version, "appeal instead")
+    again = coding_denial()
+    again.detail.payer_claim_number = "2026000000002"  # the payer's number for the corrected claim
+    check(stores, 1, again)
+    assert review.task_for_item(1).id != task.id

@@ -158,8 +158,13 @@ class ApplyRun:
             bot = RequestBot(context, runtime, login, Resolver(runtime.selectors), sink, self.settings)
             for task in tasks:
                 request = await asyncio.to_thread(self._request, task)
-                if request is not None:
+                if request is None:
+                    continue
+                try:
                     await step(self, bot, request)
+                except Exception:  # let the task go for the next run (which looks on the portal first)
+                    await asyncio.to_thread(self.review.release_apply, task.id, self.owner)
+                    raise
         finally:
             with contextlib.suppress(Exception):
                 await context.close()

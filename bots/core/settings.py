@@ -80,7 +80,7 @@ class PrefectSettings(BaseModel):
 class ReviewSettings(BaseModel):
     """Human review of coding decisions (bots.review)."""
 
-    maker_checker: bool = Field(True, description="nobody approves a decision they last edited")
+    maker_checker: bool = Field(True, description="nobody approves (or retries) a decision they edited")
     lease_s: float = Field(300.0, gt=0, description="how long opening a task holds it for its supervisor")
     apply_hold_s: float = Field(
         600.0, gt=0, description="how long an apply run holds a task it submits (one that died lets go after it)"

@@ -25,7 +25,7 @@ class Task(Base):
         Index("ix_review_category", "category", "state", "priority", "id"),
         Index("ix_review_assignee", "assignee", "state", "priority", "id"),
         Index("ix_review_age", "state", "created_at"),  # the age filter (migration 0005)
-        Index("ix_review_lease", "lease_holder"),  # the tasks a supervisor holds
+        Index("ix_review_lease", "lease_holder"),  # the tasks a supervisor holds (migration 0006)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -183,7 +183,8 @@ def _basis(result: CheckResult, categorization: Categorization | None) -> str:
     detail = result.detail
     codes = ",".join(categorization.codes) if categorization else ""
     status_date = detail.status_date.isoformat() if detail and detail.status_date else ""
-    return "|".join((result.outcome.value, result.category or "", codes, status_date, result.status_text or ""))
+    claim = detail.payer_claim_number if detail else ""  # a corrected claim gets a number of its own
+    return "|".join((result.outcome.value, result.category or "", codes, claim, status_date, result.status_text or ""))
 
 
 def _log(
@@ -382,9 +383,9 @@ class ReviewStore:
             before = State(task.state)
             after = next_state(action, before, actor)
             approving = action in (Action.APPROVE, Action.RETRY)  # a retry approves it again
-            if approving and self.settings.maker_checker and task.last_edited_by == actor.name:
+            if approving and self.settings.maker_checker and actor.name in self._editors(s, task.id):
                 raise NotAllowedError(
-                    f"maker-checker: {actor.name} last edited this decision, so another supervisor must approve it"
+                    f"maker-checker: {actor.name} edited this decision, so another supervisor must approve it"
                 )
             if actor.role != SYSTEM:
                 self._not_held_by_other(task, actor, now)
@@ -457,22 +458,45 @@ class ReviewStore:
             return s.get(Task, task_id) if claimed.rowcount == 1 else None  # type: ignore[attr-defined]
 
     def finish_apply(self, task_id: int, *, reference: str | None, error: str | None, evidence: Sequence[str]) -> Task:
-        """Record the portal's answer: its reference (applied) or why it failed."""
-        task = self.task(task_id)
-        if task is None:
-            raise ReviewError(f"no review task {task_id}")
+        """Record the portal's answer: its reference (applied) or why it failed. A re-check of the
+        claim may move the task's version meanwhile: the answer is recorded on the task as it is."""
         action = Action.APPLIED if reference else Action.APPLY_FAILED
-        form = {"portal_reference": reference, "error": error, "evidence": list(evidence), "apply_key": task.apply_key}
-        return self.decide(
-            task_id,
-            APPLY_FLOW,
-            action,
-            task.version,
-            error or "submitted",
-            form,
-            portal_reference=reference,
-            apply_error=error,
-        )
+        for attempt in range(3):
+            task = self.task(task_id)
+            if task is None:
+                raise ReviewError(f"no review task {task_id}")
+            form = {
+                "portal_reference": reference,
+                "error": error,
+                "evidence": list(evidence),
+                "apply_key": task.apply_key,
+            }
+            try:
+                return self.decide(
+                    task_id,
+                    APPLY_FLOW,
+                    action,
+                    task.version,
+                    error or "submitted",
+                    form,
+                    portal_reference=reference,
+                    apply_error=error,
+                )
+            except ConflictError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def release_apply(self, task_id: int, owner: str) -> None:
+        """Let go of a task an apply run claimed and could not finish (its step failed): the next
+        run looks on the portal first, as after any attempt."""
+        with self.session() as s, s.begin():
+            s.execute(
+                update(Task)
+                .where(Task.id == task_id, Task.lease_holder == f"{APPLY_HOLDER}{owner}")
+                .values(lease_holder=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
 
     # -- internals ------------------------------------------------------------------------------
     @staticmethod
@@ -491,6 +515,13 @@ class ReviewStore:
             raise ConflictError(
                 f"{task.lease_holder} has this task open until {task.lease_until:%H:%M:%S} UTC; decide after that"
             )
+
+    @staticmethod
+    def _editors(s: Session, task_id: int) -> set[str]:
+        """Everyone who edited the task's proposal: none of them may approve it (nor retry it), so a
+        later small edit by someone else cannot launder an earlier substantive one."""
+        edits = select(Decision.actor).where(Decision.task_id == task_id, Decision.action == "edit")
+        return set(s.scalars(edits))
 
     @staticmethod
     def _current(task: Task, version: int) -> None:

@@ -1,5 +1,4 @@
-"""The queue's age filter (open tasks by state and when they were opened), and finding the tasks
-a supervisor holds (opening another lets go of them).
+"""The queue's age filter: open tasks by state and when they were opened.
 
 Revision ID: 0005
 Revises: 0004
@@ -15,9 +14,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index("ix_review_age", "review_tasks", ["state", "created_at"])
-    op.create_index("ix_review_lease", "review_tasks", ["lease_holder"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_review_lease", table_name="review_tasks")
     op.drop_index("ix_review_age", table_name="review_tasks")
