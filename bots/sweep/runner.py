@@ -249,8 +249,15 @@ class Sweep:
         return self.portals
 
     async def check_and_record(self, bot: PortalBot, batch: list[ItemRef]) -> list[CheckResult]:
-        """The step: check a batch (one claim, unless the portal answers batches), record each result."""
-        results = await bot.check_batch(batch)
+        """The step: check a batch (one claim, unless the portal answers batches), record each result.
+        Whatever goes wrong with one claim ends that claim, never the sweep: an error nobody
+        foresaw (bad data, a bug) is recorded as the claim's error, by its kind, and the sweep goes on."""
+        try:
+            results = await bot.check_batch(batch)
+        except Exception as exc:  # noqa: BLE001 - isolated to these claims, kept in their history
+            log.error("claim failed unexpectedly", item_id=batch[0].id, kind=type(exc).__name__)
+            reason = f"unexpected {type(exc).__name__} while checking: see the logs of run {self.run_id}"
+            results = [CheckResult(outcome=Outcome.ERROR, error=reason) for _ in batch]
         for item, result in zip(batch, results, strict=True):
             await self.record(bot.portal.key, item, result)
         return results

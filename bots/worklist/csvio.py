@@ -4,8 +4,12 @@ Import columns (header row required, names case-insensitive, order free):
   required: payer_id, account_number, member_id, dos_from, billed
   optional: dos_to (default dos_from), patient_name, payer_claim_number, owner,
             next_follow_up (date; default: due now)
-Dates: YYYY-MM-DD or MM/DD/YYYY. Money: 1234.56, with optional $ and thousands commas.
-A file with any bad row imports nothing; every error names the file, row and field.
+Dates: YYYY-MM-DD or MM/DD/YYYY, years 1900-2099. Money: 1234.56, with an optional $ and
+thousands commas in their places, at most two decimals, no sign, at most 10,000,000.00.
+Payer ids are trimmed and upper-cased. A file with any bad row (or a repeated column) imports
+nothing; every error names the file, row and field.
+Export: a text cell that a spreadsheet would run as a formula (leading =, +, -, @, tab or carriage
+return) is written with a leading apostrophe.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,6 +28,10 @@ from bots.worklist.schema import Item
 REQUIRED = ("payer_id", "account_number", "member_id", "dos_from", "billed")
 OPTIONAL = ("dos_to", "patient_name", "payer_claim_number", "owner", "next_follow_up")
 MAX_ERRORS = 20
+AMOUNT = re.compile(r"^\$?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")  # decimals: parse_cents allows two
+MAX_BILLED_CENTS = 10_000_000_00
+YEARS = range(1900, 2100)  # a date outside is a typo (and 9999 breaks date arithmetic)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 EXPORT_COLUMNS = (
     "id",
@@ -57,10 +66,31 @@ EXPORT_COLUMNS = (
 def parse_date(text: str) -> dt.date:
     for fmt in ("%Y-%m-%d", "%m/%d/%Y"):
         try:
-            return dt.datetime.strptime(text.strip(), fmt).date()
+            day = dt.datetime.strptime(text.strip(), fmt).date()
         except ValueError:
             continue
+        if day.year not in YEARS:
+            raise ValueError(f"not a plausible date: {text!r} (years {YEARS.start}-{YEARS.stop - 1})")
+        return day
     raise ValueError(f"not a date: {text!r} (use YYYY-MM-DD or MM/DD/YYYY)")
+
+
+def parse_billed(text: str) -> int:
+    """A billed amount, strictly: digits, optional $ and thousands commas in their places, at
+    most two decimals; never an exponent, a sign or a number too large to be a claim."""
+    if not AMOUNT.match(text.strip()):
+        raise ValueError(f"not an amount: {text!r} (use 1234.56 or $1,234.56)")
+    cents = parse_cents(text)
+    if cents > MAX_BILLED_CENTS:
+        raise ValueError(f"{text!r} is more than {format_cents(MAX_BILLED_CENTS)}")
+    return cents
+
+
+def cell(value: str) -> str:
+    """A text cell a spreadsheet shows as text, never runs as a formula; a carriage return becomes
+    a line feed (the csv module quotes line feeds, not lone carriage returns)."""
+    safe = f"'{value}" if value.startswith(FORMULA_START) else value
+    return safe.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _parse_row(raw: dict[str, str]) -> dict[str, object]:
@@ -71,6 +101,7 @@ def _parse_row(raw: dict[str, str]) -> dict[str, object]:
             raise ValueError(name, "is required")
     for name in ("payer_id", "account_number", "member_id"):
         row[name] = raw[name].strip()
+    row["payer_id"] = str(row["payer_id"]).upper()
     for name in ("patient_name", "payer_claim_number", "owner"):
         if (raw.get(name) or "").strip():
             row[name] = raw[name].strip()
@@ -85,7 +116,7 @@ def _parse_row(raw: dict[str, str]) -> dict[str, object]:
     if row["dos_to"] < row["dos_from"]:  # type: ignore[operator]
         raise ValueError("dos_to", "is before dos_from")
     try:
-        row["billed_cents"] = parse_cents(raw["billed"])
+        row["billed_cents"] = parse_billed(raw["billed"])
     except ValueError as exc:
         raise ValueError("billed", str(exc)) from None
     if (raw.get("next_follow_up") or "").strip():
@@ -105,6 +136,9 @@ def read_worklist_csv(path: Path) -> list[dict[str, object]]:
         raise InputError(f"{path}: cannot read: {exc}") from exc
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip().lower() for h in reader.fieldnames or []]
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise InputError(f"{path}: line 1 (header): column(s) {', '.join(repeated)} given more than once")
     missing = [c for c in REQUIRED if c not in header]
     unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
     if missing or unknown:
@@ -158,6 +192,6 @@ def write_worklist_csv(items: Iterable[Item], out: io.TextIOBase | io.StringIO) 
             "paid": it.paid_cents,
             "patient_resp": it.patient_resp_cents,
         }
-        writer.writerow([format_cents(money[c]) if c in money else _iso(getattr(it, c)) for c in EXPORT_COLUMNS])
+        writer.writerow([format_cents(money[c]) if c in money else cell(_iso(getattr(it, c))) for c in EXPORT_COLUMNS])
         n += 1
     return n

@@ -62,6 +62,12 @@ class FollowUpRules(BaseModel, extra="forbid"):
     coding_carcs: list[str]
     rules: list[Rule] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _ends_with_a_catch_all(self) -> FollowUpRules:
+        if self.rules[-1].when != When():
+            raise ValueError("end the rules with a catch-all rule (no `when`), so every check has a next step")
+        return self
+
     @classmethod
     def load(cls, path: Path) -> FollowUpRules:
         return load_model(path, cls)
