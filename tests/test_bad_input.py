@@ -117,3 +117,28 @@ def test_one_poisoned_item_ends_its_own_claim_and_the_sweep_goes_on(settings, po
     poisoned = next(i for i in worklist.items() if i.account_number == "PA9999")
     (history,) = worklist.history(poisoned.id)
     assert history.outcome == "error" and "unexpected OverflowError" in history.error
+
+
+def test_configuration_is_validated_completely_at_load(tmp_path) -> None:
+    from bots.core.registry import PortalRegistry
+    from tests.conftest import ROOT
+
+    rules = tmp_path / "followup.yaml"
+    catch_all = "  - {name: anything else, next_action: Review, follow_up: 1d}\n"
+    for duration in ("-5", "0", "4000000d"):
+        rules.write_text(
+            f'coding_carcs: ["4"]\nrules:\n  - {{name: a, next_action: B, follow_up: {duration}}}\n' + catch_all
+        )
+        with pytest.raises(ConfigError, match="not a follow-up time|not a duration"):
+            FollowUpRules.load(rules)
+    rules.write_text('coding_carcs: ["4"]\ncoding_carcs: ["5"]\nrules:\n' + catch_all)
+    with pytest.raises(ConfigError, match=r"followup.yaml:2: coding_carcs: key given twice"):
+        FollowUpRules.load(rules)
+    registry = tmp_path / "portals.yaml"
+    text = (ROOT / "config/portals.yaml").read_text()
+    registry.write_text(text.replace('date_format: "%Y-%m-%d"', 'date_format: "%Q"', 1))
+    with pytest.raises(ConfigError, match="date_format: not a date format"):
+        PortalRegistry.load(registry)
+    registry.write_text(text.replace('date_format: "%Y-%m-%d"', 'date_format: "%m/%Y"', 1))
+    with pytest.raises(ConfigError, match="does not write the whole date"):
+        PortalRegistry.load(registry)

@@ -289,6 +289,19 @@ class PortalEntry(BaseModel, extra="forbid"):
             raise ValueError("mfa mailbox needs mailbox_url")
         return self
 
+    @field_validator("date_format")
+    @classmethod
+    def _date_format(cls, value: str) -> str:
+        """A format that writes a date and reads it back (`%Q` and friends fail here, not mid-sweep)."""
+        day = dt.date(2026, 7, 4)
+        try:
+            read = dt.datetime.strptime(day.strftime(value), value).date()
+        except ValueError as exc:
+            raise ValueError(f"not a date format: {value!r} ({exc})") from None
+        if read != day:
+            raise ValueError(f"{value!r} does not write the whole date (year, month and day)")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _iana(cls, value: str) -> str:

@@ -75,11 +75,31 @@ def load_model(path: Path, model: type[M]) -> M:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         raise ConfigError(name, line, "(syntax)", str(getattr(exc, "problem", exc))) from exc
+    repeated = _repeated_keys(name, node)
+    if repeated:  # YAML keeps the last of them, silently: say so before anything reads it
+        raise ConfigError.collect(repeated)
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
         problems = [_problem(name, node, model, err) for err in exc.errors()]
         raise ConfigError.collect(sorted(problems, key=lambda p: p.line or 0)) from exc
+
+
+def _repeated_keys(file: str, node: yaml.Node | None, where: tuple[str, ...] = ()) -> list[ConfigError]:
+    """A ConfigError for every key written twice in one mapping, at its second place."""
+    found: list[ConfigError] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[object] = set()
+        for key, value in node.value:
+            name = str(key.value)
+            if name in seen:
+                found.append(ConfigError(file, key.start_mark.line + 1, ".".join((*where, name)), "key given twice"))
+            seen.add(name)
+            found += _repeated_keys(file, value, (*where, name))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            found += _repeated_keys(file, item, (*where, str(index)))
+    return found
 
 
 def _problem(file: str, node: yaml.Node | None, model: type[BaseModel], err: ErrorDetails) -> ConfigError:

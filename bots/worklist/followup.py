@@ -13,16 +13,21 @@ from bots.core.yamlfile import load_model
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_FOLLOW_UP_S = 3650 * 86400  # ten years: beyond it a date overflows, and no claim waits that long
 
 
 def parse_duration(text: str | float) -> float:
     """'7d', '12h', '30m', '5s' or a number of seconds -> seconds."""
     if isinstance(text, int | float):
-        return float(text)
-    match = _DURATION.match(text.strip())
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 7d, 12h, 30m, 45s)")
-    return float(match[1]) * _UNIT_S[match[2]]
+        seconds = float(text)
+    else:
+        match = _DURATION.match(text.strip())
+        if not match:
+            raise ValueError(f"not a duration: {text!r} (use e.g. 7d, 12h, 30m, 45s)")
+        seconds = float(match[1]) * _UNIT_S[match[2]]
+    if not 0 < seconds <= MAX_FOLLOW_UP_S:
+        raise ValueError(f"{text!r} is not a follow-up time: more than 0 and at most 3650d")
+    return seconds
 
 
 class When(BaseModel, extra="forbid"):
