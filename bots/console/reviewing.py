@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from bots.core.money import format_cents
 from bots.denials import NextAction
+from bots.evidence import locate
 from bots.review import OPEN_STATES, Proposal, QueueFilter, State, Task
 
 IMAGES = ("png", "jpg")
@@ -104,7 +105,7 @@ def sla(task: Task, now: dt.datetime) -> tuple[str, str]:
 
 def split_evidence(root: Path, shas: list[str]) -> tuple[list[str], list[str]]:
     """(screenshots, snapshots) among a check's evidence, by the stored file's kind."""
-    images = [sha for sha in shas if any((root / "objects" / sha[:2] / f"{sha}.{ext}").is_file() for ext in IMAGES)]
+    images = [sha for sha in shas if (found := locate(root, sha)) is not None and found.is_image]
     return images, [sha for sha in shas if sha not in images]
 
 

@@ -18,6 +18,7 @@ import os
 import re
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -169,6 +170,35 @@ class LocalEvidenceStore:
                 if path.is_file() and not path.name.startswith(".tmp-") and rel not in checked:
                     problems.append(f"unrecorded: {path} (not in the manifest)")
         return problems
+
+
+SHA256 = re.compile(r"[0-9a-f]{64}")  # with fullmatch: "$" would let a trailing newline through
+
+
+@dataclass(frozen=True)
+class EvidenceFile:
+    sha256: str
+    path: Path
+    media_type: str
+
+    @property
+    def is_image(self) -> bool:
+        return self.media_type.startswith("image/")
+
+
+def locate(root: Path, sha256: str) -> EvidenceFile | None:
+    """The stored file of content hash `sha256` under the store `root`, if `sha256` is a hash and
+    the file (symbolic links followed) lies inside the root; else None. Only a name that is
+    exactly 64 lowercase hex digits ever becomes a path."""
+    if not SHA256.fullmatch(sha256):
+        return None
+    base = root.resolve()
+    for media_type, ext in EXTENSIONS.items():
+        candidate = base / "objects" / sha256[:2] / f"{sha256}.{ext}"
+        if candidate.is_file():
+            real = candidate.resolve()
+            return EvidenceFile(sha256, real, media_type) if real.is_relative_to(base) else None
+    return None
 
 
 def open_evidence_store(root: Path) -> LocalEvidenceStore:

@@ -231,6 +231,12 @@ class ReviewStore:
         with self.session() as s:
             return s.get(Task, task_id)
 
+    def open_tasks(self, item_ids: Sequence[int]) -> dict[int, int]:
+        """Item id -> its open task's id, for a page of items: one query on the unique index."""
+        with self.session() as s:
+            rows = s.execute(select(Task.open_item_id, Task.id).where(Task.open_item_id.in_(item_ids)))
+            return {item_id: task_id for item_id, task_id in rows if item_id is not None}
+
     def task_for_item(self, item_id: int) -> Task | None:
         """The item's open task, else its latest."""
         with self.session() as s:

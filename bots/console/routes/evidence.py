@@ -6,7 +6,6 @@ evidence that was altered is refused, not shown."""
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -16,13 +15,11 @@ from fastapi.responses import Response
 
 from bots.console.deps import CurrentUser, audit
 from bots.core.logs import get_logger
-from bots.evidence.store import EXTENSIONS
+from bots.evidence import locate
 
 router = APIRouter()
 log = get_logger(__name__)
 
-SHA256 = re.compile(r"[0-9a-f]{64}")  # with fullmatch: "$" would let a trailing newline through
-MEDIA_TYPES = {ext: media for media, ext in EXTENSIONS.items()}
 # A snapshot is the portal's markup: no script, no requests, no forms, nothing from this origin
 SNAPSHOT_HEADERS = {
     "Content-Security-Policy": "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'",
@@ -40,17 +37,6 @@ EvidenceRoot = Annotated[Path, Depends(evidence_root)]
 
 
 @dataclass(frozen=True)
-class EvidenceFile:
-    sha256: str
-    path: Path
-    media_type: str
-
-    @property
-    def is_image(self) -> bool:
-        return self.media_type.startswith("image/")
-
-
-@dataclass(frozen=True)
 class EvidenceLink:
     """What a page links to for one hash: the file's kind, or None when the store lacks it."""
 
@@ -60,20 +46,6 @@ class EvidenceLink:
     @property
     def is_image(self) -> bool:
         return bool(self.media_type and self.media_type.startswith("image/"))
-
-
-def locate(root: Path, sha256: str) -> EvidenceFile | None:
-    """The file `objects/<sha[:2]>/<sha>.<ext>` under `root`, if `sha256` is a hash and the file
-    (symbolic links followed) lies inside the root; else None."""
-    if not SHA256.fullmatch(sha256):
-        return None
-    base = root.resolve()
-    for ext, media_type in MEDIA_TYPES.items():
-        candidate = base / "objects" / sha256[:2] / f"{sha256}.{ext}"
-        if candidate.is_file():
-            real = candidate.resolve()
-            return EvidenceFile(sha256, real, media_type) if real.is_relative_to(base) else None
-    return None
 
 
 def links(root: Path, hashes: list[str]) -> list[EvidenceLink]:

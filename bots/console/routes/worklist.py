@@ -46,11 +46,8 @@ Review = Annotated[ReviewStore | None, Depends(review_store)]
 
 
 def open_tasks(review: ReviewStore | None, rows: list[ItemRow]) -> dict[int, int]:
-    """Item id -> its open review task's id, for the items of one page (an indexed read each)."""
-    if review is None:
-        return {}
-    tasks = (review.task_for_item(row.item.id) for row in rows)
-    return {task.item_id: task.id for task in tasks if task is not None and task.open_item_id is not None}
+    """Item id -> its open review task's id, for the items of one page."""
+    return review.open_tasks([row.item.id for row in rows]) if review is not None else {}
 
 
 def _page_size(request: Request) -> int:
