@@ -36,7 +36,13 @@ CLI_CONTRACT: dict[tuple[str, ...], set[str]] = {
     ("worklist", "export"): {"--out"},
     ("worklist", "show"): {"--id", "--due", "--limit"},
     ("evidence", "list"): {"--item", "--limit"},
-    ("evidence", "verify"): set(),
+    ("evidence", "verify"): {"--since-checkpoint", "--public-key", "--json"},
+    ("evidence", "checkpoint"): set(),
+    ("evidence", "public-key"): {"--out"},
+    ("evidence", "rotate-key"): set(),
+    ("evidence", "export"): {"--out", "--claim", "--item", "--from", "--to"},
+    ("evidence", "verify-package"): {"package", "--public-key", "--json"},
+    ("evidence", "open"): {"ident"},
     ("db", "upgrade"): set(),
     ("console",): {"--host", "--port"},
     ("users", "add"): {"name", "--role", "--totp", "--password-stdin"},
@@ -241,11 +247,11 @@ def test_demo_acceptance(tmp_path, restore_environ) -> None:
     assert "Traceback" not in err
 
     from bots.evidence import open_evidence_store
+    from bots.evidence.crypto import Keyring
 
-    evidence = open_evidence_store(demo / "evidence")
-    html_of = {
-        r.item_id: (demo / "evidence" / r.path).read_text() for r in evidence.records() if r.media_type == "text/html"
-    }
+    evidence = open_evidence_store(demo / "evidence", Keyring.load_or_create(demo / "keys" / "evidence-keys.json"))
+    html_of = {r.item_id: evidence.read(r).decode() for r in evidence.records() if r.media_type == "text/html"}
+    assert all(r.stored.key for r in evidence.records())  # the demo encrypts its evidence
     for item in store.items():
         assert item.outcome in ("status", "not_found", "ambiguous", "unmapped")
         if item.outcome in ("status", "unmapped"):
@@ -263,6 +269,7 @@ def test_demo_acceptance(tmp_path, restore_environ) -> None:
     state = ["--state-dir", str(demo)]
     assert cli(*state, "evidence", "verify")[0] == 0
     victim = next(r for r in evidence.records() if r.media_type == "image/png")
+    assert victim.path is not None and victim.sha256 not in victim.path  # names do not reveal content
     path = demo / "evidence" / victim.path
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF

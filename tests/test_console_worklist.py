@@ -26,7 +26,8 @@ from bots.console import RunningConsole, create_app
 from bots.core.models import CheckResult, ClaimDetail, Outcome, Role, ServiceLine
 from bots.core.settings import ReviewSettings, Settings
 from bots.denials import DenialRules
-from bots.evidence import open_evidence_store
+from bots.evidence import EvidenceIndex, open_evidence_store
+from bots.evidence import evidence_store as store_of
 from bots.review import ReviewStore, TaskOpener
 from bots.worklist import FollowUpRules, WorklistStore, upgrade
 from bots.worklist.store import RunPage
@@ -187,7 +188,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     # cheap hashes: these tests are about the web layer (test_accounts checks the hashing)
     hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     accounts = AccountStore(worklist.engine, settings.console, hasher=hasher)
-    state = {"worklist": worklist, "review": review, "evidence_root": settings.evidence_path}
+    state = {"worklist": worklist, "review": review, "evidence": EvidenceIndex(worklist.engine, store_of(settings))}
     running = RunningConsole(create_app(settings, accounts=accounts, state=state), "127.0.0.1", 0).start()
     yield Console(running.url, accounts, seeded)
     running.stop()
@@ -358,7 +359,8 @@ def test_a_tampered_evidence_file_is_refused(page: Page, console: Console) -> No
     name = console.sign_in(page)
     response = page.request.get(f"{console.url}/evidence/{console.seeded.tampered}", headers={"accept": "text/html"})
     assert response.status == 409
-    assert "changed after it was captured" in response.text() and "not what was captured" not in response.text()
+    text = response.text()
+    assert "changed or removed after it was captured" in text and "not what was captured" not in text
     assert not console.accounts.access_log(10, username=name, action="view_evidence")
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bots.evidence import evidence_store
 from bots.sim.fleet import SIMULATED, Fleet
 from tests.conftest import ROOT, SimPortals, check_selectors_shared, rcmbot_in_process, sweep_rows
 
@@ -98,7 +99,8 @@ def test_a_broken_map_fails_the_check_and_the_sweep_skips_the_portal(
     failed = [c for c in report["canaries"] if not c["passed"]]
     assert [c["canary"] for c in failed] == [1, 2] and {c["outcome"] for c in failed} == {"error"}
     assert all("detail.status_text" in c["error"] and len(c["evidence"]) == 2 for c in failed), failed
-    assert all(Path(e).is_file() for c in failed for e in c["evidence"])
+    stored = {r.sha256 for r in evidence_store(settings).records()}
+    assert all(e in stored for c in failed for e in c["evidence"])
 
     settings.portals_file = tmp_path / "portals.yaml"
     sweep, summary = sweep_rows(settings, portal, dataset.worklist[:3])

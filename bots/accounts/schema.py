@@ -9,7 +9,8 @@ import datetime as dt
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bots.worklist.schema import Base, UTCDateTime
+from bots.core.dbtypes import UTCDateTime
+from bots.worklist.schema import Base
 
 
 class ConsoleUser(Base):

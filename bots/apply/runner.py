@@ -29,8 +29,10 @@ from bots.core.errors import ConfigError
 from bots.core.logs import get_logger, redaction_scope
 from bots.core.registry import PortalRegistry
 from bots.core.settings import Settings
-from bots.evidence import EvidenceStore, open_evidence_store
+from bots.evidence import LocalEvidenceStore
+from bots.evidence.setup import evidence_store
 from bots.review import Proposal, ReviewError, ReviewStore, Task
+from bots.review.ledger import seal
 from bots.worklist.db import ensure_current
 from bots.worklist.store import WorklistStore
 
@@ -67,7 +69,7 @@ class ApplyRun:
         settings: Settings,
         worklist: WorklistStore,
         review: ReviewStore,
-        evidence: EvidenceStore,
+        evidence: LocalEvidenceStore,
         registry: PortalRegistry,
         base_urls: dict[str, str] | None = None,
         flow_run_id: str | None = None,
@@ -90,7 +92,7 @@ class ApplyRun:
             settings,
             worklist,
             ReviewStore(worklist.engine, settings.review),
-            open_evidence_store(settings.evidence_path),
+            evidence_store(settings),
             PortalRegistry.load(settings.path(settings.portals_file)),
             base_urls,
             flow_run_id,
@@ -124,6 +126,7 @@ class ApplyRun:
                 summary.applied += 1
             elif done is not None and done.state == "apply_failed":
                 summary.failed += 1
+        await asyncio.to_thread(seal, self.settings, self.worklist.engine, self.evidence)
         summary.failures = dict(self._failures.most_common())
         summary.found_earlier = self._found_earlier
         summary.seconds = time.monotonic() - started

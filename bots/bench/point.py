@@ -38,7 +38,7 @@ def run_rcmbot(spec: dict[str, Any]) -> dict[str, Any]:
     from prefect.client.orchestration import get_client
 
     from bots.bench.profile import profiled
-    from bots.evidence import open_evidence_store
+    from bots.evidence.setup import evidence_store
     from bots.orchestration.sweepflow import run_sweep_flow
     from bots.sweep.runner import SweepDeps
     from bots.worklist.csvio import read_worklist_csv
@@ -59,7 +59,7 @@ def run_rcmbot(spec: dict[str, Any]) -> dict[str, Any]:
             )
         wall = elapsed()
     per_item: dict[int, int] = {}
-    for record in open_evidence_store(settings.evidence_path).records():
+    for record in evidence_store(settings).records():
         per_item[record.item_id] = per_item.get(record.item_id, 0) + record.size
     counts = summary["by_category"]
     profile = {"profile": breakdown(summary["claims"]) | {"wall_seconds": round(wall, 1)}} if breakdown else {}

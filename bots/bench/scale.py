@@ -9,14 +9,14 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert
 
 from bots.core.settings import Settings
-from bots.evidence import open_evidence_store
+from bots.evidence.setup import after_run, evidence_store
 from bots.review import Decision, Task, priority_of
+from bots.review.ledger import ledger_decisions
 from bots.worklist import Item, ServiceLineRow, upgrade
 from bots.worklist.db import open_engine
 
@@ -61,7 +61,7 @@ def seed_scale(settings: Settings, tasks: int, evidence: int, say: Callable[[str
             conn.execute(insert(Decision), logs)
             say(f"  {block.stop:,} of {tasks:,} review tasks")
     engine.dispose()
-    _evidence(settings.evidence_path, evidence, tasks, rng, say)
+    _evidence(settings, evidence, tasks, rng, say)
     return {"tasks": tasks, "evidence_records": evidence, "seconds": round(time.monotonic() - started, 1)}
 
 
@@ -157,9 +157,11 @@ def _opened(task_id: int, at: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _evidence(root: Path, records: int, items: int, rng: random.Random, say: Callable[[str], None]) -> None:
-    """`records` manifest records over a few hundred stored files, appended a chunk at a time."""
-    store = open_evidence_store(root)
+def _evidence(settings: Settings, records: int, items: int, rng: random.Random, say: Callable[[str], None]) -> None:
+    """`records` evidence records over a few hundred stored files, appended a chunk at a time
+    (no fsync: a seed), then the seeded decisions ledgered, the index filled and a checkpoint
+    signed, as after real runs."""
+    store = evidence_store(settings)
     stored = [
         store.put(
             f"<html><body>synthetic capture {n}</body></html>".encode(),
@@ -172,9 +174,22 @@ def _evidence(root: Path, records: int, items: int, rng: random.Random, say: Cal
         )
         for n in range(DISTINCT_OBJECTS)
     ]
-    with open(store.manifest, "a", encoding="utf-8") as manifest:
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=365)
+    with open(store.log, "ab") as log:
         for block in chunks(records - DISTINCT_OBJECTS, 50_000):
+            lines = []
             for n in block:
-                update = {"item_id": rng.randrange(1, items + 1), "run_id": f"scale-{n // 200}"}
-                manifest.write(stored[n % DISTINCT_OBJECTS].model_copy(update=update).model_dump_json() + "\n")
+                update = {
+                    "seq": DISTINCT_OBJECTS + n,
+                    "item_id": rng.randrange(1, items + 1),
+                    "run_id": f"scale-{n // 200}",
+                    "captured_at": start + dt.timedelta(seconds=n * 365 * 86400 // records),
+                }
+                lines.append(stored[n % DISTINCT_OBJECTS].model_copy(update=update).log_line())
+            log.write(b"".join(lines))
             say(f"  {block.stop + DISTINCT_OBJECTS:,} of {records:,} evidence records")
+    engine = open_engine(settings.worklist_url)
+    say(f"  {ledger_decisions(engine, store, durable=False):,} review decisions ledgered")
+    after_run(settings, store, engine)
+    engine.dispose()
+    say("  evidence index filled, checkpoint signed")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -15,7 +14,7 @@ from pydantic import ValidationError
 
 from bots.core.money import format_cents
 from bots.denials import NextAction
-from bots.evidence import locate
+from bots.evidence.index import EvidenceIndex
 from bots.review import OPEN_STATES, Proposal, QueueFilter, State, Task
 
 IMAGES = ("png", "jpg")
@@ -103,9 +102,10 @@ def sla(task: Task, now: dt.datetime) -> tuple[str, str]:
     return "ok", f"due in {int(hours // 24)}d"
 
 
-def split_evidence(root: Path, shas: list[str]) -> tuple[list[str], list[str]]:
+def split_evidence(index: EvidenceIndex, shas: list[str]) -> tuple[list[str], list[str]]:
     """(screenshots, snapshots) among a check's evidence, by the stored file's kind."""
-    images = [sha for sha in shas if (found := locate(root, sha)) is not None and found.is_image]
+    found = index.find_many(shas)
+    images = [sha for sha in shas if sha in found and found[sha].media_type.startswith("image/")]
     return images, [sha for sha in shas if sha not in images]
 
 

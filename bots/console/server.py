@@ -15,6 +15,8 @@ from bots.accounts import AccountStore
 from bots.console.app import create_app
 from bots.core.errors import RcmbotError
 from bots.core.settings import Settings
+from bots.evidence.index import EvidenceIndex
+from bots.evidence.setup import evidence_store
 from bots.review import ReviewStore
 from bots.worklist import WorklistStore
 
@@ -28,10 +30,11 @@ class ConsoleStartError(RcmbotError):
 def console_app(settings: Settings, engine: Engine, apply_trigger: Callable[[], None] | None = None) -> FastAPI:
     """The console on the worklist database at `engine` (migrated: bots.worklist.db.upgrade).
     `apply_trigger`: called after approvals, to apply them now (embedded); None: the schedule does."""
+    evidence = EvidenceIndex(engine, evidence_store(settings))
     state = {
         "review": ReviewStore(engine, settings.review),
         "worklist": WorklistStore(engine),
-        "evidence_root": settings.evidence_path,
+        "evidence": evidence,
         "apply_trigger": apply_trigger,
     }
     return create_app(settings, accounts=AccountStore(engine, settings.console), state=state)

@@ -1,5 +1,7 @@
 """Core: settings, domain models, errors and logging. Imports neither Prefect nor a browser."""
 
+from typing import TYPE_CHECKING
+
 from bots.core.errors import (
     ApplicationError,
     BrowserNotFoundError,
@@ -50,6 +52,7 @@ from bots.core.registry import (
 from bots.core.settings import (
     BrowserSettings,
     ConsoleSettings,
+    EvidenceSettings,
     LogSettings,
     PrefectSettings,
     ReviewSettings,
@@ -58,6 +61,9 @@ from bots.core.settings import (
     SweepSettings,
 )
 from bots.core.yamlfile import key_line, line_of, load_model
+
+if TYPE_CHECKING:
+    from bots.core.dbtypes import UTCDateTime
 
 __all__ = [
     "Adjustment",
@@ -74,6 +80,7 @@ __all__ = [
     "ConsoleSettings",
     "Credentials",
     "EvidenceError",
+    "EvidenceSettings",
     "FALLBACK_MAX_VALUES",
     "InputError",
     "ItemRef",
@@ -98,6 +105,7 @@ __all__ = [
     "Settings",
     "SimSettings",
     "SweepSettings",
+    "UTCDateTime",
     "category_name",
     "configure_logging",
     "format_cents",
@@ -112,3 +120,6 @@ __all__ = [
     "summary_key",
     "use_secret_blocks",
 ]
+
+# SQLAlchemy loads only for the rooms that keep tables
+__getattr__ = lazy_exports(__name__, {"UTCDateTime": "bots.core.dbtypes"})

@@ -108,6 +108,25 @@ class ConsoleSettings(BaseModel):
     page_size: int = Field(50, ge=1, le=500)
 
 
+class EvidenceSettings(BaseModel):
+    """The evidence store (bots.evidence): encryption at rest, signed checkpoints, retention."""
+
+    encryption: bool = Field(False, description="encrypt stored evidence with AES-256-GCM (the demo turns it on)")
+    key_file: Path | None = Field(
+        None, description="the encryption keyring; default <state_dir>/keys/evidence-keys.json. Back it up apart"
+    )
+    signing_key_file: Path | None = Field(
+        None, description="Ed25519 key that signs checkpoints; default <state_dir>/keys/evidence-signing-key.pem"
+    )
+    public_key_file: Path | None = Field(
+        None, description="verify checkpoints against this public key (an auditor's copy) instead of the signing key"
+    )
+    retention_days: float = Field(
+        6 * 365 + 2, gt=0, description="keep evidence this long from capture (HIPAA: 6 years)"
+    )
+    trace_failures: bool = Field(True, description="keep a Playwright trace (login excluded) of every failed check")
+
+
 class LogSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -153,6 +172,7 @@ class Settings(BaseSettings):
     sim: SimSettings = SimSettings()
     review: ReviewSettings = ReviewSettings()
     console: ConsoleSettings = ConsoleSettings()
+    evidence: EvidenceSettings = EvidenceSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -176,6 +196,14 @@ class Settings(BaseSettings):
     @property
     def evidence_path(self) -> Path:
         return self.path(self.evidence_dir or Path("evidence"))
+
+    @property
+    def evidence_key_path(self) -> Path:
+        return self.path(self.evidence.key_file or self.state_dir / "keys" / "evidence-keys.json")
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.path(self.evidence.signing_key_file or self.state_dir / "keys" / "evidence-signing-key.pem")
 
     @property
     def worklist_url(self) -> str:

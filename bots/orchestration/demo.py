@@ -30,10 +30,12 @@ DEMO_FILES = {
 
 def demo_settings(settings: Settings, state_dir: Path | None) -> Settings:
     """The demo's settings: the given state directory, else `demo` inside the usual one,
-    holding the worklist database, evidence and Prefect home."""
+    holding the worklist database, evidence (encrypted, keys under keys/) and Prefect home."""
     path = state_dir if state_dir is not None else settings.state_dir / "demo"
     # Never the shared worklist database of RCMBOT_DATABASE_URL: the demo's own, in its directory.
-    return settings.model_copy(update={"state_dir": path, "evidence_dir": path / "evidence", "database_url": None})
+    evidence = settings.evidence.model_copy(update={"encryption": True})  # as a real deployment should run
+    update = {"state_dir": path, "evidence_dir": path / "evidence", "database_url": None, "evidence": evidence}
+    return settings.model_copy(update=update)
 
 
 def fresh_state_dir(path: Path) -> None:

@@ -3,6 +3,7 @@ categorizer of bots.denials says) with their state machine, maker-checker and le
 append-only decision log. No web code:
 the sweep opens tasks, the console decides them, the apply flow carries them out."""
 
+from bots.review.ledger import ledger_decisions, seal
 from bots.review.proposal import SUBMISSIONS, Proposal, propose
 from bots.review.schema import Decision, Task
 from bots.review.states import (
@@ -42,7 +43,9 @@ __all__ = [
     "Task",
     "TaskOpener",
     "check_edit",
+    "ledger_decisions",
     "next_state",
     "priority_of",
     "propose",
+    "seal",
 ]

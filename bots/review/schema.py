@@ -8,7 +8,8 @@ import datetime as dt
 from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bots.worklist.schema import Base, UTCDateTime
+from bots.core.dbtypes import UTCDateTime
+from bots.worklist.schema import Base
 
 
 class Task(Base):

@@ -30,8 +30,10 @@ from bots.core.models import CheckResult, ItemRef, Outcome
 from bots.core.registry import MissingCredentialsError, PortalRegistry
 from bots.core.settings import BrowserSettings, Settings
 from bots.denials import DenialRules
-from bots.evidence import EvidenceStore, open_evidence_store
+from bots.evidence import LocalEvidenceStore
+from bots.evidence.setup import evidence_store
 from bots.review import TaskOpener
+from bots.review.ledger import seal
 from bots.sweep.checks import broken_portals
 from bots.worklist.db import ensure_current
 from bots.worklist.followup import FollowUpRules
@@ -142,7 +144,7 @@ class SweepDeps:
 
     settings: Settings
     store: WorklistStore
-    evidence: EvidenceStore
+    evidence: LocalEvidenceStore
     registry: PortalRegistry
     rules: FollowUpRules
     review: TaskOpener  # opens a review task for a check a person must decide on
@@ -156,7 +158,7 @@ class SweepDeps:
         return cls(
             settings=settings,
             store=store,
-            evidence=open_evidence_store(settings.evidence_path),
+            evidence=evidence_store(settings),
             registry=PortalRegistry.load(settings.path(settings.portals_file)),
             rules=FollowUpRules.load(settings.path(settings.followup_rules_file)),
             review=TaskOpener(DenialRules.load(settings.path(settings.denial_rules_file)), settings.review),
@@ -341,6 +343,7 @@ class Sweep:
                 drift[key], stopped = await self._run_portal(browsers, key, portal_items, concurrency, step, slot)
                 if stopped:
                     self._needs_person[key] = stopped
+        await asyncio.to_thread(seal, self.settings, self.store.engine, self.evidence)
         counts = self.store.run_counts(self.run_id)
         return SweepSummary(
             run_id=self.run_id,

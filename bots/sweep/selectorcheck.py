@@ -33,7 +33,7 @@ from bots.core.logs import get_logger
 from bots.core.models import CheckResult, Outcome
 from bots.core.registry import Canary, PortalRegistry
 from bots.core.settings import Settings
-from bots.evidence.store import open_evidence_store
+from bots.evidence.setup import evidence_store, signer
 from bots.sweep.checks import save_check
 from bots.sweep.runner import batches
 
@@ -192,7 +192,7 @@ async def check_selectors(
     resolver = Resolver(portal.selectors)
     census = Census(resolver)
     login = SharedLogin(portal, settings, census.observe)
-    store = open_evidence_store(settings.evidence_path)
+    store = evidence_store(settings)
     run_id = f"selectors-check-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
 
     async def keep(content: bytes, media_type: str, item_id: int, url: str) -> str:
@@ -201,7 +201,7 @@ async def check_selectors(
         record = await asyncio.to_thread(
             store.put, content, media_type, item_id=item_id, portal=key, page_url=url, run_id=run_id, flow_run_id=None
         )
-        return str(settings.evidence_path / record.path)
+        return record.sha256  # `rcmbot evidence open` takes it (files may be encrypted)
 
     canaries = []
     async with contextlib.AsyncExitStack() as stack:
@@ -224,6 +224,7 @@ async def check_selectors(
                 canaries.append(verdict | {"evidence": result.evidence})
         if portal.entry.requests is not None:
             await visit_request_screens(bot, portal, portal.entry.canaries[0])
+    await asyncio.to_thread(store.checkpoint, signer(settings))  # the canaries' evidence, signed like a run's
     elements = {k: dict(zip(("status", "detail"), census.status(k), strict=True)) for k in portal.selectors.elements}
     counts = {str(s): sum(1 for v in elements.values() if v["status"] == s) for s in STATUSES}
     report = CheckReport(

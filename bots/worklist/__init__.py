@@ -12,7 +12,7 @@ from bots.worklist.db import (
 )
 from bots.worklist.followup import Decision, FollowUpRules
 from bots.worklist.migrations.ops import append_only
-from bots.worklist.schema import Base, History, Item, ServiceLineRow, UTCDateTime
+from bots.worklist.schema import Base, History, Item, ServiceLineRow
 from bots.worklist.store import NEEDS_ATTENTION, ItemPage, ItemRow, RunPage, RunSummary, WorklistStore
 
 __all__ = [
@@ -29,7 +29,6 @@ __all__ = [
     "RunSummary",
     "SchemaOutdatedError",
     "ServiceLineRow",
-    "UTCDateTime",
     "WorklistStore",
     "append_only",
     "ensure_current",

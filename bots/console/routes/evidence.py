@@ -1,23 +1,24 @@
-"""Evidence files by their SHA-256, for any signed-in user: screenshots as images, HTML snapshots
-as untrusted portal markup in a sandbox. Only a name that is exactly 64 lowercase hex digits
-ever becomes a path, and the file found must still hash to its name before a byte of it is sent:
-evidence that was altered is refused, not shown."""
+"""Evidence files by their content SHA-256, for any signed-in user: screenshots as images, HTML
+snapshots as untrusted portal markup in a sandbox. A hash is only ever looked up in the evidence
+index (never made into a path), and the content, decrypted, must still hash to it before a byte
+is sent: evidence that was altered is refused, not shown."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
 from bots.console.deps import CurrentUser, audit
+from bots.core.errors import EvidenceError
 from bots.core.logs import get_logger
-from bots.evidence import locate
+from bots.evidence.index import EvidenceIndex
+from bots.evidence.records import SHA256
 
 router = APIRouter()
+SHOWN = {"image/png", "image/jpeg", "text/html"}  # traces and JSON records are exported, not shown inline
 log = get_logger(__name__)
 
 # A snapshot is the portal's markup: no script, no requests, no forms, nothing from this origin
@@ -28,12 +29,12 @@ SNAPSHOT_HEADERS = {
 }
 
 
-def evidence_root(request: Request) -> Path:
-    root: Path = request.app.state.evidence_root
-    return root
+def evidence_index(request: Request) -> EvidenceIndex:
+    index: EvidenceIndex = request.app.state.evidence
+    return index
 
 
-EvidenceRoot = Annotated[Path, Depends(evidence_root)]
+Evidence = Annotated[EvidenceIndex, Depends(evidence_index)]
 
 
 @dataclass(frozen=True)
@@ -48,24 +49,27 @@ class EvidenceLink:
         return bool(self.media_type and self.media_type.startswith("image/"))
 
 
-def links(root: Path, hashes: list[str]) -> list[EvidenceLink]:
+def links(index: EvidenceIndex, hashes: list[str]) -> list[EvidenceLink]:
     """Each hash with its kind, for a page that shows thumbnails of screenshots and links to snapshots."""
-    found = [(sha, locate(root, sha)) for sha in hashes]
-    return [EvidenceLink(sha, file.media_type if file else None) for sha, file in found]
+    found = index.find_many(hashes)
+    return [EvidenceLink(sha, found[sha].media_type if sha in found else None) for sha in hashes]
 
 
 @router.get("/evidence/{sha256}")
-def evidence(request: Request, sha256: str, user: CurrentUser, root: EvidenceRoot) -> Response:
-    file = locate(root, sha256)
-    if file is None:
+def evidence(request: Request, sha256: str, user: CurrentUser, index: Evidence) -> Response:
+    record = index.find(sha256) if SHA256.fullmatch(sha256) else None
+    if record is None or record.media_type not in SHOWN:
         raise HTTPException(404, "no evidence file by that name")
-    content = file.path.read_bytes()
-    if hashlib.sha256(content).hexdigest() != sha256:
-        log.warning("evidence_altered", evidence=sha256[:12])
+    try:
+        content = index.store.read(record)
+    except EvidenceError as exc:
+        log.warning("evidence_unreadable", evidence=sha256[:12], seq=record.seq)
         raise HTTPException(
-            409, "This evidence file was changed after it was captured, so it is not shown. Tell an administrator."
-        )
-    audit(request, "view_evidence", f"evidence {sha256[:12]}")
-    if file.is_image:
-        return Response(content, media_type=file.media_type)
+            409,
+            "This evidence file was changed or removed after it was captured, so it is not shown. "
+            "Tell an administrator.",
+        ) from exc
+    audit(request, "view_evidence", f"evidence {sha256[:12]}", item_id=record.item_id if record.item_id > 0 else None)
+    if record.media_type.startswith("image/"):
+        return Response(content, media_type=record.media_type, headers={"Cache-Control": "no-store"})
     return Response(content, media_type="text/html; charset=utf-8", headers=SNAPSHOT_HEADERS)

@@ -149,7 +149,7 @@ def _task_view(
     query = QueueQuery.parse(dict(request.query_params))
     previous, following = review.neighbours(task, query.filter)
     proposal = Proposal.model_validate_json(task.proposal_json)
-    shots, snapshots = split_evidence(request.app.state.evidence_root, json.loads(task.evidence_json or "[]"))
+    shots, snapshots = split_evidence(request.app.state.evidence, json.loads(task.evidence_json or "[]"))
     context: dict[str, Any] = {
         "task": task,
         "item": items.item(task.item_id),

@@ -6,7 +6,6 @@ so an account or member number never lands in a URL, a history or a server log."
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -16,9 +15,10 @@ from fastapi.responses import HTMLResponse
 
 from bots.console.deps import CurrentUser, audit
 from bots.console.pages import render
-from bots.console.routes.evidence import EvidenceLink, EvidenceRoot, links
+from bots.console.routes.evidence import Evidence, EvidenceLink, links
 from bots.core.models import Outcome
 from bots.core.money import format_cents
+from bots.evidence.index import EvidenceIndex
 from bots.review import ReviewStore
 from bots.worklist import History, WorklistStore
 from bots.worklist.store import ItemRow
@@ -141,7 +141,7 @@ def item(
     user: CurrentUser,
     store: Worklist,
     review: Review,
-    root: EvidenceRoot,
+    evidence: Evidence,
 ) -> HTMLResponse:
     found = store.item(item_id)
     if found is None:
@@ -151,14 +151,14 @@ def item(
     context = {
         "item": found,
         "lines": store.lines(item_id),
-        "timeline": [(check, evidence_of(root, check)) for check in store.history(item_id)],
+        "timeline": [(check, evidence_of(evidence, check)) for check in store.history(item_id)],
         "task": task,
         "money": format_cents,
     }
     return render(request, "worklist/item.html", context)
 
 
-def evidence_of(root: Path, check: History) -> list[EvidenceLink]:
+def evidence_of(index: EvidenceIndex, check: History) -> list[EvidenceLink]:
     """A check's evidence hashes (a JSON list in its history row) with the kind of each file."""
     hashes = json.loads(check.evidence or "[]")
-    return links(root, [str(h) for h in hashes])
+    return links(index, [str(h) for h in hashes])

@@ -1,0 +1,184 @@
+"""The evidence index: the log's records as database rows (revision 0007), for search and for
+finding a stored file by its content hash. A projection the index catches up on by reading the
+log from where it stopped: the log stays the source of truth (verification reads only the log),
+and an index lost or behind is rebuilt or caught up by `sync`, never trusted for integrity."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, and_, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.elements import ColumnElement
+
+from bots.core.dbtypes import UTCDateTime
+from bots.evidence.records import EvidenceRecord, Stored, parse_log_line, parse_relocation
+from bots.evidence.store import Lines, LocalEvidenceStore
+
+metadata = MetaData()
+rows = Table(
+    "evidence_index",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("media_type", String(64), nullable=False),
+    Column("item_id", Integer, nullable=False),
+    Column("portal", String(32), nullable=False),
+    Column("page_url", Text, nullable=False),
+    Column("captured_at", UTCDateTime, nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("flow_run_id", String(64)),
+    Column("path", String(200)),
+    Column("stored_sha256", String(64)),
+    Column("key_id", String(32)),
+)
+state = Table(
+    "evidence_index_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("log_offset", BigInteger, nullable=False),
+    Column("relocations_offset", BigInteger, nullable=False),
+)
+_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class EvidenceQuery:
+    """What an evidence search asks for; every part optional. `item_ids` None: any item."""
+
+    item_ids: Sequence[int] | None = None
+    portal: str | None = None
+    run_id: str | None = None
+    kinds: Sequence[str] | None = None
+    captured_from: dt.datetime | None = None
+    captured_to: dt.datetime | None = None
+    before_seq: int | None = None  # keyset: the page after the one that ended at this seq
+    limit: int = 50
+
+
+class EvidenceIndex:
+    def __init__(self, engine: Engine, store: LocalEvidenceStore) -> None:
+        self.engine, self.store = engine, store
+
+    def sync(self) -> int:
+        """Catch up with the log and the relocations; the number of records added. Safe to run
+        from several processes at once: rows are keyed by seq, offsets only move forward."""
+        added = 0
+        with self.engine.connect() as conn:
+            log_offset, moves_offset = self._offsets(conn)
+        batch: list[dict[str, object]] = []
+        log = self.store.lines(log_offset)
+        for line in log:
+            try:
+                batch.append(_row(parse_log_line(line)[1]))
+            except ValueError:
+                continue  # verify names it; the index skips it
+            if len(batch) >= _BATCH:
+                added += self._insert(batch, log.offset, "log_offset")
+                batch = []
+        added += self._insert(batch, log.offset, "log_offset")
+        moves = Lines(self.store.relocations, moves_offset)
+        with self.engine.begin() as conn:
+            for line in moves:
+                try:
+                    seq, stored = parse_relocation(line)
+                except ValueError:
+                    continue
+                conn.execute(update(rows).where(rows.c.seq == seq).values(**_stored(stored)))
+            self._advance(conn, "relocations_offset", moves.offset)
+        return added
+
+    def _offsets(self, conn: Connection) -> tuple[int, int]:
+        found = conn.execute(select(state.c.log_offset, state.c.relocations_offset)).first()
+        return (int(found[0]), int(found[1])) if found else (0, 0)
+
+    def _insert(self, batch: list[dict[str, object]], end: int, which: str) -> int:
+        with self.engine.begin() as conn:
+            have = set()
+            if batch:
+                seqs = [row["seq"] for row in batch]
+                have = set(conn.scalars(select(rows.c.seq).where(rows.c.seq.in_(seqs))))
+                fresh = [row for row in batch if row["seq"] not in have]
+                if fresh:
+                    conn.execute(insert(rows), fresh)
+            self._advance(conn, which, end)
+            return len(batch) - len(have)
+
+    @staticmethod
+    def _advance(conn: Connection, which: str, end: int) -> None:
+        if conn.execute(select(state.c.id)).first() is None:
+            conn.execute(insert(state).values(id=1, log_offset=0, relocations_offset=0))
+        column = state.c[which]
+        conn.execute(update(state).where(and_(state.c.id == 1, column < end)).values({which: end}))
+
+    def find(self, sha256: str) -> EvidenceRecord | None:
+        return self.find_many([sha256]).get(sha256)
+
+    def find_many(self, hashes: Iterable[str]) -> dict[str, EvidenceRecord]:
+        """For each content hash found, the newest record of it that still has its file (the
+        index caught up once on a miss: a page may show evidence captured a moment ago)."""
+        wanted = set(hashes)
+        found: dict[str, EvidenceRecord] = {}
+        for attempt in range(2):
+            stmt = select(rows).where(rows.c.sha256.in_(list(wanted - set(found))), rows.c.path.is_not(None))
+            with self.engine.connect() as conn:
+                for row in conn.execute(stmt.order_by(rows.c.seq)):
+                    found[row.sha256] = _record(row._mapping)
+            if attempt == 0 and len(found) < len(wanted):
+                self.sync()
+            else:
+                break
+        return found
+
+    def search(self, query: EvidenceQuery) -> list[EvidenceRecord]:
+        """Records matching `query`, newest first, one page."""
+        where: list[ColumnElement[bool]] = []
+        if query.item_ids is not None:
+            where.append(rows.c.item_id.in_(list(query.item_ids)))
+        if query.portal:
+            where.append(rows.c.portal == query.portal)
+        if query.run_id:
+            where.append(rows.c.run_id == query.run_id)
+        if query.kinds:
+            where.append(rows.c.kind.in_(list(query.kinds)))
+        if query.captured_from:
+            where.append(rows.c.captured_at >= query.captured_from)
+        if query.captured_to:
+            where.append(rows.c.captured_at < query.captured_to)
+        if query.before_seq is not None:
+            where.append(rows.c.seq < query.before_seq)
+        stmt = select(rows).where(*where).order_by(rows.c.seq.desc()).limit(query.limit)
+        with self.engine.connect() as conn:
+            return [_record(r._mapping) for r in conn.execute(stmt)]
+
+    def run_ids(self, kinds: Sequence[str], at_least: str) -> set[str]:
+        """The run ids, from `at_least` on (as text), of the records of these kinds."""
+        stmt = select(rows.c.run_id).where(rows.c.kind.in_(list(kinds)), rows.c.run_id >= at_least)
+        with self.engine.connect() as conn:
+            return set(conn.scalars(stmt))
+
+    def for_items(self, item_ids: Iterable[int]) -> list[EvidenceRecord]:
+        """Every record of these items, oldest first."""
+        ids = list(item_ids)
+        with self.engine.connect() as conn:
+            found = conn.execute(select(rows).where(rows.c.item_id.in_(ids)).order_by(rows.c.seq))
+            return [_record(r._mapping) for r in found]
+
+
+def _stored(stored: Stored) -> dict[str, object]:
+    return {"path": stored.path, "stored_sha256": stored.sha256, "key_id": stored.key}
+
+
+def _row(record: EvidenceRecord) -> dict[str, object]:
+    leaf = record.model_dump(exclude={"stored"})
+    return {**leaf, **_stored(record.stored)}
+
+
+def _record(row: object) -> EvidenceRecord:
+    data = dict(row)  # type: ignore[call-overload]
+    stored = Stored(path=data.pop("path"), sha256=data.pop("stored_sha256"), key=data.pop("key_id"))
+    return EvidenceRecord(**data, stored=stored)
