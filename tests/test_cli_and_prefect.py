@@ -52,6 +52,7 @@ CLI_CONTRACT: dict[tuple[str, ...], set[str]] = {
     ("users", "list"): set(),
     ("seed-scale",): {"--tasks", "--evidence", "--json"},
     ("bench", "console"): {"--requests", "--json"},
+    ("bench", "evidence"): {"--files", "--records", "--plain", "--rounds", "--json"},
 }
 
 
@@ -252,6 +253,8 @@ def test_demo_acceptance(tmp_path, restore_environ) -> None:
     evidence = open_evidence_store(demo / "evidence", Keyring.load_or_create(demo / "keys" / "evidence-keys.json"))
     html_of = {r.item_id: evidence.read(r).decode() for r in evidence.records() if r.media_type == "text/html"}
     assert all(r.stored.key for r in evidence.records())  # the demo encrypts its evidence
+    recorded_urls = " ".join(r.page_url for r in evidence.records())
+    assert not [i.member_id for i in store.items() if i.member_id in recorded_urls]
     for item in store.items():
         assert item.outcome in ("status", "not_found", "ambiguous", "unmapped")
         if item.outcome in ("status", "unmapped"):

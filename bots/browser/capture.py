@@ -20,17 +20,125 @@ CAPTION_PX = 16  # text height of a caption strip above a screenshot
 JPEG_CAPTION_QUALITY = 80
 
 # Serialise a clone of the page with marked elements and secret inputs blanked, then unmark.
-_SNAPSHOT_JS = f"""() => {{
-  const clone = document.documentElement.cloneNode(true);
-  clone.querySelectorAll('[{MARK}]').forEach(el => {{
-    el.textContent = '{MASKED_TEXT}'; el.removeAttribute('{MARK}');
-  }});
-  clone.querySelectorAll('input[type=password], input[autocomplete=one-time-code], input[name*=otp i]')
-       .forEach(el => el.removeAttribute('value'));
-  clone.querySelectorAll('input[{MARK}]').forEach(el => el.removeAttribute('value'));
-  document.querySelectorAll('[{MARK}]').forEach(el => el.removeAttribute('{MARK}'));
-  return '<!doctype html>\\n' + clone.outerHTML;
-}}"""
+# Blanking the marked elements is not enough: their values are often elsewhere on the page too
+# (a pager link repeating the search, an input's value, a title or data-* attribute, a script, a
+# comment; upper-cased, or URL-encoded). So every value a marked element holds (its text, the
+# text of each of its parts, its inputs' values) is replaced wherever it occurs in the clone:
+# every attribute of every element, every text node (script and style text too) and comment,
+# case-insensitively, as shown and URL-encoded (a space also as + or %20); a date also as dates
+# are written elsewhere (02 Mar 1975 also as 1975-03-02, 03/02/1975...). The words of a value
+# without digits (a name) are replaced too, as whole words, since a portal may also write
+# "THORNBURY, Avery"; not the words of other values, or "02 Mar 1975" would mask every "Mar" and
+# "1975" of the page. Values and words shorter than 3 characters are left alone (masking every
+# "1" would mask the page). One combined RegExp, one walk over the clone: linear in its size.
+# A search's value may be on no element of the screen at all (a page of results that does not
+# show the member ID searched by) while the page's links repeat it from the page's address: the
+# address's query values that the page does not show as text are masked where a link carries
+# one as a query value, and in an input's value. Shown ones stay (the claim number searched for
+# is evidence), as does visible text.
+_SNAPSHOT_JS = r"""([MARK, MASK]) => {
+  const MIN = 3, CONTROLS = 'input, textarea, select, option';
+  const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August', 'September',
+                  'October', 'November', 'December'];
+  const marked = Array.from(document.querySelectorAll(`[${MARK}]`));
+  try {
+    // A date (a date of birth) in the other ways pages and links write dates.
+    const dateForms = (v) => {
+      let y, m, d, hit;
+      if ((hit = v.match(/^(\d{4})-(\d{1,2})-(\d{1,2})$/))) [, y, m, d] = hit;
+      else if ((hit = v.match(/^(\d{1,2})\/(\d{1,2})\/(\d{4})$/))) [, m, d, y] = hit;
+      else if ((hit = v.match(/^(\d{1,2}) ([a-z]{3})[a-z]*\.? (\d{4})$/i))) [, d, m, y] = hit;
+      else if ((hit = v.match(/^([a-z]{3})[a-z]*\.? (\d{1,2}),? (\d{4})$/i))) [, m, d, y] = hit;
+      else return [];
+      const n = /\d/.test(m) ? Number(m) : 1 + MONTHS.findIndex(x => x.slice(0, 3).toLowerCase() === m.toLowerCase());
+      const day = Number(d), p2 = x => String(x).padStart(2, '0');
+      if (!(n >= 1 && n <= 12 && day >= 1 && day <= 31)) return [];
+      const [mon, month] = [MONTHS[n - 1].slice(0, 3), MONTHS[n - 1]];
+      return [`${y}-${p2(n)}-${p2(day)}`, `${y}${p2(n)}${p2(day)}`, `${p2(n)}/${p2(day)}/${y}`, `${n}/${day}/${y}`,
+              `${p2(day)}/${p2(n)}/${y}`, `${p2(n)}-${p2(day)}-${y}`, `${p2(day)}.${p2(n)}.${y}`,
+              `${p2(day)} ${mon} ${y}`, `${day} ${mon} ${y}`, `${day} ${month} ${y}`,
+              `${mon} ${day}, ${y}`, `${month} ${day}, ${y}`];
+    };
+    // What to mask: the values the marked elements hold (a date in its other forms too), and the
+    // words of those without digits.
+    const values = new Set(), words = new Set();
+    const add = (raw) => {
+      const value = String(raw ?? '').replace(/\s+/g, ' ').trim();
+      if (value.length < MIN) return;
+      values.add(value);
+      dateForms(value).forEach(form => values.add(form));
+      if (!/\d/.test(value)) value.split(/[\s,;]+/).forEach(w => { if (w.length >= MIN) words.add(w); });
+    };
+    for (const el of marked) {
+      add(el.textContent);
+      for (const control of [el, ...el.querySelectorAll(CONTROLS)].filter(e => e.matches(CONTROLS))) {
+        add(control.value);
+        add(control.getAttribute('value'));
+      }
+      const texts = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+      for (let n = texts.nextNode(); n; n = texts.nextNode()) add(n.data);
+    }
+    // The page address's query values (a single-page app's route's too) not shown on the page.
+    const shown = (document.body?.innerText ?? '').toLowerCase(), query = new Set();
+    for (const part of [location.search, location.hash.split('?')[1] || '']) {
+      new URLSearchParams(part).forEach(raw => {
+        const v = raw.trim();
+        if (v.length >= MIN && !shown.includes(v.toLowerCase())) query.add(v);
+      });
+    }
+
+    // Each value as patterns: as shown (a run of spaces also as + or %20), and URL-encoded
+    // (encodeURIComponent, and with !'()* encoded too, as servers' encoders do).
+    const escape = s => s.replace(/[.*+?^${}()|[\]\\\/]/g, '\\$&');
+    const strict = s => encodeURIComponent(s).replace(/[!'()*]/g, c => '%' + c.charCodeAt(0).toString(16));
+    const forms = v => [v, encodeURIComponent(v), strict(v)]
+      .map(f => f.split(/(?:\s|\+|%20)+/).filter(Boolean).map(escape).join('(?:\\s|\\+|%20)+'))
+      .filter(Boolean);  // a value of separators only ("+++") would mask every space
+    const longestFirst = list => [...new Set(list.flatMap(forms))].sort((a, b) => b.length - a.length);
+    const alternatives = [  // whole values before words: "Avery Thornbury" masked as one
+      ...longestFirst([...values]),
+      ...longestFirst([...words]).map(w => `(?:(?<!\\p{L})|(?<=%[0-9a-f]{2}))${w}(?!\\p{L})`),
+    ];
+    const anywhere = alternatives.length ? new RegExp(alternatives.join('|'), 'giu') : null;
+    const queried = longestFirst([...query]).join('|');
+    const inLinks = query.size ? new RegExp(`([?&;][^=&#;]*=)(?:${queried})(?=[&#;]|$)`, 'giu') : null;
+    const asValue = query.size ? new RegExp(`^\\s*(?:${queried})\\s*$`, 'iu') : null;
+
+    const clone = document.documentElement.cloneNode(true);
+    const scrub = (root) => {
+      const elements = Array.from(root.querySelectorAll('*'));
+      if (root.nodeType === Node.ELEMENT_NODE) elements.unshift(root);
+      for (const el of elements) {
+        for (const attr of Array.from(el.attributes)) {
+          let value = anywhere ? attr.value.replace(anywhere, MASK) : attr.value;
+          if (inLinks) value = value.replace(inLinks, `$1${MASK}`);
+          if (asValue && attr.name === 'value' && asValue.test(value)) value = MASK;
+          if (value !== attr.value) attr.value = value;
+        }
+        if (el.localName === 'template') scrub(el.content);
+      }
+      if (!anywhere) return;
+      // Text nodes (script and style text included) and comments.
+      const nodes = document.createTreeWalker(root, NodeFilter.SHOW_TEXT | NodeFilter.SHOW_COMMENT);
+      for (let n = nodes.nextNode(); n; n = nodes.nextNode()) {
+        const value = n.data.replace(anywhere, MASK);
+        if (value !== n.data) n.data = value;
+      }
+    };
+    scrub(clone);
+
+    for (const el of Array.from(clone.querySelectorAll(`[${MARK}]`))) {
+      el.removeAttribute(MARK);
+      if (el.matches('input, textarea, select')) el.removeAttribute('value');
+      el.textContent = MASK;
+    }
+    clone.querySelectorAll('input[type=password], input[autocomplete=one-time-code], input[name*=otp i]')
+         .forEach(el => el.removeAttribute('value'));
+    return '<!doctype html>\n' + clone.outerHTML;
+  } finally {
+    marked.forEach(el => el.removeAttribute(MARK));
+  }
+}"""
 
 _SECRET_INPUTS = "input[type=password], input[autocomplete=one-time-code]"
 
@@ -125,7 +233,7 @@ async def capture_rows(
 async def _snapshot(page: Page, masks: list[Locator]) -> bytes:
     for locator in masks:
         await locator.evaluate_all(f"els => els.forEach(e => e.setAttribute('{MARK}', ''))")
-    return str(await page.evaluate(_SNAPSHOT_JS)).encode("utf-8")
+    return str(await page.evaluate(_SNAPSHOT_JS, [MARK, MASKED_TEXT])).encode("utf-8")
 
 
 async def _screenshot(
