@@ -1,9 +1,12 @@
 """`rcmbot bench console`: the console's server time at scale. Signs in as a supervisor and asks
-for the review queue (unfiltered and filtered), task pages and worklist searches, reading each
+for the review queue (unfiltered and filtered), task pages and worklist searches, and as an
+auditor for evidence searches (by claim number, member ID, payer and category, one day's
+captures, one run's) and claim timelines (every file on them read and proved), reading each
 response's Server-Timing, and reports p50/p95 per page against the 150 ms target."""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import re
 import secrets
@@ -17,6 +20,7 @@ from sqlalchemy import func, select
 from bots.core.errors import InputError
 from bots.core.models import Role
 from bots.core.settings import Settings
+from bots.evidence.index import rows as evidence_rows
 from bots.review import Task
 from bots.worklist import Item
 from bots.worklist.db import ensure_current, open_engine
@@ -35,6 +39,15 @@ def bench_console(settings: Settings, requests: int, say: Callable[[str], None])
     with engine.connect() as conn:
         tasks = conn.scalar(select(func.count()).select_from(Task)) or 0
         top = conn.scalar(select(func.max(Item.id))) or 0
+        # what an auditor would have at hand: member IDs of some items, run ids of some records
+        some_items = random.Random(11).sample(range(1, top + 1), min(top, 500))
+        members = list(conn.scalars(select(Item.member_id).where(Item.id.in_(some_items))))
+        newest = conn.scalar(select(func.max(evidence_rows.c.seq))) or 0
+        some_records = random.Random(13).sample(range(newest + 1), min(newest + 1, 500))
+        runs = list(conn.scalars(select(evidence_rows.c.run_id).where(evidence_rows.c.seq.in_(some_records))))
+        first, last = conn.execute(
+            select(func.min(evidence_rows.c.captured_at), func.max(evidence_rows.c.captured_at))
+        ).one()
     if not tasks:
         raise InputError(f"no review tasks in {settings.state_path}: run `rcmbot --state-dir DIR seed-scale` first")
     running = start_console(settings, engine, port=0)
@@ -42,8 +55,24 @@ def bench_console(settings: Settings, requests: int, say: Callable[[str], None])
     try:
         name, password = f"bench-{secrets.token_hex(3)}", secrets.token_urlsafe(18)
         running.app.state.accounts.add_user(name, Role.SUPERVISOR, password)
-        with httpx.Client(base_url=running.url, headers={"accept": "text/html"}, timeout=30) as client:
+        auditor = f"bench-audit-{secrets.token_hex(3)}"
+        running.app.state.accounts.add_user(auditor, Role.AUDITOR, password)
+        with (
+            httpx.Client(base_url=running.url, headers={"accept": "text/html"}, timeout=30) as client,
+            httpx.Client(base_url=running.url, headers={"accept": "text/html"}, timeout=30) as audit,
+        ):
             token = _sign_in(client, name, password)
+            audit_token = _sign_in(audit, auditor, password)
+            days = max(1, (last - first).days) if first and last else 1
+
+            def evidence_search(**criteria: str) -> httpx.Response:
+                return audit.post(
+                    "/audit/search", data={**criteria, "csrftoken": audit_token}, headers={"x-csrf-token": audit_token}
+                )
+
+            def one_day() -> str:
+                return (first + dt.timedelta(days=rng.randrange(days))).date().isoformat()
+
             pages: list[tuple[str, Callable[[], httpx.Response]]] = [
                 ("review queue", lambda: client.get("/review")),
                 (
@@ -60,6 +89,12 @@ def bench_console(settings: Settings, requests: int, say: Callable[[str], None])
                         headers={"x-csrf-token": token},
                     ),
                 ),
+                ("evidence, claim #", lambda: evidence_search(claim=f"9{rng.randint(1, top):012d}")),
+                ("evidence, member ID", lambda: evidence_search(member=rng.choice(members))),
+                ("evidence, payer+category", lambda: evidence_search(payer="BSTM1", category="coding")),
+                ("evidence, one day", lambda: evidence_search(captured_from=(day := one_day()), captured_to=day)),
+                ("evidence, one run", lambda: evidence_search(run=rng.choice(runs) if runs else "none")),
+                ("evidence timeline", lambda: audit.get(f"/audit/items/{rng.randint(1, top)}")),
             ]
             results = [_measure(page, ask, requests, say) for page, ask in pages]
     finally:

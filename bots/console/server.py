@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from bots.accounts import AccountStore
 from bots.console.app import create_app
+from bots.console.auditing import Verifier
 from bots.core.errors import RcmbotError
 from bots.core.settings import Settings
 from bots.evidence.index import EvidenceIndex
@@ -35,6 +36,7 @@ def console_app(settings: Settings, engine: Engine, apply_trigger: Callable[[], 
         "review": ReviewStore(engine, settings.review),
         "worklist": WorklistStore(engine),
         "evidence": evidence,
+        "verifier": Verifier(settings, evidence.store),  # the auditor's pages: one Merkle tree per checkpoint
         "apply_trigger": apply_trigger,
     }
     return create_app(settings, accounts=AccountStore(engine, settings.console), state=state)

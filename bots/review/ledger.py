@@ -3,7 +3,7 @@
 The decision log table is append-only in the database (triggers refuse UPDATE and DELETE); the
 evidence log adds what the database cannot: proof, under signed checkpoints, that no decision
 was changed, removed or reordered since. Each decision row becomes one JSON object in the
-evidence store (kind "decision", or "applied" for the apply transition), appended in id order
+evidence store (kind "decision", or "applied" for what an apply run did at the portal), appended in id order
 after the run or request that wrote it. Decisions are caught up from the database rather than
 hooked into every transaction, so one written by any process is ledgered by the next catch-up.
 """
@@ -23,6 +23,7 @@ from bots.evidence.index import EvidenceIndex, EvidenceQuery
 from bots.evidence.setup import after_run
 from bots.evidence.store import LocalEvidenceStore
 from bots.review.schema import Decision, Task
+from bots.review.states import Action
 
 PREFIX = "decision-"  # a decision leaf's run_id: its id, zero-padded so ids sort as text
 _BATCH = 1000
@@ -31,6 +32,7 @@ _LATE = 1000
 
 
 KINDS = ("decision", "applied")
+APPLY_ACTIONS = {Action.APPLIED, Action.APPLY_FAILED}  # what an apply run did at the portal
 
 
 def decision_json(decision: Decision, task: Task) -> bytes:
@@ -86,7 +88,7 @@ def ledger_decisions(engine: Engine, store: LocalEvidenceStore, durable: bool = 
                     page_url="",
                     run_id=f"{PREFIX}{decision.id:012d}",
                     flow_run_id=None,
-                    kind="applied" if decision.action == "apply" else "decision",
+                    kind="applied" if decision.action in APPLY_ACTIONS else "decision",
                     durable=durable,
                 )
             if len(found) < _BATCH:

@@ -38,6 +38,7 @@ def upgrade() -> None:
     op.create_index("ix_evidence_item", "evidence_index", ["item_id", "seq"])
     op.create_index("ix_evidence_run", "evidence_index", ["run_id", "seq"])
     op.create_index("ix_evidence_captured", "evidence_index", ["captured_at"])
+    op.create_index("ix_evidence_portal", "evidence_index", ["portal", "captured_at"])
     op.create_table(
         "evidence_index_state",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
