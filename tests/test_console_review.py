@@ -6,6 +6,7 @@ hand-made POST); CSRF; a concurrent decision's conflict message; portal text sho
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import secrets
 from collections.abc import Iterator
@@ -267,6 +268,12 @@ def test_coder_edits_supervisor_approves_and_the_portal_receives_it_once(
         assert summary.applied == 1 and summary.approved == 1
         records = portal.server.submissions()
         assert len(records) == 1 and records[0]["modifiers"] == "59"
+        # each decision is in the evidence log (the console ledgers it; the apply run signs it)
+        kinds = ("decision", "applied")
+        ledgered = [json.loads(run.evidence.read(r)) for r in run.evidence.records() if r.kind in kinds]
+        assert {(task.id, "edit"), (task.id, "approve"), (task.id, "applied")} <= {
+            (d["task_id"], d["action"]) for d in ledgered
+        }
         page.reload()
         expect(page.get_by_text(f"reference {records[0]['reference']}")).to_be_visible()
         assert run_async(_applied(ApplyRun.load(settings, base_urls={"bluestem": portal.url}))).approved == 0

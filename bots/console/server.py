@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 import uvicorn
 from fastapi import FastAPI
@@ -18,7 +19,7 @@ from bots.core.errors import RcmbotError
 from bots.core.settings import Settings
 from bots.evidence.index import EvidenceIndex
 from bots.evidence.setup import evidence_store
-from bots.review import ReviewStore
+from bots.review import ReviewStore, ledger_decisions
 from bots.worklist import WorklistStore
 
 START_TIMEOUT_S = 30.0
@@ -38,6 +39,7 @@ def console_app(settings: Settings, engine: Engine, apply_trigger: Callable[[], 
         "evidence": evidence,
         "verifier": Verifier(settings, evidence.store),  # the auditor's pages: one Merkle tree per checkpoint
         "apply_trigger": apply_trigger,
+        "ledger": partial(ledger_decisions, engine, evidence.store),  # decisions into the evidence log
     }
     return create_app(settings, accounts=AccountStore(engine, settings.console), state=state)
 

@@ -28,6 +28,8 @@ from bots.console.reviewing import (
     sla,
     split_evidence,
 )
+from bots.core.errors import RcmbotError
+from bots.core.logs import get_logger
 from bots.core.models import Role
 from bots.review import (
     Action,
@@ -41,6 +43,7 @@ from bots.review import (
 )
 from bots.worklist import WorklistStore
 
+log = get_logger(__name__)
 router = APIRouter()
 # Whoever may post to a task at all; the state machine then decides the action itself
 Decider = Annotated[User, Depends(require(Role.SUPERVISOR, Role.CODER))]
@@ -106,6 +109,7 @@ async def bulk(request: Request, user: Annotated[User, Depends(require(Role.SUPE
         flash(request, response, "choose tasks and give a reason to approve them together", "error")
         return response
     outcome = review.decide_many(chosen, actor(user), Action.APPROVE, reason)
+    _on_the_record(request)
     refused = {task_id: why for task_id, why in outcome.items() if why}
     if len(refused) < len(outcome):
         _apply_soon(request)
@@ -188,6 +192,7 @@ async def decide(request: Request, task_id: TaskId, user: Decider, review: Revie
         review.decide(task_id, actor(user), action, version, form.get("reason", ""), _recorded(form))
     except ReviewError as exc:
         return _refused(request, user, review, items, task, exc, decision=form)
+    _on_the_record(request)
     if action in (Action.APPROVE, Action.RETRY):
         _apply_soon(request)
     audit(request, "decide_task", f"task {task_id} {action.value}", item_id=task.item_id, task_id=task_id)
@@ -244,10 +249,23 @@ async def edit(request: Request, task_id: TaskId, user: Decider, review: Reviews
         review.edit(task_id, actor(user), version, typed.proposal, form.get("edit_reason", ""))
     except ReviewError as exc:
         return _refused(request, user, review, items, task, exc, form=typed)
+    _on_the_record(request)
     audit(request, "edit_task", f"task {task_id}", item_id=task.item_id, task_id=task_id)
     response = RedirectResponse(f"/review/tasks/{task_id}?{form.get('back', '')}", 303)
     flash(request, response, f"task {task_id}: proposed decision saved")
     return response
+
+
+def _on_the_record(request: Request) -> None:
+    """A decision goes into the evidence log at once (the next run or hourly checkpoint signs it).
+    It is already committed in the database, so trouble here is logged, not shown: the hourly
+    catch-up ledgers it then."""
+    ledger = getattr(request.app.state, "ledger", None)
+    try:
+        if ledger is not None:
+            ledger()
+    except (RcmbotError, OSError) as exc:
+        log.error("decision_not_ledgered", error=str(exc))
 
 
 def _apply_soon(request: Request) -> None:
