@@ -317,6 +317,12 @@ def test_the_console_as_a_supervisor_sees_it(page: Page, settings, portal, datas
         expect(page.get_by_role("table", name="Adjustments")).to_be_visible()
         page.screenshot(path=folder / "console-task.png", full_page=True)
         assert (folder / "console-queue.png").stat().st_size > 10_000
+        item_id = desk.review.queue(QueueFilter()).tasks[0][0].item_id
+        auditor = page.context.browser.new_context(viewport={"width": 1280, "height": 860}).new_page()  # type: ignore[union-attr]
+        signed_in(auditor, desk, Role.AUDITOR, f"/audit/items/{item_id}")
+        expect(auditor.locator(".verify").first).to_have_text("verified")
+        auditor.screenshot(path=folder / "console-audit.png", full_page=True)
+        auditor.context.close()
     finally:
         running.stop()
 

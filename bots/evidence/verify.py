@@ -139,12 +139,13 @@ def verify(
                 )
         if latest is not None and size == latest.size:
             snapshot = (log.offset, frontier.to_dict(), frontier.root().hex())
-    if previous and not since and frontier.size < previous.size:
+    cut_below_checkpoint = latest is not None and frontier.size < latest.size
+    if previous and not since and frontier.size < previous.size and not cut_below_checkpoint:
         report.problems.append(
             f"truncated: the log holds {frontier.size} records, fewer than the {previous.size} verified at "
             f"checkpoint time {previous.checkpoint_time}"
         )
-    if latest is not None and frontier.size < latest.size:
+    if latest is not None and cut_below_checkpoint:
         report.problems.append(
             f"truncated: {store.log} holds {frontier.size} records but checkpoint "
             f"#{checkpoints[-1][0]} signed {latest.size}: records at the end were removed"
