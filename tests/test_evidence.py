@@ -17,7 +17,7 @@ from bots.evidence import merkle
 from bots.evidence.checkpoint import Signer, load_public_key
 from bots.evidence.crypto import Keyring
 from bots.evidence.index import EvidenceIndex, EvidenceQuery
-from bots.evidence.records import EvidenceRecord, safe_url
+from bots.evidence.records import EvidenceRecord, Stored, safe_url
 from bots.evidence.store import LocalEvidenceStore
 from bots.evidence.upkeep import expire, rotate_key
 from bots.evidence.verify import Verified, verify
@@ -285,3 +285,91 @@ def test_the_index_follows_the_log_and_its_relocations(tmp_path, signer, keyring
     assert index.find(record.sha256) == store.records()[2]
     tree = merkle.Tree(store.leaf_hashes(6))
     assert tree.root() == store.checkpoints()[-1].root
+
+
+def _restore(store: LocalEvidenceStore, seq: int, stored: dict[str, object]) -> None:
+    """Rewrite record `seq`'s stored part in the log (not part of its leaf: the tree cannot see it)."""
+    log = lines(store)
+    outer = json.loads(log[seq])
+    outer["stored"] = stored
+    log[seq] = (json.dumps(outer) + "\n").encode()
+    store.log.write_bytes(b"".join(log))
+
+
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_a_record_re_pointed_at_another_file_is_named(tmp_path, signer, keyring, encrypted) -> None:
+    store = signed_store(tmp_path, signer, keyring=keyring if encrypted else None)
+    victim, other = store.records()[4], store.records()[3]
+    _restore(store, victim.seq, other.stored.model_dump())
+    (store.root / str(victim.path)).unlink()  # and its own file removed
+    problems = check(store, signer)
+    expected = "share one encrypted object" if encrypted else "is stored at"
+    assert any(expected in p and "4" in p for p in problems), problems
+
+
+def test_a_file_removed_without_a_tombstone_is_named(tmp_path, signer, keyring) -> None:
+    store = signed_store(tmp_path, signer, keyring=keyring)
+    victim = store.records()[2]
+    store.relocate(victim.seq, Stored(path=None))  # a retention that never happened
+    (store.root / str(victim.path)).unlink()
+    assert f"removed: the file of record seq {victim.seq} is gone and no tombstone lists it" in check(store, signer)
+
+
+def test_a_path_outside_the_store_is_never_followed(tmp_path, signer) -> None:
+    store = signed_store(tmp_path, signer)
+    outside = tmp_path / "victim.txt"
+    outside.write_text("not evidence")
+    with open(store.relocations, "a") as f:
+        f.write(json.dumps({"seq": 1, "stored": {"path": "../../victim.txt", "sha256": None, "key": None}}) + "\n")
+    assert any("not a relocation" in p for p in check(store, signer))
+    expire(store, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), run_id="retention-t")
+    assert outside.read_text() == "not evidence"
+
+
+def test_removed_checkpoints_are_named(tmp_path, signer) -> None:
+    store = signed_store(tmp_path, signer)
+    key = load_public_key(signer.public_pem())
+    first = verify(store, key)
+    kept = store.checkpoints_file.read_text().splitlines()[0] + "\n"
+    store.checkpoints_file.write_text(kept)  # drop the latest: seq 3-5 are unsigned again
+    problems = verify(store, key, previous=first.verified).problems
+    assert any("the checkpoint verified before (6 records" in p and "gone" in p for p in problems)
+    assert any("checkpoints of 6 were written: checkpoints were removed" in p for p in check(store, signer))
+
+
+def test_since_checkpoint_notices_a_shorter_or_missing_log(tmp_path, signer) -> None:
+    store = signed_store(tmp_path, signer)
+    key = load_public_key(signer.public_pem())
+    state = verify(store, key).verified
+    store.log.write_bytes(b"".join(lines(store)[:2]))
+    assert any(p.startswith("truncated:") for p in verify(store, key, previous=state, since=True).problems)
+    store.log.unlink()
+    assert not verify(store, key, previous=state, since=True).ok
+
+
+def test_an_index_missing_rows_or_behind_the_log_is_rebuilt_from_it(tmp_path, signer) -> None:
+    from sqlalchemy import delete, update
+
+    from bots.evidence.index import rows, state
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    upgrade(url)
+    engine = open_engine(url)
+    store = signed_store(tmp_path, signer)
+    EvidenceIndex(engine, store).sync()
+    with engine.begin() as conn:
+        conn.execute(delete(rows).where(rows.c.seq == 3))  # hides a record from search and export
+    assert len(EvidenceIndex(engine, store).search(EvidenceQuery(limit=100))) == 5
+    index = EvidenceIndex(engine, store)
+    index.sync()
+    assert [r.seq for r in index.search(EvidenceQuery(limit=100))] == [5, 4, 3, 2, 1, 0]
+    put(store, b"<html>later</html>")
+    with engine.begin() as conn:  # an offset moved past a new record
+        conn.execute(update(state).values(log_offset=store.log.stat().st_size))
+    fresh = EvidenceIndex(engine, store)
+    fresh.sync()
+    assert fresh.search(EvidenceQuery(limit=1))[0].seq == 6
+    with engine.begin() as conn:  # another process indexing the same records meanwhile
+        conn.execute(delete(state))
+    fresh.sync()
+    assert len(fresh.search(EvidenceQuery(limit=100))) == 7

@@ -9,8 +9,25 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Column, Integer, MetaData, String, Table, Text, and_, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import ColumnElement
 
 from bots.core.dbtypes import UTCDateTime
@@ -63,14 +80,27 @@ class EvidenceQuery:
 class EvidenceIndex:
     def __init__(self, engine: Engine, store: LocalEvidenceStore) -> None:
         self.engine, self.store = engine, store
+        self._rebuilt = False
 
     def sync(self) -> int:
-        """Catch up with the log and the relocations; the number of records added. Safe to run
-        from several processes at once: rows are keyed by seq, offsets only move forward."""
-        added = 0
+        """Catch up with the log and the relocations; the number of log records read. Safe to run
+        from several processes at once: rows are keyed by seq (a row already there is left as it
+        is), offsets only move forward. An index that is missing rows or stopped short of the
+        log (damaged, or edited) is rebuilt from the log, once per process."""
+        read = self._catch_up()
+        if not self._rebuilt and not self._complete():
+            self._rebuilt = True
+            with self.engine.begin() as conn:
+                conn.execute(delete(rows))
+                conn.execute(delete(state))
+            read = self._catch_up()
+        return read
+
+    def _catch_up(self) -> int:
         with self.engine.connect() as conn:
             log_offset, moves_offset = self._offsets(conn)
         batch: list[dict[str, object]] = []
+        read = 0
         log = self.store.lines(log_offset)
         for line in log:
             try:
@@ -78,35 +108,43 @@ class EvidenceIndex:
             except ValueError:
                 continue  # verify names it; the index skips it
             if len(batch) >= _BATCH:
-                added += self._insert(batch, log.offset, "log_offset")
+                read += self._insert(batch, log.offset)
                 batch = []
-        added += self._insert(batch, log.offset, "log_offset")
-        moves = Lines(self.store.relocations, moves_offset)
+        read += self._insert(batch, log.offset)
         with self.engine.begin() as conn:
+            indexed = conn.scalar(select(func.max(rows.c.seq)))
+            moves = Lines(self.store.relocations, moves_offset)
+            done = moves_offset
             for line in moves:
                 try:
                     seq, stored = parse_relocation(line)
                 except ValueError:
+                    done = moves.offset
                     continue
+                if indexed is None or seq > indexed:
+                    break  # its record came after the log was read: the next catch-up applies it
                 conn.execute(update(rows).where(rows.c.seq == seq).values(**_stored(stored)))
-            self._advance(conn, "relocations_offset", moves.offset)
-        return added
+                done = moves.offset
+            self._advance(conn, "relocations_offset", done)
+        return read
+
+    def _complete(self) -> bool:
+        """Whether the index holds every record up to the log's last one (rows are seq 0..n-1)."""
+        with self.engine.connect() as conn:
+            count, top = conn.execute(select(func.count(), func.max(rows.c.seq))).one()
+        last = self.store.last_seq()
+        return (top is None and last is None) or (top == last and count == top + 1)
 
     def _offsets(self, conn: Connection) -> tuple[int, int]:
         found = conn.execute(select(state.c.log_offset, state.c.relocations_offset)).first()
         return (int(found[0]), int(found[1])) if found else (0, 0)
 
-    def _insert(self, batch: list[dict[str, object]], end: int, which: str) -> int:
+    def _insert(self, batch: list[dict[str, object]], end: int) -> int:
         with self.engine.begin() as conn:
-            have = set()
             if batch:
-                seqs = [row["seq"] for row in batch]
-                have = set(conn.scalars(select(rows.c.seq).where(rows.c.seq.in_(seqs))))
-                fresh = [row for row in batch if row["seq"] not in have]
-                if fresh:
-                    conn.execute(insert(rows), fresh)
-            self._advance(conn, which, end)
-            return len(batch) - len(have)
+                conn.execute(_insert_new(conn), batch)
+            self._advance(conn, "log_offset", end)
+        return len(batch)
 
     @staticmethod
     def _advance(conn: Connection, which: str, end: int) -> None:
@@ -167,6 +205,15 @@ class EvidenceIndex:
         with self.engine.connect() as conn:
             found = conn.execute(select(rows).where(rows.c.item_id.in_(ids)).order_by(rows.c.seq))
             return [_record(r._mapping) for r in found]
+
+
+def _insert_new(conn: Connection) -> Insert:
+    """An INSERT of index rows that leaves a row already there (another process indexed it) alone."""
+    if conn.dialect.name == "sqlite":
+        return sqlite_insert(rows).on_conflict_do_nothing(index_elements=["seq"])
+    if conn.dialect.name == "postgresql":
+        return postgresql_insert(rows).on_conflict_do_nothing(index_elements=["seq"])
+    return insert(rows)
 
 
 def _stored(stored: Stored) -> dict[str, object]:

@@ -17,7 +17,7 @@ import re
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 Kind = Literal["evidence", "trace", "decision", "applied", "tombstone"]
 KINDS: tuple[str, ...] = ("evidence", "trace", "decision", "applied", "tombstone")
@@ -45,6 +45,11 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+# the only shapes a stored object's path takes: a file two levels under objects/, never a path
+# that could leave the store (retention and rotation delete by it)
+OBJECT_PATH = re.compile(r"objects/[0-9a-f]{2}/[0-9a-f]{32,64}\.(?:png|jpg|html|json|zip|bin)")
+
+
 class Stored(BaseModel):
     """Where a record's bytes are kept: `path` relative to the store root (None once expired),
     the SHA-256 of the bytes on disk (the ciphertext when encrypted) and the key id."""
@@ -54,6 +59,17 @@ class Stored(BaseModel):
     path: str | None
     sha256: str | None = None
     key: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _inside_objects(cls, path: str | None) -> str | None:
+        if path is not None and not OBJECT_PATH.fullmatch(path):
+            raise ValueError(f"not a stored object's path: {path[:80]!r}")
+        return path
+
+    def content_addressed(self, sha256: str, media_type: str) -> bool:
+        """Whether this is where plain content of that hash lives (plain objects are named by it)."""
+        return self.path == f"objects/{sha256[:2]}/{sha256}.{EXTENSIONS.get(media_type, '')}"
 
 
 class EvidenceRecord(BaseModel):

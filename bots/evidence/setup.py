@@ -15,11 +15,12 @@ from bots.evidence.store import LocalEvidenceStore
 
 
 def evidence_store(settings: Settings) -> LocalEvidenceStore:
-    """The store; new objects encrypted when the setting is on. A keyring left from earlier
-    encrypted evidence is read even with encryption off, so that evidence stays readable."""
+    """The store; new objects encrypted when the setting is on, and also once a keyring exists
+    (a store that holds encrypted evidence stays encrypted: one that switched back would keep
+    new captures in plain beside the encrypted ones)."""
     path = settings.evidence_key_path
-    keyring = Keyring.load_or_create(path) if settings.evidence.encryption or path.exists() else None
-    return LocalEvidenceStore(settings.evidence_path, keyring, encrypt=settings.evidence.encryption)
+    encrypt = settings.evidence.encryption or path.exists()
+    return LocalEvidenceStore(settings.evidence_path, Keyring.load_or_create(path) if encrypt else None)
 
 
 def signer(settings: Settings) -> Signer:

@@ -122,6 +122,19 @@ class Lines:
                 yield line[:-1]
 
 
+def _last_seq(f: IO[bytes], path: Path) -> int | None:
+    end = f.seek(0, os.SEEK_END)
+    f.seek(max(0, end - _TAIL_READ))
+    tail = f.read()
+    complete = tail[: tail.rfind(b"\n") + 1].rstrip(b"\n")  # a torn last line is not a record yet
+    if not complete:
+        return None
+    try:
+        return parse_log_line(complete.rsplit(b"\n", 1)[-1])[1].seq
+    except ValueError as exc:
+        raise EvidenceError(f"{path}: the last record is unreadable, so no record can follow it") from exc
+
+
 class LocalEvidenceStore:
     """An evidence store on the local file system; objects encrypted when given a keyring."""
 
@@ -200,14 +213,16 @@ class LocalEvidenceStore:
         end = f.seek(0, os.SEEK_END)
         if self._next and self._next[0] == end:
             return self._next[1]
-        if not end:
-            return 0
-        f.seek(max(0, end - _TAIL_READ))
-        last = f.read().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        last = _last_seq(f, self.log)
+        return 0 if last is None else last + 1
+
+    def last_seq(self) -> int | None:
+        """The sequence number of the log's last complete record (None: no record yet)."""
         try:
-            return parse_log_line(last)[1].seq + 1
-        except ValueError as exc:
-            raise EvidenceError(f"{self.log}: the last record is unreadable, so no record can follow it") from exc
+            with open(self.log, "rb") as f:
+                return _last_seq(f, self.log)
+        except FileNotFoundError:
+            return None
 
     def relocate(self, seq: int, stored: Stored) -> None:
         """Record that record `seq`'s bytes are now kept as `stored` (None path: removed)."""
@@ -276,22 +291,37 @@ class LocalEvidenceStore:
 
     def checkpoint(self, signer: Signer, *, force: bool = False) -> Checkpoint | None:
         """Sign the tree as it is now, when it grew since the last checkpoint (or `force`); the
-        frontier is cached in tree.json so a checkpoint reads only the records added since."""
+        frontier is cached in tree.json so a checkpoint reads only the records added since. The
+        cache is written after the checkpoint it goes with: verify relies on that order."""
         with locked_append(self.checkpoints_file) as f:
             frontier, offset = self._cached_frontier()
             new, hashes = self.lines(offset), []
             for line in new:
-                hashes.append(merkle.leaf_hash(json.loads(line)["leaf"].encode()))
+                try:
+                    leaf = parse_log_line(line)[0]
+                except ValueError as exc:
+                    raise EvidenceError(
+                        f"{self.log}: record {frontier.size + 1} is not readable, so it cannot be signed: "
+                        "run `rcmbot evidence verify`"
+                    ) from exc
+                hashes.append(merkle.leaf_hash(leaf.encode()))
                 frontier.append(hashes[-1])
+            latest = self.checkpoints()
+            if latest and frontier.size < latest[-1].size:
+                raise EvidenceError(
+                    f"{self.log} holds {frontier.size} records, fewer than the {latest[-1].size} the latest "
+                    "checkpoint signed: run `rcmbot evidence verify`"
+                )
+            made = None
+            if force or not latest or latest[-1].size != frontier.size:
+                made = signer.sign(frontier.size, frontier.root(), dt.datetime.now(dt.UTC).replace(microsecond=0))
+                f.write((made.to_json() + "\n").encode())
+                f.flush()
+                os.fsync(f.fileno())
             with open(self.root / LEAF_CACHE, "ab") as leaves:
                 leaves.write(b"".join(hashes))
             write_atomic(self.root / TREE_CACHE, json.dumps({"offset": new.offset, **frontier.to_dict()}).encode())
-            latest = self.checkpoints()
-            if latest and latest[-1].size == frontier.size and not force:
-                return None
-            checkpoint = signer.sign(frontier.size, frontier.root(), dt.datetime.now(dt.UTC).replace(microsecond=0))
-            f.write((checkpoint.to_json() + "\n").encode())
-            return checkpoint
+            return made
 
     def _cached_frontier(self) -> tuple[merkle.Frontier, int]:
         """The cached frontier and the log offset it reached; an empty tree (and no cached leaves)

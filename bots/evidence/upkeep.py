@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,22 +23,23 @@ def rotate_key(store: LocalEvidenceStore) -> Rotation:
     """Re-encrypt every stored object (plain ones too) under a fresh key that becomes current.
     Content hashes and the tree do not change: only where each record's bytes are. An object is
     read and checked against its content hash before its new copy replaces it, and the old file
-    is removed only after the relocation is on record, so a crash leaves at worst orphans.
+    is removed as soon as no record points at it, so a crash leaves at most one orphan.
     Earlier keys stay in the keyring: a sweep that started before the rotation may still write
     with one (a second rotation moves those too)."""
     if store.keyring is None:
         raise ValueError("rotation needs a keyring")
     key_id = store.keyring.add_new()
     store.encrypt = True
-    moved: list[EvidenceRecord] = []
-    for record in store.records():
-        if record.stored.path is None or record.stored.key == key_id:
-            continue
+    records = [r for r in store.records() if r.stored.path is not None and r.stored.key != key_id]
+    users = Counter(r.stored.path for r in records)  # plain objects are shared by identical captures
+    for record in records:
         content = store.read(record)
         store.relocate(record.seq, store.seal_object(content))
-        moved.append(record)
-    _remove(store, {r.stored.path for r in moved if r.stored.path})
-    return Rotation(key_id, len(moved))
+        path = str(record.stored.path)
+        users[path] -= 1
+        if not users[path]:  # at once, so a rotation cut short leaves no plain copies behind
+            _remove(store, {path})
+    return Rotation(key_id, len(records))
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,7 @@ def expire(store: LocalEvidenceStore, before: dt.datetime, run_id: str) -> Expir
     due = [r for r in records if r.kind != "tombstone" and r.stored.path is not None and r.captured_at < before]
     if not due:
         return Expiry(0, None)
-    listing = {"reason": "retention period ended", "captured_before": f"{before:%Y-%m-%dT%H:%M:%SZ}"}
+    listing = {"reason": "retention period ended", "captured_before": before.astimezone(dt.UTC).isoformat()}
     tombstone = store.put(
         json.dumps({**listing, "seqs": [r.seq for r in due]}).encode(),
         "application/json",

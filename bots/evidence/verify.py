@@ -4,23 +4,29 @@ tree, the tree against every signed checkpoint.
 What each kind of tampering looks like here:
 - an altered file: its bytes no longer hash to the record's stored hash (or, decrypted, to the
   content hash);
+- a record re-pointed at another file: a plain record not stored where its content hash says,
+  or two records sharing one encrypted object;
+- a file removed without a tombstone listing its record (retention writes one first);
 - an altered record: the tree's root at the next checkpoint differs from the signed one;
 - an inserted, removed or reordered record: a sequence number out of place, and a root mismatch;
 - a truncated tail: the log holds fewer records than a checkpoint signed;
 - a rewritten history (records changed and a new checkpoint signed over them): the earlier
   checkpoints, and the checkpoint this verifier last accepted, no longer match the tree;
+- removed checkpoints: the checkpoint last verified is gone, or the writer's own cache says it
+  signed more records than the latest checkpoint left holds;
 - a forged checkpoint: its signature does not verify under the signing key.
 A file with no record (a crash between writing the file and its record) is an orphan: reported,
 not a failure. `since` verifies only what was added after the last verified checkpoint, starting
-from the tree frontier saved then (the saved root proves the old records are the same ones).
+from the tree frontier saved then (the saved root proves the old records are the same ones), and
+checks that the log and the checkpoints still reach that far.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +37,7 @@ from bots.core.errors import EvidenceError
 from bots.evidence import merkle
 from bots.evidence.checkpoint import Checkpoint, fingerprint, signature_ok
 from bots.evidence.records import EvidenceRecord, Stored, parse_log_line, parse_relocation
-from bots.evidence.store import Lines, LocalEvidenceStore, write_atomic
+from bots.evidence.store import TREE_CACHE, Lines, LocalEvidenceStore, write_atomic
 
 
 @dataclass
@@ -51,11 +57,15 @@ class Verified:
     @classmethod
     def load(cls, path: Path) -> Verified | None:
         try:
-            return cls(**json.loads(path.read_bytes()))
+            state = cls(**json.loads(path.read_bytes()))
+            merkle.Frontier.from_dict(state.frontier)
         except FileNotFoundError:
             return None
         except (ValueError, TypeError) as exc:
             raise EvidenceError(f"{path}: not a verification state file; remove it to verify everything") from exc
+        if min(state.size, state.log_offset, state.relocations_offset) < 0:
+            raise EvidenceError(f"{path}: not a verification state file; remove it to verify everything")
+        return state
 
 
 @dataclass
@@ -73,11 +83,15 @@ class Report:
         return not self.problems
 
 
-@dataclass
+@dataclass(frozen=True)
 class _File:
-    stored: Stored
-    sha256: str
+    """A record whose stored object is to be checked (or whose removal is to be justified)."""
+
     seq: int
+    sha256: str
+    media_type: str
+    captured_at: dt.datetime
+    stored: Stored
 
 
 def verify(
@@ -92,22 +106,24 @@ def verify(
     report = Report()
     start = previous if since else None
     checkpoints = _checkpoints(store, public_key, report)
+    latest = checkpoints[-1][1] if checkpoints else None
+    if previous is not None:
+        _still_there(store, checkpoints, previous, report)
+    if start is not None and not _log_reaches(store, start, report):
+        return report
+    _writer_signed(store, latest, report)
+
     by_size: dict[int, list[tuple[int, Checkpoint]]] = {}
     for n, cp in checkpoints:
         if start is None or cp.size > start.size:
             by_size.setdefault(cp.size, []).append((n, cp))
-    latest = checkpoints[-1][1] if checkpoints else None
-
     frontier = merkle.Frontier.from_dict(start.frontier) if start else merkle.Frontier()
-    offset = start.log_offset if start else 0
-    files: dict[str, _File] = {}
+    files: dict[int, _File] = {}
+    tombstones: list[EvidenceRecord] = []
     expected = frontier.size
-    good_root = previous.root if previous else None
     snapshot: tuple[int, dict[str, object], str] | None = None
-    line_no = expected
-    log = store.lines(offset)
-    for line in log:
-        line_no += 1
+    log = store.lines(start.log_offset if start else 0)
+    for line_no, line in enumerate(log, expected + 1):
         try:
             leaf, record = parse_log_line(line)
         except ValueError:
@@ -123,9 +139,11 @@ def verify(
         expected = record.seq + 1
         frontier.append(merkle.leaf_hash(leaf.encode()))
         report.records += 1
-        _want_file(files, record)
+        files[record.seq] = _File(record.seq, record.sha256, record.media_type, record.captured_at, record.stored)
+        if record.kind == "tombstone":
+            tombstones.append(record)
         size = frontier.size
-        if previous and not since and size == previous.size and frontier.root().hex() != good_root:
+        if previous and not since and size == previous.size and frontier.root().hex() != previous.root:
             report.problems.append(
                 f"rewritten history: the first {size} records no longer hash to the root verified at "
                 f"checkpoint time {previous.checkpoint_time}"
@@ -139,36 +157,15 @@ def verify(
                 )
         if latest is not None and size == latest.size:
             snapshot = (log.offset, frontier.to_dict(), frontier.root().hex())
-    cut_below_checkpoint = latest is not None and frontier.size < latest.size
-    if previous and not since and frontier.size < previous.size and not cut_below_checkpoint:
-        report.problems.append(
-            f"truncated: the log holds {frontier.size} records, fewer than the {previous.size} verified at "
-            f"checkpoint time {previous.checkpoint_time}"
-        )
-    if latest is not None and cut_below_checkpoint:
-        report.problems.append(
-            f"truncated: {store.log} holds {frontier.size} records but checkpoint "
-            f"#{checkpoints[-1][0]} signed {latest.size}: records at the end were removed"
-        )
-    elif latest is not None and frontier.size > latest.size:
-        report.notes.append(
-            f"{frontier.size - latest.size} record(s) added since the latest checkpoint (not signed yet)"
-        )
-    elif latest is None and frontier.size:
-        report.notes.append("no checkpoint yet: the records are checked against their files only")
+    _ends(store, frontier.size, checkpoints, previous if not since else None, report)
 
-    relocations_offset = _relocations(store, files, start, report)
-    _check_files(store, files.values(), report, workers)
+    relocations_offset = _relocations(store, files, tombstones, start, report)
+    _check_files(store, files, tombstones, report, workers)
     if not since:
         _orphans(store, {f.stored.path for f in files.values() if f.stored.path}, report)
     if report.ok and latest is not None and snapshot is not None:
         report.verified = Verified(
-            latest.size,
-            snapshot[2],
-            snapshot[0],
-            relocations_offset,
-            snapshot[1],
-            f"{latest.time:%Y-%m-%dT%H:%M:%SZ}",
+            latest.size, snapshot[2], snapshot[0], relocations_offset, snapshot[1], f"{latest.time:%Y-%m-%dT%H:%M:%SZ}"
         )
     elif report.ok and latest is not None and start is not None and latest.size == start.size:
         report.verified = start
@@ -204,76 +201,189 @@ def _checkpoints(
     return found
 
 
-def _want_file(files: dict[str, _File], record: EvidenceRecord) -> None:
-    key = record.stored.path or f"expired:{record.seq}"
-    files.setdefault(key, _File(record.stored, record.sha256, record.seq))
+def _still_there(
+    store: LocalEvidenceStore, checkpoints: list[tuple[int, Checkpoint]], previous: Verified, report: Report
+) -> None:
+    """The checkpoint this verifier accepted before must still be on record: removing checkpoints
+    would otherwise unprotect the records they signed."""
+    if not any(cp.size == previous.size and cp.root.hex() == previous.root for _, cp in checkpoints):
+        report.problems.append(
+            f"{store.checkpoints_file}: the checkpoint verified before ({previous.size} records, "
+            f"{previous.checkpoint_time}) is gone or changed: checkpoints were removed or rewritten"
+        )
 
 
-def _relocations(store: LocalEvidenceStore, files: dict[str, _File], start: Verified | None, report: Report) -> int:
+def _log_reaches(store: LocalEvidenceStore, start: Verified, report: Report) -> bool:
+    """For `since`: the log still holds every byte verified before (a shorter or replaced log
+    would otherwise look like one with nothing new)."""
+    try:
+        with open(store.log, "rb") as f:
+            f.seek(max(0, start.log_offset - 1))
+            intact = start.log_offset == 0 or f.read(1) == b"\n"
+    except OSError:
+        intact = start.log_offset == 0
+    if not intact:
+        report.problems.append(
+            f"truncated: {store.log} no longer reaches the {start.size} records verified at checkpoint time "
+            f"{start.checkpoint_time}: verify everything to see what changed"
+        )
+    return intact
+
+
+def _writer_signed(store: LocalEvidenceStore, latest: Checkpoint | None, report: Report) -> None:
+    """The checkpoint writer's cache is written after the checkpoint it went with, so it never
+    holds more records than the latest checkpoint, unless checkpoints were removed since."""
+    try:
+        cached = int(json.loads((store.root / TREE_CACHE).read_bytes())["size"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if cached > (latest.size if latest else 0):
+        report.problems.append(
+            f"{store.checkpoints_file}: its latest checkpoint signs {latest.size if latest else 0} records, but "
+            f"checkpoints of {cached} were written: checkpoints were removed"
+        )
+
+
+def _ends(
+    store: LocalEvidenceStore,
+    size: int,
+    checkpoints: list[tuple[int, Checkpoint]],
+    previous: Verified | None,
+    report: Report,
+) -> None:
+    latest = checkpoints[-1][1] if checkpoints else None
+    if latest is not None and size < latest.size:
+        report.problems.append(
+            f"truncated: {store.log} holds {size} records but checkpoint "
+            f"#{checkpoints[-1][0]} signed {latest.size}: records at the end were removed"
+        )
+    elif previous is not None and size < previous.size:
+        report.problems.append(
+            f"truncated: the log holds {size} records, fewer than the {previous.size} verified at "
+            f"checkpoint time {previous.checkpoint_time}"
+        )
+    elif latest is not None and size > latest.size:
+        report.notes.append(f"{size - latest.size} record(s) added since the latest checkpoint (not signed yet)")
+    elif latest is None and size:
+        report.notes.append("no checkpoint yet: the records are checked against their files only")
+
+
+def _relocations(
+    store: LocalEvidenceStore,
+    files: dict[int, _File],
+    tombstones: list[EvidenceRecord],
+    start: Verified | None,
+    report: Report,
+) -> int:
     """Apply later locations (rotation, retention); with `start`, only those written since, and
     each relocated older record's file is checked again. The offset read up to."""
     moves = Lines(store.relocations, start.relocations_offset if start else 0)
-    by_seq = {f.seq: key for key, f in files.items()}
     older: dict[int, Stored] = {}  # relocated records from before `start`: their content hash is in the log
-    for line in moves:
+    for n, line in enumerate(moves, 1):
         try:
             seq, stored = parse_relocation(line)
         except ValueError:
-            report.problems.append(f"{store.relocations}: a line is not a relocation")
+            report.problems.append(f"{store.relocations}: line {n} (from the offset read): not a relocation")
             continue
-        old = files.pop(by_seq.pop(seq, ""), None)
-        if old is None:
+        if seq in files:
+            files[seq] = _File(seq, files[seq].sha256, files[seq].media_type, files[seq].captured_at, stored)
+        else:
             older[seq] = stored
-            continue
-        key = stored.path or f"expired:{seq}"
-        files[key] = _File(stored, old.sha256, seq)
-        by_seq[seq] = key
-    for line in store.lines() if older else ():
-        try:
-            record = parse_log_line(line)[1]
-        except ValueError:
-            continue
-        if record.seq in older:
-            stored = older.pop(record.seq)
-            files[stored.path or f"expired:{record.seq}"] = _File(stored, record.sha256, record.seq)
+    need_tombstones = start is not None and any(f.stored.path is None for f in files.values())
+    if older or need_tombstones:  # one pass over the whole log: rare (after a rotation or retention)
+        for line in store.lines():
+            try:
+                record = parse_log_line(line)[1]
+            except ValueError:
+                continue
+            if record.seq in older:
+                stored = older.pop(record.seq)
+                files[record.seq] = _File(record.seq, record.sha256, record.media_type, record.captured_at, stored)
+            if need_tombstones and record.kind == "tombstone" and record.seq not in files:
+                tombstones.append(record)
     for seq in older:
         report.problems.append(f"{store.relocations}: relocates seq {seq}, which the log does not hold")
     return moves.offset
 
 
-def _check_files(store: LocalEvidenceStore, files: Iterable[_File], report: Report, workers: int | None) -> None:
-    def check(file: _File) -> tuple[str | None, int]:
-        if file.stored.path is None:
-            return None, 0  # removed at the end of its retention period: its record stays
-        path = store.root / file.stored.path
-        try:
-            data = path.read_bytes()
-        except OSError:
-            return f"missing: {path} (record seq {file.seq})", 0
-        if hashlib.sha256(data).hexdigest() != file.stored.sha256:
-            return f"altered: {path} (record seq {file.seq}: its bytes no longer hash to {file.stored.sha256})", len(
-                data
-            )
-        if file.stored.key is not None:
-            try:
-                content = store.decrypt(file.stored, data)
-            except EvidenceError as exc:
-                return f"altered: {path} (record seq {file.seq}: {exc})", len(data)
-            if hashlib.sha256(content).hexdigest() != file.sha256:
-                return f"altered: {path} (record seq {file.seq}: content no longer matches sha256 {file.sha256})", len(
-                    data
+def _check_files(
+    store: LocalEvidenceStore,
+    files: dict[int, _File],
+    tombstones: list[EvidenceRecord],
+    report: Report,
+    workers: int | None,
+) -> None:
+    by_path: dict[str, list[_File]] = {}
+    removed = [f for f in files.values() if f.stored.path is None]
+    for file in files.values():
+        if file.stored.path is not None:
+            by_path.setdefault(file.stored.path, []).append(file)
+    for path, sharing in by_path.items():
+        if sharing[0].stored.key is not None and len(sharing) > 1:
+            seqs = ", ".join(str(f.seq) for f in sharing)
+            report.problems.append(f"records seq {seqs} share one encrypted object {path}: a record was re-pointed")
+        for file in sharing:
+            if file.stored.key is None and not file.stored.content_addressed(file.sha256, file.media_type):
+                report.problems.append(
+                    f"altered record: seq {file.seq} is stored at {path}, not where content {file.sha256} lives"
                 )
-        elif file.stored.sha256 != file.sha256:
-            return f"altered record: seq {file.seq} names content {file.sha256} stored as {file.stored.sha256}", 0
-        return None, len(data)
+    _justify_removals(store, removed, tombstones, report)
+
+    def check(path: str) -> tuple[list[str], int]:
+        full = store.root / path
+        try:
+            data = full.read_bytes()
+        except OSError:
+            return [f"missing: {full} (record seq {f.seq})" for f in by_path[path]], 0
+        problems = []
+        for file in by_path[path]:
+            if hashlib.sha256(data).hexdigest() != file.stored.sha256:
+                problems.append(
+                    f"altered: {full} (record seq {file.seq}: its bytes no longer hash to {file.stored.sha256})"
+                )
+            elif file.stored.key is not None:
+                try:
+                    content = store.decrypt(file.stored, data)
+                except EvidenceError as exc:
+                    problems.append(f"altered: {full} (record seq {file.seq}: {exc})")
+                    continue
+                if hashlib.sha256(content).hexdigest() != file.sha256:
+                    problems.append(f"altered: {full} (record seq {file.seq}: content no longer matches {file.sha256})")
+        return problems, len(data)
 
     # hashlib and AES-GCM release the GIL on large buffers: threads use every core
     with ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
-        for problem, size in pool.map(check, files):
+        for problems, size in pool.map(check, by_path):
             report.files += 1
             report.bytes += size
-            if problem:
-                report.problems.append(problem)
+            report.problems += problems
+
+
+def _justify_removals(
+    store: LocalEvidenceStore, removed: list[_File], tombstones: list[EvidenceRecord], report: Report
+) -> None:
+    """A record without its file must be listed by a tombstone (itself a verified record, written
+    before the removal) whose cut-off is after the record's capture."""
+    if not removed:
+        return
+    cutoff: dict[int, dt.datetime] = {}
+    for tombstone in tombstones:
+        try:
+            listing = json.loads(store.read(tombstone))
+            before = dt.datetime.fromisoformat(listing["captured_before"])
+            for seq in listing["seqs"]:
+                cutoff[int(seq)] = max(before, cutoff.get(int(seq), before))
+        except (EvidenceError, ValueError, KeyError, TypeError):
+            report.problems.append(
+                f"tombstone seq {tombstone.seq}: unreadable, so the removals it lists are not proven"
+            )
+    for file in removed:
+        if file.seq not in cutoff:
+            report.problems.append(f"removed: the file of record seq {file.seq} is gone and no tombstone lists it")
+        elif file.captured_at >= cutoff[file.seq]:
+            report.problems.append(
+                f"removed: the file of record seq {file.seq} is gone, but it was captured after its tombstone's cut-off"
+            )
 
 
 def _orphans(store: LocalEvidenceStore, recorded: set[str], report: Report) -> None:

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Depends, Request
 from fastapi import Path as FastPath
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from bots.accounts import CurrentUser as User
 from bots.console.deps import CurrentUser, audit, require
@@ -264,7 +265,7 @@ def _on_the_record(request: Request) -> None:
     try:
         if ledger is not None:
             ledger()
-    except (RcmbotError, OSError) as exc:
+    except (RcmbotError, OSError, SQLAlchemyError) as exc:
         log.error("decision_not_ledgered", error=str(exc))
 
 
