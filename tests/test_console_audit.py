@@ -28,6 +28,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from playwright.sync_api import Page, expect
+from structlog.testing import capture_logs
 
 from bots.accounts import AccountStore
 from bots.console import RunningConsole
@@ -122,7 +123,12 @@ def seed(settings: Settings, worklist: WorklistStore, review: ReviewStore, store
                 "billed_cents": 15000,
                 "next_follow_up_at": NOW + dt.timedelta(days=1),
             }
-            for account, member in (("PA-2001", MEMBER), ("PA-2002", "MBR-77002"), ("PA-2003", "MBR-77003"))
+            for account, member in (
+                ("PA-2001", MEMBER),
+                ("PA-2002", "MBR-77002"),
+                ("PA-2003", "MBR-77003"),
+                ("PA-2004", "MBR-77004"),  # no evidence yet
+            )
         ]
     )
     ids = {item.account_number: item.id for item in worklist.items()}
@@ -240,10 +246,14 @@ def page_token(html: str) -> str:
 
 
 @contextmanager
-def client_as(room: Room, role: Role) -> Iterator[tuple[httpx.Client, str]]:
-    """A script signed in as a new user of `role`, and the CSRF token of its pages."""
+def client_as(room: Room, role: Role, name: str | None = None) -> Iterator[tuple[httpx.Client, str]]:
+    """A script signed in as user `name` (by default a new user of `role`), and the CSRF token of its pages."""
     with httpx.Client(base_url=room.url, headers={"accept": "text/html"}) as client:
-        fields = {"username": room.user(role), "password": PASSWORD, "csrftoken": page_token(client.get("/login").text)}
+        fields = {
+            "username": name or room.user(role),
+            "password": PASSWORD,
+            "csrftoken": page_token(client.get("/login").text),
+        }
         assert client.post("/login", data=fields).status_code == 303
         yield client, page_token(client.get("/review").text)
 
@@ -473,3 +483,106 @@ def test_forged_evidence_names_and_a_search_without_its_token_are_refused(room: 
         ok = client.post("/audit/search", data={"claim": CLAIM, "csrftoken": token}, headers={"x-csrf-token": token})
         assert ok.status_code == 200
         assert client.get("/access-log", params={"action": "search_evidence"}).status_code == 200
+
+
+def post_search(client: httpx.Client, token: str, **fields: str) -> httpx.Response:
+    return client.post("/audit/search", data={**fields, "csrftoken": token}, headers={"x-csrf-token": token})
+
+
+@pytest.mark.parametrize(
+    ("field", "day", "problem"),
+    [
+        (
+            "captured_to",
+            "9999-12-31",
+            "The last capture date is out of range: give a day from 1970-01-01 to 9998-12-31.",
+        ),
+        (
+            "captured_from",
+            "0001-01-01",
+            "The first capture date is out of range: give a day from 1970-01-01 to 9998-12-31.",
+        ),
+    ],
+)
+def test_a_capture_date_out_of_range_is_a_form_error_naming_the_field(
+    room: Room, field: str, day: str, problem: str
+) -> None:
+    with client_as(room, Role.AUDITOR) as (client, token):
+        answer = post_search(client, token, **{field: day})
+        assert answer.status_code == 400
+        assert f'<div class="flash flash-error" role="alert">{problem}</div>' in answer.text
+        assert f'name="{field}" type="date" value="{day}"' in answer.text  # as typed, to be corrected
+
+
+def test_the_access_log_names_only_known_codes_never_what_was_typed(room: Room) -> None:
+    typed = "MBR-77001"  # a member ID typed into the wrong field
+    name = room.user(Role.AUDITOR)
+    with client_as(room, Role.AUDITOR, name) as (client, token):
+        for fields in (
+            {"category": typed},
+            {"payer": typed},
+            {"portal": typed},
+            {"payer": "BSTM1", "category": "coding", "portal": "bluestem"},
+            {"payer": "bstm1", "portal": "Bluestem"},
+        ):
+            assert post_search(client, token, **fields).status_code == 200
+    logged = room.logged(name, "search_evidence")[::-1]
+    assert logged == [
+        "evidence search by category: 0 claims found",
+        "evidence search by payer: 0 claims found",
+        "evidence search by portal: 0 records found",
+        "evidence search by payer BSTM1, category coding, portal bluestem: 1 claims found",
+        "evidence search by payer, portal: 0 claims found",
+    ]
+    everything = [e.what for e in room.accounts.access_log(500, username=name)]
+    assert not any("77001" in what or "bstm1" in what for what in everything)
+
+
+def test_a_refused_export_says_so_plainly_and_logs_the_detail(room: Room) -> None:
+    seeded = room.seeded
+    with client_as(room, Role.AUDITOR) as (client, token), capture_logs() as logs:
+        for account in ("PA-2002", "PA-2003"):  # a file altered; a file removed without a tombstone
+            answer = client.post(
+                f"/audit/items/{seeded.ids[account]}/export", data={"csrftoken": token}, headers={"x-csrf-token": token}
+            )
+            assert answer.status_code == 409 and "zip" not in answer.headers.get("content-type", "")
+            assert "No audit package was made: evidence of this claim was changed or removed" in answer.text
+            assert str(room.store.root) not in answer.text and "objects/" not in answer.text
+            assert str(room.settings.state_path) not in answer.text
+    refused = [e for e in logs if e["event"] == "audit_package_refused"]
+    assert [(e["log_level"], e["item_id"]) for e in refused] == [
+        ("warning", seeded.ids["PA-2002"]),
+        ("warning", seeded.ids["PA-2003"]),
+    ]
+    assert "altered" in refused[0]["problem"] and "no tombstone" in refused[1]["problem"]
+    assert not any(MEMBER in str(e) or "Avery" in str(e) for e in refused)
+
+
+def test_a_claim_without_evidence_has_nothing_to_export(page: Page, room: Room) -> None:
+    item_id = room.seeded.ids["PA-2004"]
+    room.sign_in(page, next_path=f"/audit/items/{item_id}")
+    expect(page.get_by_role("button", name="Export audit package")).to_have_count(0)
+    expect(page.locator(".audit-head")).to_contain_text("No evidence records: nothing to export.")
+    with client_as(room, Role.AUDITOR) as (client, token):
+        answer = client.post(
+            f"/audit/items/{item_id}/export", data={"csrftoken": token}, headers={"x-csrf-token": token}
+        )
+    assert answer.status_code == 409 and "zip" not in answer.headers.get("content-type", "")
+    assert "this claim has no evidence records, so there is nothing to export" in answer.text
+
+
+def test_a_search_finds_the_records_of_a_run_in_progress(room: Room) -> None:
+    run_id = f"run-live-{secrets.token_hex(4)}"
+    room.store.put(
+        png(16, 16, (secrets.randbelow(256), 200, 10)),
+        "image/png",
+        item_id=room.seeded.ids["PA-2003"],
+        portal="bluestem",
+        page_url="http://portal/",
+        run_id=run_id,
+        flow_run_id=None,
+    )  # not indexed: the run has not ended
+    with client_as(room, Role.AUDITOR) as (client, token):
+        answer = post_search(client, token, run=run_id)
+    assert answer.status_code == 200
+    assert answer.text.count(f"<code>{run_id}</code>") == 1

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import bots.evidence.package as package_module
 from bots.cli.common import Invocation
 from bots.core.errors import EvidenceError, InputError
 from bots.evidence import merkle
@@ -35,6 +36,7 @@ from bots.evidence.package import (
 from bots.evidence.records import EvidenceRecord, Stored
 from bots.evidence.setup import evidence_store
 from bots.evidence.store import LocalEvidenceStore
+from bots.evidence.upkeep import expire
 from bots.worklist.db import open_engine, upgrade
 from bots.worklist.store import WorklistStore
 from tests.conftest import ROOT, rcmbot_in_process
@@ -60,18 +62,32 @@ def put(store: LocalEvidenceStore, content: bytes, media_type: str, item_id: int
 
 def fill(store: LocalEvidenceStore, item_id: int = 1) -> list[EvidenceRecord]:
     """An item's evidence (a page, a screenshot, a trace, a decision, a page whose file retention
-    removed) among another item's."""
+    removed) among another item's, and the tombstone that says retention removed that file: the
+    records an export of the item holds."""
     put(store, b"<html>another claim</html>", "text/html", item_id + 1)
     put(store, b"<html>paid</html>", "text/html", item_id)
     put(store, b"\x89PNG screenshot", "image/png", item_id)
     put(store, TRACE, "application/zip", item_id, kind="trace")
     put(store, DECISION, "application/json", item_id, kind="decision", run_id="decision-000000000001")
     expired = put(store, b"<html>expired</html>", "text/html", item_id)
-    assert expired.path is not None
-    (store.root / expired.path).unlink()
-    store.relocate(expired.seq, Stored(path=None))
+    tombstone = expire_one(store, expired)
     put(store, b"<html>later, another claim</html>", "text/html", item_id + 1)
-    return [r for r in store.records() if r.item_id == item_id]
+    return [r for r in store.records() if r.item_id == item_id or r.seq == tombstone.seq]
+
+
+def expire_one(
+    store: LocalEvidenceStore, record: EvidenceRecord, captured_before: dt.datetime | None = None
+) -> EvidenceRecord:
+    """What upkeep.expire does, to one record only: a tombstone listing it (by default with a
+    cutoff just after its capture), then no file for it. The tombstone's record."""
+    assert record.path is not None
+    cutoff = captured_before or record.captured_at + dt.timedelta(microseconds=1)
+    listing = {"reason": "retention period ended", "captured_before": cutoff.isoformat()}
+    content = json.dumps({**listing, "seqs": [record.seq]}).encode()
+    tombstone = put(store, content, "application/json", 0, portal="", kind="tombstone", run_id="retention")
+    store.relocate(record.seq, Stored(path=None))
+    (store.root / record.path).unlink()
+    return tombstone
 
 
 @pytest.fixture(params=["plain", "encrypted"])
@@ -122,6 +138,33 @@ def evidence_file(files: dict[str, bytes], extension: str) -> str:
     return next(name for name in files if name.startswith("evidence/") and name.endswith(extension))
 
 
+def recast_csv(files: dict[str, bytes]) -> None:
+    """records.csv made to match the evidence files there are, as a forger would."""
+    names = {int(name.split("/")[1].split("-")[0]): name for name in files if name.startswith("evidence/")}
+    leaves = [json.loads(line) for line in files["records.jsonl"].splitlines()]
+    files["records.csv"] = package_module.records_csv((leaf, names.get(leaf["seq"])) for leaf in leaves)
+
+
+def line_of(package: Path, seq: int) -> int:
+    with zipfile.ZipFile(package) as archive:
+        lines = archive.read("records.jsonl").splitlines()
+    return next(n for n, line in enumerate(lines, 1) if json.loads(line)["seq"] == seq)
+
+
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the zip entries verification decompresses, in order."""
+    names: list[str] = []
+    real = zipfile.ZipFile.open
+
+    def spy(self: zipfile.ZipFile, name: str | zipfile.ZipInfo, *args: object, **kwargs: object) -> object:
+        names.append(name.filename if isinstance(name, zipfile.ZipInfo) else name)
+        return real(self, name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", spy)
+    return names
+
+
 # -- what a package holds ------------------------------------------------------------------------
 
 
@@ -137,7 +180,7 @@ def test_a_package_holds_the_stores_own_records_and_content_byte_for_byte(
 
     # the evidence files: the store's content, each named and hashed as its record says
     files = sorted((folder / "evidence").iterdir())
-    assert len(files) == summary.files == 4 and summary.records == 5 and summary.removed == 1
+    assert len(files) == summary.files == 5 and summary.records == 6 and summary.removed == 1  # with the tombstone
     for file in files:
         seq, sha = file.stem.split("-")
         record = by_seq[int(seq)]
@@ -162,7 +205,7 @@ def test_a_package_holds_the_stores_own_records_and_content_byte_for_byte(
     assert (folder / "public-key.pem").read_bytes() == signer.public_pem()
     assert (folder / "decisions.jsonl").read_bytes() == DECISION + b"\n"
     csv_lines = (folder / "records.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("seq,kind,sha256,") and len(csv_lines) == 6
+    assert csv_lines[0].startswith("seq,kind,sha256,") and len(csv_lines) == 7
     expired = next(r for r in records if r.path is None)
     assert re.search(rf"^{expired.seq},evidence,.*,$", "\n".join(csv_lines), re.M)  # listed, no file
 
@@ -177,7 +220,10 @@ def test_a_package_holds_the_stores_own_records_and_content_byte_for_byte(
 
     report = verify_package(tmp_path / "package.zip")
     assert report.ok, report.problems
-    assert (report.records, report.files, report.decisions, report.checkpoint_size) == (5, 4, 1, checkpoint.size)
+    assert (report.records, report.files, report.decisions, report.checkpoint_size) == (6, 5, 1, checkpoint.size)
+    tombstone = next(r for r in records if r.kind == "tombstone")
+    removed = "1 record(s) listed without their file: removed at the end of the retention period"
+    assert f"{removed}, as tombstone record(s) seq {tombstone.seq} in the package say" in report.notes
     assert report.key_fingerprint == signer.fingerprint
     assert any("package's own public-key.pem" in n and signer.fingerprint in n for n in report.notes)
     assert verify_package(tmp_path / "package.zip", load_public_key(signer.public_pem())).ok
@@ -192,9 +238,15 @@ def test_the_documented_sketch_checks_a_package(tmp_path: Path, package: Path, s
     folder = unpack(package, tmp_path / "unpacked")
     check = [sys.executable, str(tmp_path / "check.py"), str(folder), str(tmp_path / "key.pem")]
     ran = subprocess.run(check, capture_output=True, text=True)
-    assert ran.returncode == 0 and ran.stdout.startswith("OK: 5 records"), ran.stderr
+    assert ran.returncode == 0 and ran.stdout.startswith("OK: 6 records"), ran.stderr
     (folder / "records.jsonl").write_bytes((folder / "records.jsonl").read_bytes().replace(b"bluestem", b"bluestex", 1))
     ran = subprocess.run(check, capture_output=True, text=True)
+    assert ran.returncode != 0 and "AssertionError" in ran.stderr
+    stripped = unpack(package, tmp_path / "stripped")
+    next((stripped / "evidence").glob("*.png")).unlink()  # and from SHA256SUMS, as a forger would
+    sums = (stripped / "SHA256SUMS").read_text().splitlines()
+    (stripped / "SHA256SUMS").write_text("".join(line + "\n" for line in sums if not line.endswith(".png")))
+    ran = subprocess.run([*check[:2], str(stripped), check[3]], capture_output=True, text=True)
     assert ran.returncode != 0 and "AssertionError" in ran.stderr
 
 
@@ -326,10 +378,182 @@ def test_an_extra_or_missing_file_fails(package: Path) -> None:
     problems = verify_package(package).problems
     assert any(p.endswith(".png: listed in SHA256SUMS but not in the package") for p in problems)
     package.write_bytes(original)
-    rewrite(package, lambda files: files.update({"notes.txt": b"hello"}), fix_sums=False)
-    assert "notes.txt: not listed in SHA256SUMS" in verify_package(package).problems
-    rewrite(package, lambda files: None)
-    assert verify_package(package).problems == ["notes.txt: not part of the package format"]
+    rewrite(package, lambda files: files.update({"notes.txt": b"hello"}))
+    assert verify_package(package).problems == ["notes.txt: refused: not part of the package format"]
+
+
+@pytest.mark.parametrize("stripped", ["screenshot and page", "tombstone"])
+def test_a_record_without_its_file_fails_unless_a_tombstone_in_the_package_covers_it(
+    package: Path, store: LocalEvidenceStore, stripped: str
+) -> None:
+    item = [r for r in store.records() if r.item_id == 1]
+    if stripped == "tombstone":  # the tombstone's file, so neither it nor the record it covers is proved
+        gone = [r for r in store.records() if r.kind == "tombstone" or (r.item_id == 1 and r.path is None)]
+    else:
+        gone = [r for r in item if r.media_type in ("image/png", "text/html") and r.path is not None]
+    assert len(gone) == 2
+    lines = {r.seq: line_of(package, r.seq) for r in gone}
+
+    def strip(files: dict[str, bytes]) -> None:
+        for name in [n for n in files if any(n.startswith(f"evidence/{r.seq}-") for r in gone)]:
+            del files[name]
+        recast_csv(files)
+
+    rewrite(package, strip)  # SHA256SUMS, records.csv and decisions.jsonl all agree: only tombstones tell
+    problems = verify_package(package).problems
+    assert problems == [
+        f"records.jsonl: line {lines[r.seq]} (seq {r.seq}): listed without its file, and no tombstone in the "
+        "package lists it as removed by retention"
+        for r in sorted(gone, key=lambda r: r.seq)
+    ]
+
+
+def test_a_tombstone_covers_only_what_was_captured_before_its_cutoff(
+    tmp_path: Path, store: LocalEvidenceStore, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = put(store, b"<html>kept</html>", "text/html")
+    late = put(store, b"<html>captured after the cutoff</html>", "text/html")
+    tombstone = expire_one(store, late, captured_before=late.captured_at - dt.timedelta(days=1))
+    records = [kept, late.model_copy(update={"stored": Stored(path=None)}), tombstone]
+    cutoff = f"{late.captured_at - dt.timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}"
+    why = f"tombstone seq {tombstone.seq} removed only what was captured before {cutoff}"
+    with pytest.raises(EvidenceError, match=f"record seq {late.seq} has no file, and {why}"):
+        export(store, records, signer, tmp_path / "package.zip")
+
+    monkeypatch.setattr(package_module, "_uncovered", lambda *args: None)  # a package made anyway
+    export(store, records, signer, tmp_path / "package.zip")
+    monkeypatch.undo()
+    problems = verify_package(tmp_path / "package.zip").problems
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(
+        f"records.jsonl: line 2 (seq {late.seq}): listed without its file, and tombstone seq {tombstone.seq} "
+        f"removed only what was captured before {cutoff}, and it was captured {late.captured_at:%Y-%m-%dT%H:%M:%S}"
+    )
+
+
+def test_an_export_carries_the_tombstones_of_the_files_retention_removed(
+    tmp_path: Path, store: LocalEvidenceStore, signer: Signer, index: EvidenceIndex
+) -> None:
+    for n in range(3):
+        put(store, f"<html>page {n}</html>".encode(), "text/html", item_id=1 + n % 2)
+    expiry = expire(store, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), run_id="retention")
+    assert expiry.removed == 3 and expiry.tombstone is not None
+    put(store, b"<html>after retention</html>", "text/html", item_id=1)
+    index.sync()
+    with pytest.raises(EvidenceError, match="has no file, and no tombstone among the records exported lists it"):
+        export(store, index.for_items([1]), signer, tmp_path / "bare.zip")
+    assert not verify_package(tmp_path / "bare.zip").ok  # what the refusal spares an auditor
+
+    records = records_of_items(index, [1])
+    assert [r.seq for r in records] == [0, 2, expiry.tombstone.seq, 4]
+    summary = export(store, records, signer, tmp_path / "package.zip")
+    assert (summary.records, summary.files, summary.removed) == (4, 2, 2)
+    report = verify_package(tmp_path / "package.zip")
+    assert report.ok, report.problems
+    assert any(
+        n.startswith("2 record(s) listed without their file") and f"seq {expiry.tombstone.seq} in" in n
+        for n in report.notes
+    )
+    today = dt.datetime.now(dt.UTC).date()
+    assert expiry.tombstone.seq in {r.seq for r in records_captured_between(index, today, today)}
+
+
+def test_nothing_to_export_is_refused(tmp_path: Path, store: LocalEvidenceStore, signer: Signer) -> None:
+    fill(store)
+    with pytest.raises(InputError, match="nothing to export"):
+        export(store, [], signer, tmp_path / "package.zip")
+
+
+def test_an_unknown_name_is_refused_before_anything_is_decompressed(package: Path, opened: list[str]) -> None:
+    with zipfile.ZipFile(package, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("junk.bin", bytes(16 * 1024 * 1024))  # 16 MB of zeros in 16 kB
+    opened.clear()
+    assert verify_package(package).problems == ["junk.bin: refused: not part of the package format"]
+    assert opened == []
+
+
+def test_a_file_over_its_limit_is_refused_before_anything_is_decompressed(
+    package: Path, opened: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with zipfile.ZipFile(package) as archive:
+        size = archive.getinfo("records.jsonl").file_size
+    monkeypatch.setitem(package_module.LIMITS, "records.jsonl", size - 1)
+    opened.clear()
+    assert verify_package(package).problems == [
+        f"records.jsonl: refused: it unpacks to {size} bytes, more than the {size - 1} it may"
+    ]
+    assert opened == []
+
+
+def test_an_evidence_file_of_another_size_than_its_record_is_not_decompressed(package: Path, opened: list[str]) -> None:
+    names: list[str] = []
+
+    def grow(files: dict[str, bytes]) -> None:
+        names.append(evidence_file(files, ".png"))
+        files[names[0]] *= 1000
+
+    rewrite(package, grow)
+    opened.clear()
+    problems = verify_package(package).problems
+    assert len(problems) == 1 and re.fullmatch(
+        rf"{names[0]}: unpacks to \d+ bytes, not the \d+ of record seq \d+: altered", problems[0]
+    ), problems
+    assert names[0] not in opened and "records.jsonl" in opened
+
+
+def test_a_symbolic_link_is_refused(package: Path) -> None:
+    with zipfile.ZipFile(package) as archive:
+        files = {info.filename: archive.read(info) for info in archive.infolist()}
+    with zipfile.ZipFile(package, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            info = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
+            if name == "public-key.pem":
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+                data = b"/etc/passwd"
+            archive.writestr(info, data)
+    assert verify_package(package).problems == ["public-key.pem: refused: a symbolic link"]
+
+
+def test_a_method_other_than_deflate_is_refused(package: Path) -> None:
+    with zipfile.ZipFile(package) as archive:
+        files = {info.filename: archive.read(info) for info in archive.infolist()}
+    with zipfile.ZipFile(package, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data, zipfile.ZIP_BZIP2 if name == "README.txt" else zipfile.ZIP_DEFLATED)
+    assert verify_package(package).problems == [
+        f"README.txt: refused: compressed with method {zipfile.ZIP_BZIP2}, not deflate"
+    ]
+
+
+def test_an_evidence_file_must_have_its_media_types_extension(package: Path) -> None:
+    names: list[str] = []
+
+    def rename(files: dict[str, bytes]) -> None:
+        png = evidence_file(files, ".png")
+        names.append(png.removesuffix(".png") + ".html")
+        files[names[0]] = files.pop(png)
+        recast_csv(files)
+
+    rewrite(package, rename)
+    seq = names[0].split("/")[1].split("-")[0]
+    assert verify_package(package).problems == [f"{names[0]}: a .html file, but record seq {seq} is image/png"]
+
+
+def test_a_line_too_long_stops_the_reading_of_its_file(package: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(package_module.LINE_LIMITS, "proofs.jsonl", 100)
+    problems = verify_package(package).problems
+    assert problems == ["proofs.jsonl: line 1: longer than the 100 bytes a line may be; not read further"]
+
+
+def test_problems_beyond_the_first_thousand_are_counted(package: Path) -> None:
+    rewrite(package, lambda files: files.update({"records.jsonl": b"{}\n" * 1500}))
+    problems = verify_package(package).problems
+    assert (
+        len(problems) == 1001
+        and problems[-1].startswith("and ")
+        and problems[-1].endswith(" more problem(s), not listed")
+    )
+    assert problems[0].startswith("records.jsonl: line 1: not a record")
 
 
 @pytest.mark.parametrize("name", ["../evil.txt", "/etc/evil", "evidence/../../evil", "C:/evil.txt", "../up/"])
@@ -368,7 +592,7 @@ def test_records_are_selected_by_item_and_by_period_without_reading_the_log(
     records = fill(store)
     assert records_of_items(index, [1]) == records  # with the decision; the expired one without its file
     today = dt.datetime.now(dt.UTC).date()
-    assert len(records_captured_between(index, today, today)) == 7
+    assert len(records_captured_between(index, today, today)) == 8
     assert records_captured_between(index, today + dt.timedelta(days=1), today + dt.timedelta(days=2)) == []
     with pytest.raises(InputError, match="ends"):
         records_captured_between(index, today, today - dt.timedelta(days=1))
@@ -387,7 +611,7 @@ def test_records_are_selected_by_item_and_by_period_without_reading_the_log(
 
 
 def test_a_record_is_found_by_seq_or_hash_prefix_and_an_ambiguous_prefix_lists_candidates(
-    store: LocalEvidenceStore, index: EvidenceIndex
+    store: LocalEvidenceStore, index: EvidenceIndex, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     records = fill(store)
     trace = next(r for r in records if r.kind == "trace")
@@ -397,6 +621,9 @@ def test_a_record_is_found_by_seq_or_hash_prefix_and_an_ambiguous_prefix_lists_c
         find_record(index, "abc")
     with pytest.raises(InputError, match="no evidence record"):
         find_record(index, "99")
+    # no log can hold two hashes with one prefix: they go into the index alone, which sync would
+    # rebuild from the log, so the index is taken as it stands
+    monkeypatch.setattr(index, "sync", lambda: 0)
     twins = [trace.model_copy(update={"seq": 100 + n, "sha256": "abcdef01" + c * 56}) for n, c in enumerate("12")]
     with index.engine.begin() as conn:
         for twin in twins:
@@ -436,7 +663,7 @@ def test_export_by_item_and_by_claim_writes_a_package_that_verifies(tmp_path: Pa
         "--state-dir", str(state), "evidence", "export", "--item", "1", "--out", str(tmp_path / "a.zip")
     )
     assert code == 0, err
-    assert "5 record(s), 4 file(s)" in out and "1 listed without their file" in out and "signed by key " in out
+    assert "6 record(s), 5 file(s)" in out and "1 listed without their file" in out and "signed by key " in out
     code, out, err = cli(
         "--state-dir", str(state), "evidence", "export", "--claim", "BSTM1:PA1000001", "--out", str(tmp_path / "b.zip")
     )
@@ -444,7 +671,7 @@ def test_export_by_item_and_by_claim_writes_a_package_that_verifies(tmp_path: Pa
     assert stat.S_IMODE((tmp_path / "b.zip").stat().st_mode) == 0o600
     for name in ("a.zip", "b.zip"):
         with zipfile.ZipFile(tmp_path / name) as archive:
-            assert len([n for n in archive.namelist() if n.startswith("evidence/")]) == 4
+            assert len([n for n in archive.namelist() if n.startswith("evidence/")]) == 5
     today = f"{dt.datetime.now(dt.UTC):%Y-%m-%d}"
     code, out, err = cli(
         "--state-dir",
@@ -458,16 +685,16 @@ def test_export_by_item_and_by_claim_writes_a_package_that_verifies(tmp_path: Pa
         "--out",
         str(tmp_path / "c.zip"),
     )
-    assert code == 0 and "7 record(s)" in out, err
+    assert code == 0 and "8 record(s)" in out, err
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["a.zip", "b.zip", "c.zip"]
 
     key = tmp_path / "key.pem"
     assert cli("--state-dir", str(state), "evidence", "public-key", "--out", str(key))[0] == 0
     code, out, _ = cli("evidence", "verify-package", str(tmp_path / "a.zip"), "--public-key", str(key))
-    assert code == 0 and out.splitlines()[-1].startswith("OK: ") and "5 record(s)" in out
+    assert code == 0 and out.splitlines()[-1].startswith("OK: ") and "6 record(s)" in out
     code, out, _ = cli("evidence", "verify-package", str(tmp_path / "a.zip"), "--json")
     report = json.loads(out)
-    assert code == 0 and report["ok"] and report["records"] == 5 and "own public-key.pem" in report["notes"][0]
+    assert code == 0 and report["ok"] and report["records"] == 6 and "own public-key.pem" in report["notes"][0]
     rewrite(tmp_path / "a.zip", lambda files: files.update({"decisions.jsonl": b"{}\n"}))
     code, out, _ = cli("evidence", "verify-package", str(tmp_path / "a.zip"))
     assert code == 1 and "decisions.jsonl: line 1: hashes to no decision record" in out and "FAILED" in out
@@ -486,6 +713,9 @@ def test_export_by_item_and_by_claim_writes_a_package_that_verifies(tmp_path: Pa
         (["--from", "2026-11-02", "--to", "2026-11-01"], "the period ends (2026-11-01) before it begins"),
         (["--from", "2001-01-01", "--to", "2001-01-31"], "no evidence captured from 2001-01-01 to 2001-01-31"),
         (["--item", "9"], "--item 9: no such worklist item"),
+        (["--item", "99999999999999999999"], "--item 99999999999999999999: no such worklist item"),
+        (["--from", "0001-01-01", "--to", "9999-12-31"], "--from 0001-01-01: out of range: a capture day is from"),
+        (["--from", "2026-11-01", "--to", "9999-12-31"], "--to 9999-12-31: out of range: a capture day is from"),
         (["--item", "3"], "no evidence of item 3: nothing to export"),
         (["--claim", "BSTM1:PA9"], "--claim BSTM1:PA9: no worklist item has payer id BSTM1 and account PA9"),
         (["--claim", "PA1000001"], "--claim 'PA1000001': expected PAYER_ID:ACCOUNT"),
@@ -530,3 +760,18 @@ def test_open_by_seq_and_by_hash_prefix_gives_a_private_copy(state: Path) -> Non
     expired = next(r for r in store.records() if r.path is None)
     code, _, err = cli("--state-dir", str(state), "evidence", "open", str(expired.seq))
     assert code == 2 and "removed at the end of its retention period" in err
+
+
+@pytest.mark.parametrize(
+    ("ident", "message"),
+    [
+        ("99999999999999999999999", "no evidence record has seq or content hash 99999999999999999999999"),
+        ("9" * 70, "give a record's seq, or at least 8 hex digits of its content hash"),
+        ("\u0663", "give a record's seq, or at least 8 hex digits of its content hash"),  # an Arabic-Indic 3
+        ("3\u0663", "give a record's seq, or at least 8 hex digits of its content hash"),
+    ],
+)
+def test_open_takes_a_seq_in_ascii_digits_and_in_range(state: Path, ident: str, message: str) -> None:
+    code, out, err = cli("--state-dir", str(state), "evidence", "open", ident)
+    assert code == 2 and err.startswith("rcmbot: error: ") and message in err, err
+    assert out == ""

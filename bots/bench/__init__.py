@@ -6,6 +6,7 @@ from bots.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from bots.bench.console import bench_console
+    from bots.bench.evidence import bench_evidence
     from bots.bench.run import (
         CONCURRENCY,
         MODES,
@@ -30,6 +31,7 @@ __all__ = [
     "QUICK_CONCURRENCY",
     "QUICK_LATENCY_MS",
     "bench_console",
+    "bench_evidence",
     "bench_worklist",
     "percentile",
     "profile_table",
@@ -55,6 +57,7 @@ _MODULES = {
     "run_profile": "bots.bench.run",
     "table": "bots.bench.run",
     "bench_console": "bots.bench.console",
+    "bench_evidence": "bots.bench.evidence",
     "seed_scale": "bots.bench.scale",
 }
 

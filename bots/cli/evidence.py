@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from bots.evidence.records import EvidenceRecord
 
 T = TypeVar("T")
+MAX_ITEM_ID = 2**31 - 1  # worklist item ids are the database's INTEGER
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -267,16 +268,22 @@ def _worklist_engine(settings: Settings) -> Engine:
 
 
 def _date(option: str, text: str) -> dt.date:
+    from bots.evidence.package import FIRST_DAY, LAST_DAY
+
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise InputError(f"{option} {text!r}: not a date (YYYY-MM-DD)") from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise InputError(f"{option} {text}: out of range: a capture day is from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def _known_item(engine: Engine, item_id: int | None) -> int:
     from bots.worklist.store import WorklistStore
 
-    if item_id is None or WorklistStore(engine).item(item_id) is None:
+    # an id no item can have is not looked up: the database's integer would overflow
+    if item_id is None or not 1 <= item_id <= MAX_ITEM_ID or WorklistStore(engine).item(item_id) is None:
         raise InputError(f"--item {item_id}: no such worklist item")
     return item_id
 

@@ -29,10 +29,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from bots.core.errors import EvidenceError, RcmbotError
+from bots.core.errors import EvidenceError, InputError, RcmbotError
 from bots.core.models import Outcome
 from bots.core.registry import PortalRegistry
 from bots.core.settings import Settings
+from bots.denials import DenialCategory
 from bots.evidence.checkpoint import Checkpoint
 from bots.evidence.index import EvidenceIndex
 from bots.evidence.index import rows as evidence_rows
@@ -55,7 +56,10 @@ ITEM_CRITERIA = ("claim", "member", "account", "payer", "category")
 RECORD_CRITERIA = ("portal", "run", "captured_from", "captured_to")
 CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}")  # payer ids, portal keys, categories
 RUN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-DATE_LIKE = re.compile(r"\d[-/.]\d")  # a value the access log would take for a date: named, not quoted
+CATEGORIES = frozenset(category.value for category in DenialCategory)
+# the capture days a search may name (as bots.evidence.package's): the day after the last is
+# still a date, and no evidence was captured before 1970
+FIRST_DAY, LAST_DAY = dt.date(1970, 1, 1), dt.date(9998, 12, 31)
 # a decision's fields in the order a reader asks about them; any others follow as the JSON has them
 DECISION_FIRST = ("action", "actor", "role", "from_state", "to_state", "reason", "at", "id", "task_id", "item_id")
 IMAGES = frozenset({"image/png", "image/jpeg"})
@@ -101,11 +105,12 @@ class SearchForm(BaseModel):
             if value and not pattern.fullmatch(value):
                 problems.append(f"The {label} is letters, digits, '.', '_' or '-' only.")
         start, end = _day(self.captured_from), _day(self.captured_to)
-        if self.captured_from and start is None:
-            problems.append("The first capture date is not a date (YYYY-MM-DD).")
-        if self.captured_to and end is None:
-            problems.append("The last capture date is not a date (YYYY-MM-DD).")
-        if start and end and end < start:
+        for typed, day, label in ((self.captured_from, start, "first"), (self.captured_to, end, "last")):
+            if typed and day is None:
+                problems.append(f"The {label} capture date is not a date (YYYY-MM-DD).")
+            elif day is not None and not FIRST_DAY <= day <= LAST_DAY:
+                problems.append(f"The {label} capture date is out of range: give a day from {FIRST_DAY} to {LAST_DAY}.")
+        if not problems and start and end and end < start:
             problems.append("The last capture date is before the first.")
         before = int(self.before) if self.before.isascii() and self.before.isdigit() and len(self.before) < 19 else None
         if self.before and before is None:
@@ -157,28 +162,29 @@ class Criteria:
         otherwise (portal, run, dates only) the evidence records themselves are listed."""
         return any(getattr(self, name) for name in ITEM_CRITERIA)
 
-    def described(self) -> str:
-        """The criteria for the access log: which numbers were searched by, never their values
-        (PHI); the payer, category and portal by name (codes, not PHI)."""
+    def described(self, known: Iterable[str] = ()) -> str:
+        """The criteria for the access log: which fields were searched by, never what was typed
+        (a member ID typed into any field is PHI); the payer, category and portal by value only
+        when named in `known`, being codes the console knows."""
         parts = []
         for name, label in (("claim", "claim number"), ("member", "member id"), ("account", "account number")):
             if getattr(self, name):
                 parts.append(label)
-        for name, label in (("payer", "payer"), ("category", "category"), ("portal", "portal")):
+        for name in ("payer", "category", "portal"):
             value = getattr(self, name)
             if value:
-                parts.append(label if DATE_LIKE.search(value) else f"{label} {value}")
+                parts.append(f"{name} {value}" if name in known else name)
         if self.run:
             parts.append("run id")
         if self.captured_from or self.captured_to:
             parts.append("capture dates")
         return "by " + ", ".join(parts)
 
-    def logged(self, result: SearchResult) -> str:
+    def logged(self, result: SearchResult, known: Iterable[str] = ()) -> str:
         """The access log's line for a search: what it was by, and how much it found."""
         found = f"{result.found} {'claims' if result.claims is not None else 'records'} found"
         page = f", page before {result.before_kind} {self.before}" if self.before is not None else ""
-        line = f"evidence search {self.described()}{page}: {found}"
+        line = f"evidence search {self.described(known)}{page}: {found}"
         return line if len(line) <= LOG_LINE else f"evidence search (many criteria): {found}"
 
     @property
@@ -198,13 +204,23 @@ class Criteria:
         return {name: value for name, value in values.items() if value}
 
 
+@dataclass(frozen=True)
+class RegistryCodes:
+    """The codes the portal registry names: its portal keys and the payer ids they serve."""
+
+    portals: tuple[str, ...] = ()
+    payers: frozenset[str] = frozenset()
+
+
 @functools.cache
-def registry_portals(path: Path) -> tuple[str, ...]:
-    """The portal keys of the registry at `path`, read once; none when it cannot be read."""
+def registry_codes(path: Path) -> RegistryCodes:
+    """The portal keys and payer ids of the registry at `path`, read once; none when it cannot be read."""
     try:
-        return tuple(sorted(PortalRegistry.load(path).portals))
+        registry = PortalRegistry.load(path)
     except (RcmbotError, OSError):
-        return ()
+        return RegistryCodes()
+    payers = frozenset(payer for entry in registry.portals.values() for payer in entry.payer_ids)
+    return RegistryCodes(tuple(sorted(registry.portals)), payers)
 
 
 def _few(s: Session, rows: Select[Any], most: int) -> bool:
@@ -458,10 +474,11 @@ class EvidenceBrowser:
         index: EvidenceIndex,
         review: ReviewStore | None,
         verifier: Verifier,
-        portals: Sequence[str] = (),
+        registry: RegistryCodes | None = None,
     ) -> None:
         self.worklist, self.index, self.review, self.verifier = worklist, index, review, verifier
-        self.portals = list(portals)
+        self.registry = registry or RegistryCodes()
+        self.portals = list(self.registry.portals)
 
     # searching
 
@@ -475,11 +492,32 @@ class EvidenceBrowser:
         return {"payers": facets.get("payer_id", []), "categories": categories, "portals": self.portals}
 
     def search(self, criteria: Criteria, limit: int = SEARCH_PAGE) -> SearchResult:
+        """One page of claims or records. The index catches up with the log first, so that the
+        records of a run in progress are found: from its saved offset that reads only what was
+        appended since (with nothing new, a few milliseconds, as every timeline view spends)."""
+        self.index.sync()
         if criteria.by_claim:
             return self._claims(criteria, limit)
         found = self._records(criteria, limit + 1)
         more = len(found) > limit
         return SearchResult(None, found[:limit], found[limit - 1].seq if more else None)
+
+    def known(self, criteria: Criteria) -> frozenset[str]:
+        """Which of the payer, category and portal searched by hold a code this console knows (a
+        payer id of the registry or the worklist, a denial category, a registry portal): only
+        those may be logged by value. Anything else was typed, and may be PHI."""
+        known = set()
+        if criteria.payer and (criteria.payer in self.registry.payers or self._worklist_payer(criteria.payer)):
+            known.add("payer")
+        if criteria.category in CATEGORIES:
+            known.add("category")
+        if criteria.portal and criteria.portal in self.registry.portals:
+            known.add("portal")
+        return frozenset(known)
+
+    def _worklist_payer(self, payer_id: str) -> bool:
+        with self.worklist.session() as s:  # one probe of uq_item_key (payer id leads)
+            return s.scalar(select(Item.id).where(Item.payer_id == payer_id).limit(1)) is not None
 
     def _captured(self, criteria: Criteria) -> list[ColumnElement[bool]]:
         where = []
@@ -647,18 +685,21 @@ class EvidenceBrowser:
         return record, self.index.store.read(record)
 
     def export(self, item_id: int, settings: Settings) -> Package | None:
-        """The claim's audit package (every record of it, under a checkpoint signed now if the
-        log grew) in a private temporary file; None when there is no such claim.
-        PackageUnavailableError when this build has no package export; EvidenceError when a
-        record's file was altered or removed, or a record does not prove into the checkpoint."""
+        """The claim's audit package (every record of it, and the tombstones of those whose file
+        retention removed, under a checkpoint signed now if the log grew) in a private temporary
+        file; None when there is no such claim. PackageUnavailableError when this build has no
+        package export; InputError when the claim has no evidence (as `rcmbot evidence export`);
+        EvidenceError when a record's file was altered or removed, or a record does not prove
+        into the checkpoint."""
         if self.worklist.item(item_id) is None:
             return None
         try:
-            from bots.evidence.package import export_package
+            from bots.evidence.package import export_package, records_of_items
         except ImportError as exc:
             raise PackageUnavailableError("the audit package export is not part of this build") from exc
-        self.index.sync()
-        records = self.index.for_items([item_id])
+        records = records_of_items(self.index, [item_id])  # caught up with the log first
+        if not records:
+            raise InputError(f"item {item_id} has no evidence records: nothing to export")
         # unlinked at once, mode 0600 (evidence holds PHI); Package.chunks closes it once sent
         out = tempfile.TemporaryFile()  # noqa: SIM115
         try:

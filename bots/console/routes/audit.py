@@ -2,7 +2,8 @@
 URL), one claim's timeline with every file on it verified, its Playwright traces, and its audit
 package. For auditors and admins only: every other role gets 403, whatever the request. Read
 only: the search and the export are the only POSTs, both under the console's CSRF check. Every
-page, file and package is logged to the access log (bots.console.auditing does the work)."""
+page, file and package is logged to the access log by internal ids and known codes only, never
+by what was typed (bots.console.auditing does the work)."""
 
 from __future__ import annotations
 
@@ -21,20 +22,28 @@ from bots.console.auditing import (
     SearchForm,
     SearchResult,
     Verifier,
-    registry_portals,
+    registry_codes,
 )
 from bots.console.deps import Auditor, audit
 from bots.console.pages import render
 from bots.console.routes.evidence import Evidence
 from bots.console.routes.worklist import Review, Worklist
-from bots.core.errors import EvidenceError
+from bots.core.errors import EvidenceError, InputError
+from bots.core.logs import get_logger
 
 router = APIRouter()
+log = get_logger(__name__)
 ItemId = Annotated[int, FastPath(ge=1, le=2**62)]  # what a database integer holds
 _made = threading.Lock()
 UNREADABLE = (
     "This evidence file was changed or removed after it was captured, so it is not served. Tell an administrator."
 )
+NOT_EXPORTED = (
+    "No audit package was made: evidence of this claim was changed or removed after it was captured, or does not "
+    "prove into the signed log, so a package of it would not verify. Tell an administrator "
+    "(`rcmbot evidence verify` names what is wrong)."
+)
+NOTHING_TO_EXPORT = "No audit package was made: this claim has no evidence records, so there is nothing to export."
 
 
 def verifier(request: Request, index: Evidence) -> Verifier:
@@ -56,7 +65,7 @@ def evidence_browser(
     verifier: Annotated[Verifier, Depends(verifier)],
 ) -> EvidenceBrowser:
     settings = request.app.state.settings
-    return EvidenceBrowser(worklist, index, review, verifier, registry_portals(settings.path(settings.portals_file)))
+    return EvidenceBrowser(worklist, index, review, verifier, registry_codes(settings.path(settings.portals_file)))
 
 
 Browser = Annotated[EvidenceBrowser, Depends(evidence_browser)]
@@ -82,12 +91,13 @@ def search_page(request: Request, user: Auditor, browser: Browser) -> HTMLRespon
 
 @router.post("/audit/search", response_class=HTMLResponse)
 def search(request: Request, user: Auditor, browser: Browser, form: Annotated[SearchForm, Form()]) -> HTMLResponse:
-    """The results in this response; the access log says what was searched by, not the values."""
+    """The results in this response; the access log says what was searched by, not the values
+    (only a payer, category or portal this console knows is named)."""
     criteria, problems = form.criteria()
     if criteria is None:
         return _search_page(request, browser, form, problems=problems)
     result = browser.search(criteria, request.app.state.settings.console.page_size)
-    audit(request, "search_evidence", criteria.logged(result))
+    audit(request, "search_evidence", criteria.logged(result, browser.known(criteria)))
     return _search_page(request, browser, form, criteria, result)
 
 
@@ -110,20 +120,25 @@ def trace(request: Request, sha256: str, user: Auditor, browser: Browser) -> Res
     if found is None:
         raise HTTPException(404, "no trace by that name")
     record, content = found
-    audit(request, "download_trace", f"trace {sha256[:12]}", item_id=record.item_id or None)
+    audit(request, "download_trace", f"trace {record.sha256[:12]}", item_id=record.item_id or None)
     headers = {"Content-Disposition": f'attachment; filename="trace-{record.item_id}-{record.seq}.zip"'}
     return Response(content, media_type="application/zip", headers=headers)
 
 
 @router.post("/audit/items/{item_id}/export")
 def export(request: Request, item_id: ItemId, user: Auditor, browser: Browser) -> StreamingResponse:
-    """The claim's audit package as a zip download, made and checked before a byte is sent."""
+    """The claim's audit package as a zip download, made and checked before a byte is sent. A
+    refusal says so plainly: what went wrong names the store's files, which are for the log."""
     try:
         package = browser.export(item_id, request.app.state.settings)
     except PackageUnavailableError as exc:
         raise HTTPException(503, "The audit package export is not available in this build.") from exc
+    except InputError as exc:
+        raise HTTPException(409, NOTHING_TO_EXPORT) from exc
     except EvidenceError as exc:
-        raise HTTPException(409, f"No audit package was made: {exc}") from exc
+        # the message names seqs, hashes and the store's paths: internal, never PHI
+        log.warning("audit_package_refused", item_id=item_id, problem=str(exc))
+        raise HTTPException(409, NOT_EXPORTED) from exc
     if package is None:
         raise HTTPException(404, "no worklist item by that id")
     summary = package.summary
