@@ -8,7 +8,6 @@ import datetime as dt
 import gc
 import json
 import warnings
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +21,7 @@ from bots.claimstatus.hooks import bot_class
 from bots.core.errors import ConfigError
 from bots.core.models import ItemRef, ResultRow
 from bots.core.registry import PortalEntry, PortalRegistry
+from bots.evidence import evidence_store
 from bots.sim.dataset import build_dataset
 from bots.sweep.checks import broken_portals
 from bots.sweep.runner import Sweep, SweepDeps
@@ -186,9 +186,10 @@ def test_a_sign_in_page_away_from_the_root_is_found_by_login_url_and_its_absence
     # What the page showed may name a patient on a real portal: the item's history says it, the
     # log does not.
     assert all("Provider Connect" not in str(e) for e in logs if e["event"] == "check failed")
-    kept = [Path(p) for p in report.canaries[0]["evidence"]]
-    assert sorted(p.suffix for p in kept) == [".html", ".png"] and all(p.is_file() for p in kept)
-    assert "Quick sign-in" in next(p for p in kept if p.suffix == ".html").read_text()
+    store = evidence_store(settings)
+    kept = {r.media_type: r for r in store.records() if r.sha256 in report.canaries[0]["evidence"]}
+    assert sorted(kept) == ["image/png", "text/html"]
+    assert "Quick sign-in" in store.read(kept["text/html"]).decode()
     # The screens after sign-in were never reached: not reported as broken, nor as not shown.
     assert report.elements["search.submit"]["status"] == "not reached"
     assert "failed canaries (1)" in broken_portals(settings, ["sagebrush"])["sagebrush"]  # the sweep waits
@@ -209,8 +210,10 @@ def test_an_unreadable_screen_is_an_error_naming_element_and_page_with_its_snaps
     assert last.error.endswith(": its text is not a date like %m/%d/%Y") and "Jul" not in last.error
     kept = json.loads(last.evidence)
     records = {r.sha256: r for r in sweep.evidence.records()}
-    assert sorted(records[h].media_type for h in kept) == ["image/png", "text/html"]
-    assert "Claim summary" in (settings.evidence_path / records[kept[1]].path).read_text()
+    # the screen it could not read, and a trace of the tries (sign-in excluded)
+    assert sorted(records[h].media_type for h in kept) == ["application/zip", "image/png", "text/html"]
+    snapshot = next(records[h] for h in kept if records[h].media_type == "text/html")
+    assert "Claim summary" in sweep.evidence.read(snapshot).decode()
 
 
 def test_map_mistakes_that_would_pass_silently_are_refused_each_with_its_line(tmp_path) -> None:

@@ -99,7 +99,8 @@ def test_a_broken_map_fails_the_check_and_the_sweep_skips_the_portal(
     failed = [c for c in report["canaries"] if not c["passed"]]
     assert [c["canary"] for c in failed] == [1, 2] and {c["outcome"] for c in failed} == {"error"}
     assert all("detail.status_text" in c["error"] and len(c["evidence"]) == 2 for c in failed), failed
-    stored = {r.sha256 for r in evidence_store(settings).records()}
+    cli_store = settings.model_copy(update={"evidence_dir": settings.state_path / "evidence"})  # --state-dir's
+    stored = {r.sha256 for r in evidence_store(cli_store).records()}
     assert all(e in stored for c in failed for e in c["evidence"])
 
     settings.portals_file = tmp_path / "portals.yaml"

@@ -162,6 +162,7 @@ def _evidence(settings: Settings, records: int, items: int, rng: random.Random, 
     (no fsync: a seed), then the seeded decisions ledgered, the index filled and a checkpoint
     signed, as after real runs."""
     store = evidence_store(settings)
+    store.encrypt = False  # a million records share a few hundred files: only plain objects may be shared
     stored = [
         store.put(
             f"<html><body>synthetic capture {n}</body></html>".encode(),

@@ -1,4 +1,4 @@
-"""Browser room: finding and launching Chromium, selector maps, page objects, masking."""
+"""Browser room: finding and launching Chromium, selector maps, page objects, masking, traces."""
 
 # `capture` and `launch` are also module names here: import those two functions from
 # bots.browser.capture and bots.browser.launch.
@@ -22,10 +22,12 @@ from bots.browser.selectors import (
     UnreadableError,
     page_path,
 )
+from bots.browser.tracing import TRACE_MEDIA_TYPE, FailureTracer, scrub_trace
 
 __all__ = [
     "BATCH_LINE_FIELDS",
     "Element",
+    "FailureTracer",
     "MASKED_TEXT",
     "PortalPage",
     "RESPONSE_FIELDS",
@@ -34,6 +36,7 @@ __all__ = [
     "ScreenObserver",
     "SelectorMap",
     "SelectorNotFoundError",
+    "TRACE_MEDIA_TYPE",
     "UnreadableError",
     "browser_version",
     "captioned",
@@ -46,5 +49,6 @@ __all__ = [
     "reachable",
     "required_keys",
     "screenshot_options",
+    "scrub_trace",
     "snapshot",
 ]

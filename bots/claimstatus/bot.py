@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -20,11 +21,12 @@ from urllib.parse import quote, urljoin
 from playwright.async_api import BrowserContext
 from playwright.async_api import Error as PlaywrightError
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from bots.browser.capture import captioned, capture, snapshot
 from bots.browser.pages import PortalPage
 from bots.browser.selectors import Resolver, ScreenError, UnreadableError
+from bots.browser.tracing import TRACE_MEDIA_TYPE, FailureTracer
 from bots.claimstatus.login import PersonNeededError, SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.claimstatus.statusmap import Mapping
@@ -40,7 +42,8 @@ T = TypeVar("T")
 SEARCHED = ("detail", "results", "search")  # a search: results, its one claim, or refused
 FORMS = ("search", "inquiry")  # the search or inquiry form
 
-# (content, media type, item id, page url) -> sha256 of the stored evidence
+# (content, media type, item id, page url) -> sha256 of the stored evidence; a Playwright trace
+# comes as TRACE_MEDIA_TYPE
 EvidenceSink = Callable[[bytes, str, int, str], Awaitable[str]]
 # One try at some items on a logged-in page: a result for each item, in order.
 _Attempt = Callable[[PortalPage, list[ItemRef]], Awaitable[list[CheckResult]]]
@@ -53,7 +56,11 @@ class PortalBot:
     subclass a shape, not this class. Inside an attempt a step may raise ApplicationError
     (transient: retried), SessionExpiredError (log in again, then retry), BusinessError (not
     retried: the items' results are errors for a person) or ValueError (a screen that could not
-    be read: retried, then an error). `expect_screen` is a helper for steps, not a step."""
+    be read: retried, then an error). `expect_screen` is a helper for steps, not a step.
+
+    A check that ends in an error keeps a screenshot and HTML snapshot of the screen it failed
+    on as its evidence and, with a `tracer` (the sweep's, one per browser context), the
+    context's Playwright trace too."""
 
     def __init__(
         self,
@@ -63,9 +70,13 @@ class PortalBot:
         resolver: Resolver,
         evidence: EvidenceSink,
         settings: Settings,
+        *,
+        tracer: FailureTracer | None = None,
     ) -> None:
         self.context, self.portal, self.login = context, portal, login
         self.resolver, self.evidence, self.settings = resolver, evidence, settings
+        self.tracer = tracer
+        self._held = False  # this bot's claim holds the tracer's rotation (it is being retried)
         self._seen = 0  # the login generation this bot's current attempt started under
         self._pp: PortalPage | None = None
         self._used = 0  # claims checked on the current page
@@ -107,6 +118,7 @@ class PortalBot:
             self._used += len(items)
             return await attempt(pp, items)
 
+        began = time.monotonic()
         try:
             results = await self.with_retries(counted, items[0].id)
         except PersonNeededError as exc:
@@ -117,7 +129,15 @@ class PortalBot:
             if isinstance(exc, ScreenError) and exc.shown:  # for the item's history, not the log
                 error += f"; the page showed {redactor.text(exc.shown)}"
             evidence = [await self.store_snapshot(item.id, exc) for item in items]
-            return [CheckResult(outcome=Outcome.ERROR, error=error, evidence=e) for e in evidence]
+            if not any(evidence):  # the error came without the screen it failed on: the page as it is
+                evidence = await self._store_page(items)
+            traces = await self._store_traces(items, began)
+            return [
+                CheckResult(outcome=Outcome.ERROR, error=error, evidence=e + t)
+                for e, t in zip(evidence, traces, strict=True)
+            ]
+        finally:
+            await self._traced(len(items))
         if len(results) != len(items):
             raise TypeError(f"{type(self).__name__}: {len(results)} results for {len(items)} items")
         return results
@@ -132,12 +152,14 @@ class PortalBot:
             stop=stop_after_attempt(sweep.retry_attempts),
             wait=wait_exponential_jitter(multiplier=sweep.backoff_initial_s, max=sweep.backoff_max_s),
             retry=retry_if_exception_type(ApplicationError),
+            before_sleep=self._hold_trace,
             reraise=True,
         )
         async for attempt_state in retrying:
             with attempt_state:
                 try:
                     await self._ensure_session(expired)
+                    expired = False  # signed in again: a later try need not, unless it expires again
                     return await attempt(await self._page())
                 except SessionExpiredError:
                     expired = True
@@ -151,6 +173,44 @@ class PortalBot:
                         raise
                     raise trouble from exc
         raise AssertionError("tenacity re-raises the last error")
+
+    async def _hold_trace(self, _: RetryCallState) -> None:
+        """A try failed and another follows: the tracer records (and keeps) until the check ends."""
+        if self.tracer is not None and not self._held:
+            self._held = True
+            await self.tracer.hold()
+
+    async def _traced(self, claims: int) -> None:
+        """The check of `claims` ended (its trace kept if it failed): the tracer may rotate."""
+        if self.tracer is None:
+            return
+        if self._held:
+            self._held = False
+            await self.tracer.release()
+        await self.tracer.checked(claims)
+
+    async def _store_page(self, items: list[ItemRef]) -> list[list[str]]:
+        """A snapshot of this bot's page as it is now as each item's evidence (none if it has no
+        page, or the page cannot be taken)."""
+        taken = None
+        if self._pp is not None and not self._pp.page.is_closed() and self._pp.page.url != "about:blank":
+            taken = await snapshot(self._pp.page, self.resolver, self.settings.browser)
+        if taken is None:
+            return [[] for _ in items]
+        image, media_type, html, url = taken
+        return [await self.store(item.id, url, (image, media_type), (html, "text/html")) for item in items]
+
+    async def _store_traces(self, items: list[ItemRef], began: float) -> list[list[str]]:
+        """The Playwright trace of a failed attempt at `items` (begun at `began`, monotonic) as
+        each item's evidence: its content hashes, for each item (none without a tracer). The
+        trace holds what every page of the portal's session did meanwhile: neighbouring claims'
+        steps too, never a sign-in (bots.browser.tracing)."""
+        if self.tracer is None:
+            return [[] for _ in items]
+        traces = await self.tracer.keep(began, release=self._held)
+        self._held = False
+        url = self._pp.page.url if self._pp is not None else self.portal.base_url
+        return [await self.store(item.id, url, *((t, TRACE_MEDIA_TYPE) for t in traces)) for item in items]
 
     async def _screen_trouble(self, exc: ValueError | ScreenError) -> ScreenError:
         """A screen that could not be worked, as a transient error (a page still rendering may
@@ -178,7 +238,7 @@ class PortalBot:
 
     async def _ensure_session(self, expired: bool) -> None:
         if expired or self.login.generation == 0:
-            await self.login.refresh(self.context, self.resolver, self._seen if expired else 0)
+            await self.login.refresh(self.context, self.resolver, self._seen if expired else 0, self.tracer)
         self._seen = self.login.generation
 
     async def _page(self) -> PortalPage:

@@ -5,16 +5,18 @@ person."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import pyotp
-from playwright.async_api import BrowserContext, Page
+from playwright.async_api import BrowserContext, Page, Request
 from playwright.async_api import Error as PlaywrightError
 
 from bots.browser.capture import snapshot
 from bots.browser.pages import PortalPage, ScreenObserver
 from bots.browser.selectors import Resolver, ScreenError
+from bots.browser.tracing import FailureTracer
 from bots.claimstatus.runtime import PortalRuntime
 from bots.core.errors import ApplicationError, BusinessError
 from bots.core.logs import get_logger, redactor
@@ -49,6 +51,13 @@ class SharedLogin:
         rate = portal.entry.rate_limit_per_min
         self.limiter = RateLimiter(rate) if rate else None
         self._lock = asyncio.Lock()
+        # Where signing in sends the password and codes: the sign-in and mailbox pages, and every
+        # page a sign-in posted to. A kept trace blanks what went there (bots.browser.tracing).
+        self.sign_in_paths = {
+            urlsplit(urljoin(portal.base_url + "/", path)).path
+            for path in (portal.entry.login_url, portal.entry.mailbox_url)
+            if path
+        }
 
     def page(self, page: Page, resolver: Resolver) -> PortalPage:
         """A page object for this portal, under its rate limit."""
@@ -61,32 +70,45 @@ class SharedLogin:
             self.observer,
         )
 
-    async def refresh(self, context: BrowserContext, resolver: Resolver, seen: int) -> int:
-        """Log in unless another page already did since generation `seen`."""
+    async def refresh(
+        self, context: BrowserContext, resolver: Resolver, seen: int, tracer: FailureTracer | None = None
+    ) -> int:
+        """Log in unless another page already did since generation `seen`. With a `tracer` (the
+        context's), nothing of the sign-in is recorded: the recording stops before its first
+        step and starts again once its page is closed."""
         async with self._lock:
             if self.stopped:
                 raise PersonNeededError(self.stopped)
             self._hold_back()
             if self.generation == seen:
-                page = await context.new_page()
-                try:
-                    await self._login(self.page(page, resolver))
-                except PersonNeededError as exc:
-                    self.stopped = str(exc)
-                    log.error("portal needs a person; its sweep stops", portal=self.portal.key, reason=self.stopped)
-                    raise
-                except (ApplicationError, BusinessError, PlaywrightError) as exc:
-                    self._failed(exc)
-                    if isinstance(exc, ScreenError):  # the sign-in page is closed below: keep what it showed
-                        exc.snapshot = exc.snapshot or await snapshot(page, resolver, self.settings.browser)
-                    raise
-                finally:
-                    await page.close()
+                async with tracer.untraced() if tracer else contextlib.nullcontext():
+                    await self._sign_in(context, resolver)
                 self.failed.clear()
                 self.refused.clear()
                 self.generation += 1
                 log.info("logged in", portal=self.portal.key, generation=self.generation)
             return self.generation
+
+    async def _sign_in(self, context: BrowserContext, resolver: Resolver) -> None:
+        page = await context.new_page()
+        page.on("request", self._posted_to)
+        try:
+            await self._login(self.page(page, resolver))
+        except PersonNeededError as exc:
+            self.stopped = str(exc)
+            log.error("portal needs a person; its sweep stops", portal=self.portal.key, reason=self.stopped)
+            raise
+        except (ApplicationError, BusinessError, PlaywrightError) as exc:
+            self._failed(exc)
+            if isinstance(exc, ScreenError):  # the sign-in page is closed below: keep what it showed
+                exc.snapshot = exc.snapshot or await snapshot(page, resolver, self.settings.browser)
+            raise
+        finally:
+            await page.close()
+
+    def _posted_to(self, request: Request) -> None:
+        if request.method != "GET":
+            self.sign_in_paths.add(urlsplit(request.url).path)
 
     def _failed(self, exc: Exception) -> None:
         why = str(exc).splitlines()[0]

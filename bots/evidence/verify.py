@@ -320,7 +320,9 @@ def _check_files(
             by_path.setdefault(file.stored.path, []).append(file)
     for path, sharing in by_path.items():
         if sharing[0].stored.key is not None and len(sharing) > 1:
-            seqs = ", ".join(str(f.seq) for f in sharing)
+            seqs = ", ".join(str(f.seq) for f in sharing[:5]) + (
+                f" and {len(sharing) - 5} more" if len(sharing) > 5 else ""
+            )
             report.problems.append(f"records seq {seqs} share one encrypted object {path}: a record was re-pointed")
         for file in sharing:
             if file.stored.key is None and not file.stored.content_addressed(file.sha256, file.media_type):

@@ -21,6 +21,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from bots.browser.launch import launch, new_context
 from bots.browser.selectors import Resolver
+from bots.browser.tracing import TRACE_MEDIA_TYPE, FailureTracer
 from bots.claimstatus.bot import PortalBot
 from bots.claimstatus.hooks import bot_class
 from bots.claimstatus.login import SharedLogin
@@ -30,7 +31,7 @@ from bots.core.models import CheckResult, ItemRef, Outcome
 from bots.core.registry import MissingCredentialsError, PortalRegistry
 from bots.core.settings import BrowserSettings, Settings
 from bots.denials import DenialRules
-from bots.evidence import LocalEvidenceStore
+from bots.evidence import Kind, LocalEvidenceStore
 from bots.evidence.setup import evidence_store
 from bots.review import TaskOpener
 from bots.review.ledger import seal
@@ -288,7 +289,9 @@ class Sweep:
             for item in queue.get_nowait():
                 await self.record(portal, item, CheckResult(outcome=Outcome.ERROR, error=reason))
 
-    async def _store_evidence(self, portal: str, content: bytes, media_type: str, item_id: int, url: str) -> str:
+    async def _store_evidence(
+        self, portal: str, content: bytes, media_type: str, item_id: int, url: str, kind: Kind = "evidence"
+    ) -> str:
         record = await asyncio.to_thread(
             self.evidence.put,
             content,
@@ -298,6 +301,7 @@ class Sweep:
             page_url=url,
             run_id=self.run_id,
             flow_run_id=self.flow_run_id,
+            kind=kind,
         )
         return record.sha256
 
@@ -371,11 +375,12 @@ class Sweep:
             queue.put_nowait(batch)
 
         async def sink(content: bytes, media_type: str, item_id: int, url: str) -> str:
-            return await self._store_evidence(key, content, media_type, item_id, url)
+            kind: Kind = "trace" if media_type == TRACE_MEDIA_TYPE else "evidence"  # only traces come zipped
+            return await self._store_evidence(key, content, media_type, item_id, url, kind)
 
-        async def worker(browser: Browser, context: BrowserContext) -> None:
+        async def worker(browser: Browser, context: BrowserContext, tracer: FailureTracer | None) -> None:
             async with slot(key) if slot else contextlib.nullcontext():
-                bot = self.bots[key](context, portal, login, resolver, sink, self.settings)
+                bot = self.bots[key](context, portal, login, resolver, sink, self.settings, tracer=tracer)
                 while not queue.empty() and browser.is_connected():
                     batch = queue.get_nowait()
                     with structlog.contextvars.bound_contextvars(item_id=batch[0].id):
@@ -383,16 +388,22 @@ class Sweep:
 
         # One context, one page per worker (~50 MB less per worker than a context each).
         # If the browser goes away, the workers stop and a fresh browser works what is left.
+        # Tracing is per context too: one trace for all its pages while a check is in trouble
+        # (bots.browser.tracing; recording all the time costs a claim ~45% more CPU), kept as
+        # the evidence of each check that fails.
         while not queue.empty() and not login.stopped:
             browser = await browsers.get()
             if browser is None:
                 await self._give_up(key, queue, "the browser kept going away; relaunch limit reached")
                 break
             context = await new_context(browser, self.settings.browser)
+            tracer = FailureTracer(context, login.sign_in_paths) if self.settings.evidence.trace_failures else None
             try:
                 pages = min(concurrency, portal.entry.max_concurrency, queue.qsize())
-                await asyncio.gather(*(worker(browser, context) for _ in range(pages)))
+                await asyncio.gather(*(worker(browser, context, tracer) for _ in range(pages)))
             finally:
+                if tracer is not None:
+                    await tracer.close()
                 with contextlib.suppress(PlaywrightError):
                     await context.close()
         return sorted(resolver.drift), login.stopped
