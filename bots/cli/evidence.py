@@ -233,7 +233,7 @@ def verify_package(
 )
 def open_(
     ctx: typer.Context,
-    ident: Annotated[str, typer.Argument(metavar="ID", help="the record's seq, or 8+ hex digits of its content hash")],
+    ident: Annotated[str, typer.Argument(help="the record's seq, or 8+ hex digits of its content hash")],
 ) -> int:
     from bots.evidence.index import EvidenceIndex
     from bots.evidence.package import find_record, private_copy
