@@ -81,6 +81,7 @@ class EvidenceIndex:
     def __init__(self, engine: Engine, store: LocalEvidenceStore) -> None:
         self.engine, self.store = engine, store
         self._rebuilt = False
+        self._counted = False  # rows counted once per process: a count reads the whole index
 
     def sync(self) -> int:
         """Catch up with the log and the relocations; the number of log records read. Safe to run
@@ -88,12 +89,13 @@ class EvidenceIndex:
         is), offsets only move forward. An index that is missing rows or stopped short of the
         log (damaged, or edited) is rebuilt from the log, once per process."""
         read = self._catch_up()
-        if not self._rebuilt and not self._complete():
+        if not self._rebuilt and not self._complete(count=not self._counted):
             self._rebuilt = True
             with self.engine.begin() as conn:
                 conn.execute(delete(rows))
                 conn.execute(delete(state))
             read = self._catch_up()
+        self._counted = True
         return read
 
     def _catch_up(self) -> int:
@@ -128,12 +130,15 @@ class EvidenceIndex:
             self._advance(conn, "relocations_offset", done)
         return read
 
-    def _complete(self) -> bool:
-        """Whether the index holds every record up to the log's last one (rows are seq 0..n-1)."""
+    def _complete(self, count: bool) -> bool:
+        """Whether the index reaches the log's last record, and with `count` also holds every one
+        before it (rows are seq 0..n-1)."""
         with self.engine.connect() as conn:
-            count, top = conn.execute(select(func.count(), func.max(rows.c.seq))).one()
-        last = self.store.last_seq()
-        return (top is None and last is None) or (top == last and count == top + 1)
+            top = conn.scalar(select(func.max(rows.c.seq)))
+            rows_held = conn.scalar(select(func.count()).select_from(rows)) if count else None
+        if top != self.store.last_seq():
+            return False
+        return rows_held is None or top is None or rows_held == top + 1
 
     def _offsets(self, conn: Connection) -> tuple[int, int]:
         found = conn.execute(select(state.c.log_offset, state.c.relocations_offset)).first()
