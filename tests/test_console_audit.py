@@ -16,9 +16,7 @@ import io
 import json
 import re
 import secrets
-import struct
 import zipfile
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -44,6 +42,7 @@ from bots.review.ledger import seal
 from bots.worklist import FollowUpRules, WorklistStore
 from bots.worklist.db import open_engine, upgrade
 from tests.conftest import ROOT
+from tests.test_console_worklist import png
 
 PASSWORD = "a long enough password"
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -52,17 +51,6 @@ NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 PAGE_SIZE = 3
 CLAIM, MEMBER = "2026000777001", "MBR-77001"
 XSS = "<img src=x onerror=alert(1)>"
-
-
-def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    """A valid PNG of one colour (no imaging library needed)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
 
 
 def trace_zip() -> bytes:
