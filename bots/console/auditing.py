@@ -1,14 +1,13 @@
 """The auditor's evidence browser apart from its routes: the search form read into criteria, the
 search itself (claims with their evidence counts, or evidence records directly), one claim's
-timeline with every file on it verified, a trace's bytes, and the audit package of a claim.
+timeline with every file on it verified (verification.py), a trace's bytes, and the audit
+package of a claim.
 
 Search reads database indexes only, never a stored file: the worklist's number indexes, the
 payer key, the review tasks' category and item indexes, and the evidence index's item, run and
 capture-time indexes. The portal is the one criterion no index holds: it filters what the others
 find, and alone it reads records newest first until a page is full. Verification reads and
-decrypts the files of the one timeline shown, and proves each record's inclusion under the
-latest signed checkpoint with the console's one `Verifier` (its Merkle tree built once per
-checkpoint)."""
+decrypts only the files of the one timeline shown."""
 
 from __future__ import annotations
 
@@ -17,19 +16,18 @@ import functools
 import json
 import re
 import tempfile
-import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import ColumnElement, Select, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from bots.core.errors import EvidenceError, InputError, RcmbotError
+from bots.console.verification import Check, Verifier
+from bots.core.errors import InputError, RcmbotError
 from bots.core.models import Outcome
 from bots.core.registry import PortalRegistry
 from bots.core.settings import Settings
@@ -37,10 +35,8 @@ from bots.denials import DenialCategory
 from bots.evidence.checkpoint import Checkpoint
 from bots.evidence.index import EvidenceIndex
 from bots.evidence.index import rows as evidence_rows
-from bots.evidence.proofs import Proofs
 from bots.evidence.records import SHA256, EvidenceRecord, Stored
-from bots.evidence.setup import public_key, signer
-from bots.evidence.store import LocalEvidenceStore
+from bots.evidence.setup import signer
 from bots.review import ReviewStore, Task
 from bots.worklist import History, Item, WorklistStore
 
@@ -262,101 +258,6 @@ class SearchResult:
     @property
     def before_kind(self) -> str:
         return "item" if self.claims is not None else "seq"
-
-
-# -- verification ------------------------------------------------------------------------------
-
-Verdict = Literal["verified", "altered", "removed", "unsigned", "unchecked"]
-LABELS: dict[str, str] = {
-    "verified": "verified",
-    "altered": "altered",
-    "removed": "removed by retention",
-    "unsigned": "not yet signed",
-    "unchecked": "signature not checked",
-}
-
-
-@dataclass(frozen=True)
-class Check:
-    """One record's verification: its file against its content hash, and its leaf against the
-    latest signed checkpoint."""
-
-    state: Verdict
-    file: str  # what reading the file found, in words
-    checkpoint: Checkpoint | None = None
-    included: bool = False
-    signed: bool = False
-
-    @property
-    def label(self) -> str:
-        return LABELS[self.state]
-
-
-class Verifier:
-    """The console's one Proofs, made on first use: the public key may appear after the console
-    started (the first checkpoint creates the signing key), so it is looked up until found."""
-
-    def __init__(self, settings: Settings, store: LocalEvidenceStore) -> None:
-        self.settings, self.store = settings, store
-        self._lock = threading.Lock()
-        self._proofs: Proofs | None = None
-
-    def proofs(self) -> Proofs:
-        with self._lock:
-            if self._proofs is None:
-                self._proofs = Proofs(self.store, self._key())
-            elif self._proofs.public_key is None:
-                self._proofs.public_key = self._key()
-            return self._proofs
-
-    def _key(self) -> Ed25519PublicKey | None:
-        try:
-            return public_key(self.settings)
-        except EvidenceError:
-            return None  # an unreadable key file: every record says "signature not checked"
-
-    def verify(self, records: Iterable[EvidenceRecord]) -> tuple[dict[int, Check], dict[int, bytes]]:
-        """Each record's Check by seq, and the content of its JSON records (decisions), read once."""
-        proofs = self.proofs()
-        checkpoint = proofs.latest()
-        checks: dict[int, Check] = {}
-        contents: dict[int, bytes] = {}
-        for record in records:
-            file, content = self._read(record)
-            if content is not None and record.media_type == "application/json":
-                contents[record.seq] = content
-            checks[record.seq] = self._prove(proofs, checkpoint, record, file, content is not None)
-        return checks, contents
-
-    def _read(self, record: EvidenceRecord) -> tuple[str, bytes | None]:
-        if record.stored.path is None:
-            return "removed at the end of its retention period", None
-        if not (self.store.root / record.stored.path).is_file():
-            return "the file is missing", None
-        try:
-            return "the file matches its hash", self.store.read(record)
-        except EvidenceError as exc:
-            reason = "cannot be decrypted" if "decrypt" in str(exc) else "no longer matches its hash"
-            return f"the file {reason}", None
-
-    @staticmethod
-    def _prove(proofs: Proofs, checkpoint: Checkpoint | None, record: EvidenceRecord, file: str, read: bool) -> Check:
-        removed = record.stored.path is None
-        if checkpoint is None or record.seq >= checkpoint.size:
-            return Check("removed" if removed else "unsigned" if read else "altered", file, checkpoint)
-        try:
-            proof = proofs.inclusion(record, checkpoint)
-        except EvidenceError:
-            return Check("unchecked", f"{file}; the tree's cache cannot prove it", checkpoint)
-        if removed:
-            state: Verdict = "removed"
-        elif not read or not proof.included:
-            state = "altered"
-        elif proofs.public_key is None:
-            state = "unchecked"
-        else:
-            state = "verified" if proof.signed else "altered"
-        return Check(state, file, checkpoint, proof.included, proof.signed)
 
 
 # -- the timeline ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 
 from bots.accounts import AccountStore
 from bots.console.app import create_app
-from bots.console.auditing import Verifier
+from bots.console.verification import Verifier
 from bots.core.errors import RcmbotError
 from bots.core.settings import Settings
 from bots.evidence.index import EvidenceIndex

@@ -21,13 +21,13 @@ from bots.console.auditing import (
     PackageUnavailableError,
     SearchForm,
     SearchResult,
-    Verifier,
     registry_codes,
 )
 from bots.console.deps import Auditor, audit
 from bots.console.pages import render
 from bots.console.routes.evidence import Evidence
 from bots.console.routes.worklist import Review, Worklist
+from bots.console.verification import Verifier
 from bots.core.errors import EvidenceError, InputError
 from bots.core.logs import get_logger
 
