@@ -51,6 +51,30 @@ def test_implausible_dates_repeated_columns_and_payer_case(tmp_path) -> None:
         read_worklist_csv(csv_file(tmp_path, "bstm1,PA1,M1,2026-09-01,,150.00\n BSTM1 ,PA1,M1,2026-09-01,,150.00\n"))
 
 
+@pytest.mark.parametrize(
+    ("row", "why"),
+    [
+        ("BSTM1,PA1\x07,M1,2026-09-01,,150.00", "field account_number: holds a control character \\(U\\+0007\\)"),
+        ('BSTM1,PA1,"M1\x1b[31m",2026-09-01,,150.00', "field member_id: holds a control character \\(U\\+001B\\)"),
+        ('BSTM1,"PA\n1",M1,2026-09-01,,150.00', "field account_number: holds a control character \\(U\\+000A\\)"),
+        (f"BSTM1,{'A' * 65},M1,2026-09-01,,150.00", "field account_number: is longer than 64 characters"),
+        (f"{'B' * 33},PA1,M1,2026-09-01,,150.00", "field payer_id: is longer than 32 characters"),
+    ],
+)
+def test_control_characters_and_over_long_fields_are_row_errors(tmp_path, row: str, why: str) -> None:
+    with pytest.raises(InputError, match=f"row [23]: {why}"):  # a quoted line break ends the row on line 3
+        read_worklist_csv(csv_file(tmp_path, row + "\n"))
+
+
+def test_a_file_too_large_to_be_a_worklist_is_refused_unread(tmp_path, monkeypatch) -> None:
+    import bots.worklist.csvio as csvio
+
+    path = csv_file(tmp_path, "BSTM1,PA1,M1,2026-09-01,,150.00\n")
+    monkeypatch.setattr(csvio, "MAX_FILE_BYTES", path.stat().st_size - 1)
+    with pytest.raises(InputError, match="larger than .* MB: split it"):
+        read_worklist_csv(path)
+
+
 def test_the_export_neutralises_cells_a_spreadsheet_would_run(tmp_path) -> None:
     from bots.worklist.db import upgrade
     from bots.worklist.store import WorklistStore

@@ -6,8 +6,9 @@ Import columns (header row required, names case-insensitive, order free):
             next_follow_up (date; default: due now)
 Dates: YYYY-MM-DD or MM/DD/YYYY, years 1900-2099. Money: 1234.56, with an optional $ and
 thousands commas in their places, at most two decimals, no sign, at most 10,000,000.00.
-Payer ids are trimmed and upper-cased. A file with any bad row (or a repeated column) imports
-nothing; every error names the file, row and field.
+Payer ids are trimmed and upper-cased. Text fields hold no control characters and fit their
+columns (FIELD_LENGTHS); a file is at most MAX_FILE_BYTES. A file with any bad row (or a repeated
+column) imports nothing; every error names the file, row and field.
 Export: a text cell that a spreadsheet would run as a formula (leading =, +, -, @, tab or carriage
 return) is written with a leading apostrophe.
 """
@@ -32,6 +33,17 @@ AMOUNT = re.compile(r"^\$?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?$")  # decimals: parse_c
 MAX_BILLED_CENTS = 10_000_000_00
 YEARS = range(1900, 2100)  # a date outside is a typo (and 9999 breaks date arithmetic)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# the worklist table's column sizes (bots.worklist.schema.Item): a longer value is not an id
+FIELD_LENGTHS = {
+    "payer_id": 32,
+    "account_number": 64,
+    "member_id": 64,
+    "patient_name": 200,
+    "payer_claim_number": 64,
+    "owner": 100,
+}
+MAX_FILE_BYTES = 256 * 1024 * 1024  # about two million rows: a bigger file is not a worklist
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1: never part of a name or an id
 
 EXPORT_COLUMNS = (
     "id",
@@ -99,6 +111,11 @@ def _parse_row(raw: dict[str, str]) -> dict[str, object]:
     for name in REQUIRED:
         if not (raw.get(name) or "").strip():
             raise ValueError(name, "is required")
+    for name, value in raw.items():
+        if value and (bad := CONTROL.search(value)):
+            raise ValueError(name, f"holds a control character (U+{ord(bad.group()):04X})")
+        if value and name in FIELD_LENGTHS and len(value.strip()) > FIELD_LENGTHS[name]:
+            raise ValueError(name, f"is longer than {FIELD_LENGTHS[name]} characters")
     for name in ("payer_id", "account_number", "member_id"):
         row[name] = raw[name].strip()
     row["payer_id"] = str(row["payer_id"]).upper()
@@ -131,6 +148,8 @@ def _parse_row(raw: dict[str, str]) -> dict[str, object]:
 def read_worklist_csv(path: Path) -> list[dict[str, object]]:
     """Parse and validate the whole file; raise InputError listing every bad row."""
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            raise InputError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MB: split it into smaller files")
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: cannot read: {exc}") from exc
