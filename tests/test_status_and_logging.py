@@ -119,3 +119,30 @@ def test_every_setting_and_registry_credential_is_in_env_example() -> None:
         if (r := getattr(e.credentials, f"{name}_env"))
     ]
     assert missing == [] and [r for r in refs if r not in example] == []
+
+
+def test_prefect_and_sqlalchemy_log_records_are_redacted_too(dataset) -> None:
+    """Their loggers are stdlib's, with handlers Prefect installs itself (console, API log
+    shipping): each record is redacted as it is made, message and exception text alike."""
+    import logging
+
+    row = dataset.worklist[0]
+    redactor.register([row.account_number, row.member_id])
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    for name in ("prefect.task_runs", "sqlalchemy.engine.Engine"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        try:
+            logger.error("Task run failed for account %s on %s", row.account_number, row.dos_from.isoformat())
+            try:
+                raise RuntimeError(f"(sqlite3.IntegrityError) [parameters: ('{row.member_id}', '2026-07-04')]")
+            except RuntimeError:
+                logger.exception("Encountered exception during execution")
+        finally:
+            logger.removeHandler(handler)
+    text = out.getvalue()
+    assert "prefect.task_runs Task run failed for account [REDACTED]" in text and "IntegrityError" in text
+    for value in (row.account_number, row.member_id, row.dos_from.isoformat(), "2026-07-04"):
+        assert value not in text, value

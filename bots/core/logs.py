@@ -28,6 +28,7 @@ import logging
 import re
 import sys
 import threading
+import traceback
 from collections import deque
 from collections.abc import Iterable, Iterator, MutableMapping
 from contextlib import AbstractContextManager, contextmanager
@@ -46,6 +47,7 @@ __all__ = [
     "RedactionScope",
     "Redactor",
     "configure_logging",
+    "redact_stdlib_records",
     "get_logger",
     "redaction_scope",
     "redactor",
@@ -311,3 +313,33 @@ def configure_logging(settings: LogSettings, stream: Any = None) -> None:
 
 def get_logger(name: str) -> Any:
     return structlog.get_logger(name)
+
+
+def redact_stdlib_records() -> None:
+    """Every stdlib log record (Prefect's engine and API log shipping, SQLAlchemy's, uvicorn's)
+    through the same redaction, at creation: its message and any exception text are redacted
+    before any handler sees them, including handlers Prefect installs later (it reconfigures
+    logging when it starts). Idempotent."""
+    base = logging.getLogRecordFactory()
+    if getattr(base, "redacting", False):
+        return
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = base(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a bad format string: keep what there is
+            message = str(record.msg)
+        if record.exc_info:
+            message += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            record.exc_info, record.exc_text = None, None
+        record.msg, record.args = redactor.text(message), ()
+        return record
+
+    factory.redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
+# Installed on import: any process that runs rcmbot code (a CLI command, a flow run that a
+# Prefect worker started, a benchmark point) logs nothing unredacted, configured or not.
+redact_stdlib_records()
