@@ -14,7 +14,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 
 from bots.core.settings import Settings
-from bots.evidence.setup import evidence_store
+from bots.evidence.setup import evidence_store, signer
 from bots.evidence.upkeep import expire
 from bots.review.ledger import seal
 from bots.worklist.db import open_engine
@@ -38,7 +38,7 @@ def evidence_retention(settings: Settings | None = None) -> dict[str, Any]:
     settings = settings or Settings()
     store = evidence_store(settings)
     before = dt.datetime.now(dt.UTC) - dt.timedelta(days=settings.evidence.retention_days)
-    done = expire(store, before, run_id=f"retention-{flow_run.id}")
+    done = expire(store, before, run_id=f"retention-{flow_run.id}", signer=signer(settings))
     engine = open_engine(settings.worklist_url)
     try:
         seal(settings, engine, store)

@@ -37,6 +37,8 @@ from bots.denials import DenialRules
 from bots.evidence import LocalEvidenceStore, Stored
 from bots.evidence.index import EvidenceIndex
 from bots.evidence.setup import evidence_store
+from bots.evidence.setup import signer as evidence_signer
+from bots.evidence.tombstones import tombstone_content
 from bots.review import Action, Actor, ReviewStore, TaskOpener
 from bots.review.ledger import seal
 from bots.worklist import FollowUpRules, WorklistStore
@@ -202,6 +204,17 @@ def seed(settings: Settings, worklist: WorklistStore, review: ReviewStore, store
     path = records[altered].stored.path
     assert path is not None
     (store.root / path).write_bytes(png(64, 40, (0, 0, 0)))
+    listing = tombstone_content([records[removed].seq], dt.datetime.now(dt.UTC), evidence_signer(settings))
+    store.put(
+        listing,
+        "application/json",
+        item_id=0,
+        portal="",
+        page_url="",
+        run_id="retention",
+        flow_run_id=None,
+        kind="tombstone",
+    )  # what retention writes before it removes a file
     store.relocate(records[removed].seq, Stored(path=None))
     return Seeded(ids, [first, second], snapshot, trace, trace_sha, confirmation, altered, removed)
 
@@ -529,7 +542,11 @@ def test_the_access_log_names_only_known_codes_never_what_was_typed(room: Room) 
 def test_a_refused_export_says_so_plainly_and_logs_the_detail(room: Room) -> None:
     seeded = room.seeded
     with client_as(room, Role.AUDITOR) as (client, token), capture_logs() as logs:
-        for account in ("PA-2002", "PA-2003"):  # a file altered; a file removed without a tombstone
+        removed = client.post(  # its file removed by retention, proven by a signed tombstone: exported
+            f"/audit/items/{seeded.ids['PA-2003']}/export", data={"csrftoken": token}, headers={"x-csrf-token": token}
+        )
+        assert removed.status_code == 200 and "zip" in removed.headers["content-type"]
+        for account in ("PA-2002",):  # a file altered
             answer = client.post(
                 f"/audit/items/{seeded.ids[account]}/export", data={"csrftoken": token}, headers={"x-csrf-token": token}
             )
@@ -538,11 +555,8 @@ def test_a_refused_export_says_so_plainly_and_logs_the_detail(room: Room) -> Non
             assert str(room.store.root) not in answer.text and "objects/" not in answer.text
             assert str(room.settings.state_path) not in answer.text
     refused = [e for e in logs if e["event"] == "audit_package_refused"]
-    assert [(e["log_level"], e["item_id"]) for e in refused] == [
-        ("warning", seeded.ids["PA-2002"]),
-        ("warning", seeded.ids["PA-2003"]),
-    ]
-    assert "altered" in refused[0]["problem"] and "no tombstone" in refused[1]["problem"]
+    assert [(e["log_level"], e["item_id"]) for e in refused] == [("warning", seeded.ids["PA-2002"])]
+    assert "altered" in refused[0]["problem"]
     assert not any(MEMBER in str(e) or "Avery" in str(e) for e in refused)
 
 

@@ -238,7 +238,7 @@ def test_plain_evidence_is_encrypted_by_a_rotation(tmp_path, signer, keyring) ->
 
 def test_retention_removes_files_with_a_tombstone_and_everything_still_verifies(tmp_path, signer, keyring) -> None:
     store = signed_store(tmp_path, signer, keyring=keyring)
-    done = expire(store, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), run_id="retention-t")
+    done = expire(store, dt.datetime.now(dt.UTC), run_id="retention-t", signer=signer)
     assert done.removed == 6 and done.tombstone is not None and done.tombstone.kind == "tombstone"
     assert json.loads(store.read(done.tombstone))["seqs"] == list(range(6))
     assert not [p for p in store.objects.rglob("*") if p.is_file() and p.name != Path(str(done.tombstone.path)).name]
@@ -246,7 +246,7 @@ def test_retention_removes_files_with_a_tombstone_and_everything_still_verifies(
     assert check(store, signer) == []
     with pytest.raises(EvidenceError, match="retention"):
         store.read(store.records()[0])
-    assert expire(store, dt.datetime.now(dt.UTC), run_id="again").removed == 0  # tombstones stay
+    assert expire(store, dt.datetime.now(dt.UTC), run_id="again", signer=signer).removed == 0  # tombstones stay
 
 
 def test_two_processes_append_without_clashing(tmp_path, signer) -> None:
@@ -312,7 +312,9 @@ def test_a_file_removed_without_a_tombstone_is_named(tmp_path, signer, keyring) 
     victim = store.records()[2]
     store.relocate(victim.seq, Stored(path=None))  # a retention that never happened
     (store.root / str(victim.path)).unlink()
-    assert f"removed: the file of record seq {victim.seq} is gone and no tombstone lists it" in check(store, signer)
+    assert f"removed: the file of record seq {victim.seq} is gone and no signed tombstone proves why" in check(
+        store, signer
+    )
 
 
 def test_a_path_outside_the_store_is_never_followed(tmp_path, signer) -> None:
@@ -322,7 +324,7 @@ def test_a_path_outside_the_store_is_never_followed(tmp_path, signer) -> None:
     with open(store.relocations, "a") as f:
         f.write(json.dumps({"seq": 1, "stored": {"path": "../../victim.txt", "sha256": None, "key": None}}) + "\n")
     assert any("not a relocation" in p for p in check(store, signer))
-    expire(store, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), run_id="retention-t")
+    expire(store, dt.datetime.now(dt.UTC), run_id="retention-t", signer=signer)
     assert outside.read_text() == "not evidence"
 
 
@@ -345,6 +347,16 @@ def test_since_checkpoint_notices_a_shorter_or_missing_log(tmp_path, signer) -> 
     assert any(p.startswith("truncated:") for p in verify(store, key, previous=state, since=True).problems)
     store.log.unlink()
     assert not verify(store, key, previous=state, since=True).ok
+
+
+def test_since_checkpoint_notices_emptied_relocations(tmp_path, signer, keyring) -> None:
+    store = signed_store(tmp_path, signer, keyring=keyring)
+    key = load_public_key(signer.public_pem())
+    rotate_key(store)
+    state = verify(store, key).verified
+    store.relocations.write_bytes(b"")  # every record would point at its pre-rotation object again
+    problems = verify(store, key, previous=state, since=True).problems
+    assert any(p.startswith(f"truncated: {store.relocations}") for p in problems)
 
 
 def test_an_index_missing_rows_or_behind_the_log_is_rebuilt_from_it(tmp_path, signer) -> None:
@@ -373,3 +385,38 @@ def test_an_index_missing_rows_or_behind_the_log_is_rebuilt_from_it(tmp_path, si
         conn.execute(delete(state))
     fresh.sync()
     assert len(fresh.search(EvidenceQuery(limit=100))) == 7
+
+
+def test_a_forged_tombstone_proves_no_removal(tmp_path, signer, keyring) -> None:
+    """Anybody can append a record; only the signing key proves a removal (tombstones.py)."""
+    from bots.evidence.tombstones import tombstone_content
+
+    store = signed_store(tmp_path, signer, keyring=keyring)
+    victims = store.records()[1:3]
+    forger = Signer.load_or_create(tmp_path / "forger.pem")
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=365)
+    for content in (
+        json.dumps({"reason": "retention period ended", "captured_before": later.isoformat(), "seqs": [1, 2]}).encode(),
+        tombstone_content([1, 2], dt.datetime.now(dt.UTC), forger),
+    ):
+        store.put(
+            content,
+            "application/json",
+            item_id=0,
+            portal="",
+            page_url="",
+            run_id="x",
+            flow_run_id=None,
+            kind="tombstone",
+        )
+    for victim in victims:
+        store.relocate(victim.seq, Stored(path=None))
+        (store.root / str(victim.path)).unlink()
+    store.checkpoint(signer)  # the next run signs whatever the log holds
+    problems = check(store, signer)
+    assert sum("its signature does not verify" in p or "not a tombstone" in p for p in problems) == 2
+    assert [p for p in problems if p.startswith("removed:")] == [
+        f"removed: the file of record seq {v.seq} is gone and no signed tombstone proves why" for v in victims
+    ]
+    with pytest.raises(ValueError, match="future"):
+        expire(store, later, run_id="r", signer=signer)

@@ -35,7 +35,9 @@ from bots.evidence.package import (
 )
 from bots.evidence.records import EvidenceRecord, Stored
 from bots.evidence.setup import evidence_store
+from bots.evidence.setup import signer as evidence_signer
 from bots.evidence.store import LocalEvidenceStore
+from bots.evidence.tombstones import tombstone_content
 from bots.evidence.upkeep import expire
 from bots.worklist.db import open_engine, upgrade
 from bots.worklist.store import WorklistStore
@@ -60,30 +62,31 @@ def put(store: LocalEvidenceStore, content: bytes, media_type: str, item_id: int
     )
 
 
-def fill(store: LocalEvidenceStore, item_id: int = 1) -> list[EvidenceRecord]:
+def fill(store: LocalEvidenceStore, item_id: int = 1, signer: Signer | None = None) -> list[EvidenceRecord]:
     """An item's evidence (a page, a screenshot, a trace, a decision, a page whose file retention
     removed) among another item's, and the tombstone that says retention removed that file: the
-    records an export of the item holds."""
+    records an export of the item holds. The tombstone is signed by `signer`, by default the
+    `signer` fixture's key (beside the store)."""
+    signer = signer or Signer.load_or_create(store.root.parent / "keys" / "signing.pem")
     put(store, b"<html>another claim</html>", "text/html", item_id + 1)
     put(store, b"<html>paid</html>", "text/html", item_id)
     put(store, b"\x89PNG screenshot", "image/png", item_id)
     put(store, TRACE, "application/zip", item_id, kind="trace")
     put(store, DECISION, "application/json", item_id, kind="decision", run_id="decision-000000000001")
     expired = put(store, b"<html>expired</html>", "text/html", item_id)
-    tombstone = expire_one(store, expired)
+    tombstone = expire_one(store, expired, signer)
     put(store, b"<html>later, another claim</html>", "text/html", item_id + 1)
     return [r for r in store.records() if r.item_id == item_id or r.seq == tombstone.seq]
 
 
 def expire_one(
-    store: LocalEvidenceStore, record: EvidenceRecord, captured_before: dt.datetime | None = None
+    store: LocalEvidenceStore, record: EvidenceRecord, signer: Signer, captured_before: dt.datetime | None = None
 ) -> EvidenceRecord:
-    """What upkeep.expire does, to one record only: a tombstone listing it (by default with a
-    cutoff just after its capture), then no file for it. The tombstone's record."""
+    """What upkeep.expire does, to one record only: a signed tombstone listing it (by default
+    with a cutoff just after its capture), then no file for it. The tombstone's record."""
     assert record.path is not None
     cutoff = captured_before or record.captured_at + dt.timedelta(microseconds=1)
-    listing = {"reason": "retention period ended", "captured_before": cutoff.isoformat()}
-    content = json.dumps({**listing, "seqs": [record.seq]}).encode()
+    content = tombstone_content([record.seq], cutoff, signer)
     tombstone = put(store, content, "application/json", 0, portal="", kind="tombstone", run_id="retention")
     store.relocate(record.seq, Stored(path=None))
     (store.root / record.path).unlink()
@@ -269,7 +272,9 @@ def test_a_fresh_checkpoint_is_signed_only_when_the_log_grew_or_the_key_changed(
     assert export(store, records, signer, tmp_path / "two.zip").checkpoint == first
     other = Signer.load_or_create(tmp_path / "other.pem")
     assert export(store, records, other, tmp_path / "three.zip").checkpoint.key_fingerprint == other.fingerprint
-    assert verify_package(tmp_path / "three.zip").ok
+    # the tombstone was signed by the earlier key: under the new one it proves nothing
+    problems = verify_package(tmp_path / "three.zip").problems
+    assert problems and all("tombstone" in p for p in problems), problems
     assert len(store.checkpoints()) == 2
 
 
@@ -356,7 +361,9 @@ def test_a_checkpoint_re_signed_by_another_key_fails_under_the_organisations_key
         files["public-key.pem"] = forger.public_pem()
 
     rewrite(package, re_sign)
-    assert verify_package(package).ok  # the package's own key: only the note warns
+    # under the package's own (forged) key the checkpoint passes, the organisation's tombstone does not
+    problems = verify_package(package).problems
+    assert problems and all("tombstone" in p for p in problems), problems
     key = load_public_key(signer.public_pem())
     problems = verify_package(package, key).problems
     assert problems == [f"checkpoint.json: signed by key {forger.fingerprint}, not by key {signer.fingerprint}"]
@@ -413,7 +420,7 @@ def test_a_tombstone_covers_only_what_was_captured_before_its_cutoff(
 ) -> None:
     kept = put(store, b"<html>kept</html>", "text/html")
     late = put(store, b"<html>captured after the cutoff</html>", "text/html")
-    tombstone = expire_one(store, late, captured_before=late.captured_at - dt.timedelta(days=1))
+    tombstone = expire_one(store, late, signer, captured_before=late.captured_at - dt.timedelta(days=1))
     records = [kept, late.model_copy(update={"stored": Stored(path=None)}), tombstone]
     cutoff = f"{late.captured_at - dt.timedelta(days=1):%Y-%m-%dT%H:%M:%SZ}"
     why = f"tombstone seq {tombstone.seq} removed only what was captured before {cutoff}"
@@ -436,7 +443,7 @@ def test_an_export_carries_the_tombstones_of_the_files_retention_removed(
 ) -> None:
     for n in range(3):
         put(store, f"<html>page {n}</html>".encode(), "text/html", item_id=1 + n % 2)
-    expiry = expire(store, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1), run_id="retention")
+    expiry = expire(store, dt.datetime.now(dt.UTC), run_id="retention", signer=signer)
     assert expiry.removed == 3 and expiry.tombstone is not None
     put(store, b"<html>after retention</html>", "text/html", item_id=1)
     index.sync()
@@ -654,7 +661,7 @@ def state(tmp_path: Path) -> Path:
         ]
     )
     assert [item.id for item in worklist.items()] == [1, 2, 3]
-    fill(evidence_store(settings), item_id=1)
+    fill(evidence_store(settings), item_id=1, signer=evidence_signer(settings))
     return tmp_path / "state"
 
 

@@ -287,7 +287,7 @@ class FakeTracing:
         self.calls.append("keep" if path else "discard")
         if path:
             with zipfile.ZipFile(path, "w") as z:
-                z.writestr("trace.trace", b'{"type":"context-options"}\n')
+                z.writestr("trace.trace", b'{"type":"context-options"}\n{"type":"before","method":"goto"}\n')
                 z.writestr("trace.network", f'{{"n":{len(self.calls)}}}\n')
 
 
@@ -444,3 +444,17 @@ def test_scrubbing_blanks_credentials_and_keeps_the_trace_as_it_was() -> None:
 def test_a_trace_that_cannot_be_scrubbed_is_refused() -> None:
     with pytest.raises(zipfile.BadZipFile):
         scrub_trace(b"not a zip")
+
+
+def test_a_trace_without_a_single_step_is_not_kept_as_evidence() -> None:
+    from bots.browser.tracing import shows_a_step
+
+    def trace(*lines: bytes) -> bytes:
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as z:
+            z.writestr("trace.trace", b"\n".join(lines))
+            z.writestr("trace.network", b"")
+        return out.getvalue()
+
+    assert not shows_a_step(trace(b'{"type":"context-options"}'))  # begun after a failed sign-in, say
+    assert shows_a_step(trace(b'{"type":"context-options"}', b'{"type": "before", "method": "click"}'))

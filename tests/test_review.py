@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import threading
 
 import pytest
@@ -379,3 +380,29 @@ def test_a_corrected_claim_denied_again_opens_a_new_task(stores) -> None:
     again.detail.payer_claim_number = "2026000000002"  # the payer's number for the corrected claim
     check(stores, 1, again)
     assert review.task_for_item(1).id != task.id
+
+
+def test_decisions_are_ledgered_once_and_a_look_alike_does_not_stand_in(stores, tmp_path) -> None:
+    """Each decision becomes one evidence record (kind decision), once even when caught up twice;
+    a record merely named like a decision (appended by someone else) does not hide the real one."""
+    from bots.evidence import LocalEvidenceStore
+    from bots.review.ledger import ledger_decisions
+
+    worklist, review, _ = stores
+    check(stores, 1, coding_denial())
+    store = LocalEvidenceStore(tmp_path / "evidence")
+    decision_id = review.decisions(review.task_for_item(1).id)[0].id
+    store.put(
+        b'{"forged": true}',
+        "application/json",
+        item_id=1,
+        portal="bluestem",
+        page_url="",
+        run_id=f"decision-{decision_id:012d}",
+        flow_run_id=None,
+        kind="decision",
+    )
+    assert ledger_decisions(worklist.engine, store) == 1
+    assert ledger_decisions(worklist.engine, store) == 0
+    real = [r for r in store.records() if r.run_id == f"decision-{decision_id:012d}"]
+    assert len(real) == 2 and json.loads(store.read(real[1]))["action"] == "open"

@@ -170,6 +170,8 @@ class FailureTracer:
         if raw is None:
             return kept
         try:
+            if not await asyncio.to_thread(shows_a_step, raw):
+                return kept  # a recording begun after a failed sign-in, say: nothing to look at
             data = await asyncio.to_thread(scrub_trace, raw, frozenset(self.sign_in_paths))
         except (zipfile.BadZipFile, ValueError) as exc:  # never keep what could not be scrubbed
             log.warning("trace dropped: it could not be scrubbed", error=str(exc).splitlines()[0])
@@ -205,6 +207,16 @@ class FailureTracer:
             log.warning("tracing did not stop cleanly", error=str(exc).splitlines()[0])
             return False
         return True
+
+
+def shows_a_step(data: bytes) -> bool:
+    """Whether a trace zip records at least one action of the bot (an empty one is not evidence)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as trace:
+        return any(
+            re.search(rb'"type":\s*"before"', trace.read(info))
+            for info in trace.infolist()
+            if info.filename.endswith(".trace")
+        )
 
 
 def scrub_trace(data: bytes, sign_in_paths: Collection[str] = ()) -> bytes:

@@ -33,7 +33,7 @@ from bots.core.registry import PortalRegistry
 from bots.core.settings import Settings
 from bots.denials import DenialCategory
 from bots.evidence.checkpoint import Checkpoint
-from bots.evidence.index import EvidenceIndex
+from bots.evidence.index import EvidenceIndex, EvidenceQuery
 from bots.evidence.index import rows as evidence_rows
 from bots.evidence.records import SHA256, EvidenceRecord, Stored
 from bots.evidence.setup import signer
@@ -522,7 +522,9 @@ class EvidenceBrowser:
             return None
         self.index.sync()  # evidence captured or expired a moment ago
         records = self.index.for_items([item_id])
-        checks, contents = self.verifier.verify(records)
+        removed = any(r.stored.path is None for r in records)
+        tombstones = self.index.search(EvidenceQuery(kinds=("tombstone",), limit=10_000)) if removed else []
+        checks, contents = self.verifier.verify(records, tombstones)
         shown = {r.seq: Shown(r, checks[r.seq]) for r in records}
         by_sha: dict[str, list[EvidenceRecord]] = {}
         for record in records:

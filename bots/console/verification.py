@@ -18,6 +18,7 @@ from bots.evidence.proofs import Proofs
 from bots.evidence.records import EvidenceRecord
 from bots.evidence.setup import public_key
 from bots.evidence.store import LocalEvidenceStore
+from bots.evidence.tombstones import read_listing, unproven
 
 Verdict = Literal["verified", "altered", "removed", "unsigned", "unchecked"]
 LABELS: dict[str, str] = {
@@ -68,18 +69,41 @@ class Verifier:
         except EvidenceError:
             return None  # an unreadable key file: every record says "signature not checked"
 
-    def verify(self, records: Iterable[EvidenceRecord]) -> tuple[dict[int, Check], dict[int, bytes]]:
-        """Each record's Check by seq, and the content of its JSON records (decisions), read once."""
+    def verify(
+        self, records: Iterable[EvidenceRecord], tombstones: Iterable[EvidenceRecord] = ()
+    ) -> tuple[dict[int, Check], dict[int, bytes]]:
+        """Each record's Check by seq, and the content of its JSON records (decisions), read once.
+        A record without its file is "removed by retention" only when one of `tombstones` proves
+        it (signed with the checkpoint key); else it is as good as altered."""
         proofs = self.proofs()
         checkpoint = proofs.latest()
         checks: dict[int, Check] = {}
         contents: dict[int, bytes] = {}
+        records = list(records)
+        unproven_removals = set(self._unproven(records, tombstones, proofs.public_key))
         for record in records:
+            if record.seq in unproven_removals:
+                checks[record.seq] = Check("altered", "the file is gone and no signed tombstone proves why", checkpoint)
+                continue
             file, content = self._read(record)
             if content is not None and record.media_type == "application/json":
                 contents[record.seq] = content
             checks[record.seq] = self._prove(proofs, checkpoint, record, file, content is not None)
         return checks, contents
+
+    def _unproven(
+        self, records: list[EvidenceRecord], tombstones: Iterable[EvidenceRecord], key: Ed25519PublicKey | None
+    ) -> list[int]:
+        removed = {r.seq: r.captured_at for r in records if r.stored.path is None}
+        if not removed:
+            return []
+        listings = []
+        for tombstone in tombstones:
+            try:
+                listings.append(read_listing(self.store, tombstone, key))
+            except EvidenceError:
+                continue  # a forged or unreadable tombstone proves nothing
+        return unproven(removed, listings)
 
     def _read(self, record: EvidenceRecord) -> tuple[str, bytes | None]:
         if record.stored.path is None:

@@ -179,6 +179,10 @@ class Signer:
         signature = self._private_key.sign(unsigned.body())
         return Checkpoint(size, root, time, self.fingerprint, signature)
 
+    def sign_message(self, message: bytes) -> bytes:
+        """An Ed25519 signature of `message` (tombstones sign their listing this way)."""
+        return self._private_key.sign(message)
+
     def public_pem(self) -> bytes:
         """The public key (PEM SubjectPublicKeyInfo), to hand to whoever checks checkpoints."""
         return self._private_key.public_key().public_bytes(
@@ -210,6 +214,14 @@ def load_public_key(pem: bytes) -> Ed25519PublicKey:
     if not isinstance(key, Ed25519PublicKey):
         raise EvidenceError(f"the checkpoint public key is a {type(key).__name__}, not an Ed25519 key")
     return key
+
+
+def message_ok(public_key: Ed25519PublicKey, message: bytes, signature: bytes) -> bool:
+    try:
+        public_key.verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
 
 
 def signature_ok(checkpoint: Checkpoint, public_key: Ed25519PublicKey) -> bool:

@@ -18,7 +18,6 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    delete,
     func,
     insert,
     select,
@@ -90,17 +89,16 @@ class EvidenceIndex:
         log (damaged, or edited) is rebuilt from the log, once per process."""
         read = self._catch_up()
         if not self._rebuilt and not self._complete(count=not self._counted):
+            # read the whole log and relocations again: missing rows are added, present ones left
+            # as they are (and nothing is deleted, so readers never see an index emptied meanwhile)
             self._rebuilt = True
-            with self.engine.begin() as conn:
-                conn.execute(delete(rows))
-                conn.execute(delete(state))
-            read = self._catch_up()
+            read = self._catch_up(from_start=True)
         self._counted = True
         return read
 
-    def _catch_up(self) -> int:
+    def _catch_up(self, from_start: bool = False) -> int:
         with self.engine.connect() as conn:
-            log_offset, moves_offset = self._offsets(conn)
+            log_offset, moves_offset = (0, 0) if from_start else self._offsets(conn)
         batch: list[dict[str, object]] = []
         read = 0
         log = self.store.lines(log_offset)
@@ -198,11 +196,14 @@ class EvidenceIndex:
         with self.engine.connect() as conn:
             return [_record(r._mapping) for r in conn.execute(stmt)]
 
-    def run_ids(self, kinds: Sequence[str], at_least: str) -> set[str]:
-        """The run ids, from `at_least` on (as text), of the records of these kinds."""
-        stmt = select(rows.c.run_id).where(rows.c.kind.in_(list(kinds)), rows.c.run_id >= at_least)
+    def run_hashes(self, kinds: Sequence[str], at_least: str) -> dict[str, set[str]]:
+        """The content hashes of the records of these kinds by run id, from `at_least` on (as text)."""
+        stmt = select(rows.c.run_id, rows.c.sha256).where(rows.c.kind.in_(list(kinds)), rows.c.run_id >= at_least)
+        found: dict[str, set[str]] = {}
         with self.engine.connect() as conn:
-            return set(conn.scalars(stmt))
+            for run_id, sha in conn.execute(stmt):
+                found.setdefault(run_id, set()).add(sha)
+        return found
 
     def for_items(self, item_ids: Iterable[int]) -> list[EvidenceRecord]:
         """Every record of these items, oldest first."""

@@ -50,6 +50,7 @@ from bots.evidence.checkpoint import Checkpoint, Signer, fingerprint, load_publi
 from bots.evidence.index import EvidenceIndex, EvidenceQuery, rows
 from bots.evidence.records import EXTENSIONS, EvidenceRecord, parse_log_line
 from bots.evidence.store import LocalEvidenceStore
+from bots.evidence.tombstones import proven_listing
 
 README, CHECKPOINT, PUBLIC_KEY = "README.txt", "checkpoint.json", "public-key.pem"
 RECORDS, RECORDS_CSV, PROOFS, DECISIONS, SUMS = (
@@ -447,11 +448,11 @@ def _verify(package: _Zip, public_key: Ed25519PublicKey | None, report: PackageR
         if name not in package.entries:
             report.fail(f"{name}: missing from the package")
     files = _evidence_names(package, report)
-    checkpoint = _check_checkpoint(package, public_key, report)
+    checkpoint, key = _check_checkpoint(package, public_key, report)
     listed, csv_sha256 = _check_records(package, files, report)
     _check_proofs(package, listed, checkpoint, report)
     tombstones = _check_evidence(package, listed, files, report)
-    _check_removed(listed, files, tombstones, report)
+    _check_removed(listed, files, tombstones, key, report)
     _check_decisions(package, listed, files, report)
     if RECORDS_CSV in package.entries:
         package.drain(RECORDS_CSV)
@@ -534,28 +535,31 @@ def _check_sums(package: _Zip, report: PackageReport) -> None:
         report.fail(f"{name}: listed in {SUMS} but not in the package")
 
 
-def _check_checkpoint(package: _Zip, public_key: Ed25519PublicKey | None, report: PackageReport) -> Checkpoint | None:
+def _check_checkpoint(
+    package: _Zip, public_key: Ed25519PublicKey | None, report: PackageReport
+) -> tuple[Checkpoint | None, Ed25519PublicKey | None]:
     """The package's checkpoint (None when unreadable), its signature checked under the key
-    given, else under the package's own key (said in a note: that proves nothing by itself)."""
+    given, else under the package's own key (said in a note: that proves nothing by itself);
+    and the key it was checked with (tombstones are checked with it too)."""
     pem = package.whole(PUBLIC_KEY)
     data = package.whole(CHECKPOINT)
     if data is None:
-        return None
+        return None, public_key
     try:
         checkpoint = Checkpoint.from_json(data.decode())
     except (ValueError, UnicodeDecodeError) as exc:
         report.fail(f"{CHECKPOINT}: not a checkpoint ({exc})")
-        return None
+        return None, public_key
     report.checkpoint_size = checkpoint.size
     key = public_key or _own_key(pem, report)
     if key is None:
-        return checkpoint
+        return checkpoint, None
     want = report.key_fingerprint = fingerprint(key)
     if checkpoint.key_fingerprint != want:
         report.fail(f"{CHECKPOINT}: signed by key {checkpoint.key_fingerprint}, not by key {want}")
     elif not signature_ok(checkpoint, key):
         report.fail(f"{CHECKPOINT}: the signature does not verify under key {want}: forged or altered")
-    return checkpoint
+    return checkpoint, key
 
 
 def _own_key(pem: bytes | None, report: PackageReport) -> Ed25519PublicKey | None:
@@ -693,16 +697,23 @@ def _check_evidence(
 
 
 def _check_removed(
-    listed: dict[int, _Listed], files: dict[int, str], tombstones: dict[int, bytes], report: PackageReport
+    listed: dict[int, _Listed],
+    files: dict[int, str],
+    tombstones: dict[int, bytes],
+    key: Ed25519PublicKey | None,
+    report: PackageReport,
 ) -> None:
-    """Each record listed without its file is covered by a tombstone in the package: the
-    tombstone lists its seq and removed only what was captured before a time after it."""
+    """Each record listed without its file is covered by a tombstone in the package, signed by
+    the checkpoint's key: the tombstone lists its seq and removed only what was captured before
+    a time after it."""
     listings = {}
     for seq, content in tombstones.items():
         try:
-            listings[seq] = tombstone_listing(content)
-        except ValueError as exc:
-            report.fail(f"{files[seq]}: not a tombstone ({exc})")
+            proven = proven_listing(content, seq, listed[seq].captured_at, key)
+        except EvidenceError as exc:
+            report.fail(f"{files[seq]}: {exc}")
+            continue
+        listings[seq] = (proven.captured_before, set(proven.seqs))
     coverage = _coverage(listings)
     removed, by = 0, set()
     for seq, entry in sorted(listed.items()):

@@ -4,13 +4,14 @@ new key, and removal of evidence whose retention period ended."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from bots.evidence.checkpoint import Signer
 from bots.evidence.records import EvidenceRecord, Stored
 from bots.evidence.store import LocalEvidenceStore
+from bots.evidence.tombstones import tombstone_content
 
 
 @dataclass(frozen=True)
@@ -48,17 +49,19 @@ class Expiry:
     tombstone: EvidenceRecord | None
 
 
-def expire(store: LocalEvidenceStore, before: dt.datetime, run_id: str) -> Expiry:
-    """Remove the files of records captured before `before`. A tombstone record (itself never
-    removed) lists them first; each record then points at no file; the files go last. The
-    records stay in the log, so the tree and every checkpoint still verify."""
+def expire(store: LocalEvidenceStore, before: dt.datetime, run_id: str, signer: Signer) -> Expiry:
+    """Remove the files of records captured before `before` (not in the future). A tombstone
+    record (itself never removed), its listing signed by `signer`, lists them first; each record
+    then points at no file; the files go last. The records stay in the log, so the tree and
+    every checkpoint still verify."""
+    if before > dt.datetime.now(dt.UTC):
+        raise ValueError("a retention cut-off cannot be in the future")
     records = store.records()
     due = [r for r in records if r.kind != "tombstone" and r.stored.path is not None and r.captured_at < before]
     if not due:
         return Expiry(0, None)
-    listing = {"reason": "retention period ended", "captured_before": before.astimezone(dt.UTC).isoformat()}
     tombstone = store.put(
-        json.dumps({**listing, "seqs": [r.seq for r in due]}).encode(),
+        tombstone_content([r.seq for r in due], before, signer),
         "application/json",
         item_id=0,
         portal="",

@@ -38,6 +38,7 @@ from bots.evidence import merkle
 from bots.evidence.checkpoint import Checkpoint, fingerprint, signature_ok
 from bots.evidence.records import EvidenceRecord, Stored, parse_log_line, parse_relocation
 from bots.evidence.store import TREE_CACHE, Lines, LocalEvidenceStore, write_atomic
+from bots.evidence.tombstones import read_listing, unproven
 
 
 @dataclass
@@ -160,7 +161,7 @@ def verify(
     _ends(store, frontier.size, checkpoints, previous if not since else None, report)
 
     relocations_offset = _relocations(store, files, tombstones, start, report)
-    _check_files(store, files, tombstones, report, workers)
+    _check_files(store, files, tombstones, public_key, report, workers)
     if not since:
         _orphans(store, {f.stored.path for f in files.values() if f.stored.path}, report)
     if report.ok and latest is not None and snapshot is not None:
@@ -214,20 +215,28 @@ def _still_there(
 
 
 def _log_reaches(store: LocalEvidenceStore, start: Verified, report: Report) -> bool:
-    """For `since`: the log still holds every byte verified before (a shorter or replaced log
-    would otherwise look like one with nothing new)."""
-    try:
-        with open(store.log, "rb") as f:
-            f.seek(max(0, start.log_offset - 1))
-            intact = start.log_offset == 0 or f.read(1) == b"\n"
-    except OSError:
-        intact = start.log_offset == 0
-    if not intact:
-        report.problems.append(
-            f"truncated: {store.log} no longer reaches the {start.size} records verified at checkpoint time "
-            f"{start.checkpoint_time}: verify everything to see what changed"
-        )
+    """For `since`: the log and the relocations still hold every byte verified before (a shorter
+    or replaced file would otherwise look like one with nothing new)."""
+    intact = True
+    for path, offset in ((store.log, start.log_offset), (store.relocations, start.relocations_offset)):
+        if not _reaches(path, offset):
+            intact = False
+            report.problems.append(
+                f"truncated: {path} no longer reaches what was verified at checkpoint time "
+                f"{start.checkpoint_time}: verify everything to see what changed"
+            )
     return intact
+
+
+def _reaches(path: Path, offset: int) -> bool:
+    if offset == 0:
+        return True
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset - 1)
+            return f.read(1) == b"\n"
+    except OSError:
+        return False
 
 
 def _writer_signed(store: LocalEvidenceStore, latest: Checkpoint | None, report: Report) -> None:
@@ -310,6 +319,7 @@ def _check_files(
     store: LocalEvidenceStore,
     files: dict[int, _File],
     tombstones: list[EvidenceRecord],
+    public_key: Ed25519PublicKey | None,
     report: Report,
     workers: int | None,
 ) -> None:
@@ -329,7 +339,7 @@ def _check_files(
                 report.problems.append(
                     f"altered record: seq {file.seq} is stored at {path}, not where content {file.sha256} lives"
                 )
-    _justify_removals(store, removed, tombstones, report)
+    _justify_removals(store, removed, tombstones, public_key, report)
 
     def check(path: str) -> tuple[list[str], int]:
         full = store.root / path
@@ -362,30 +372,23 @@ def _check_files(
 
 
 def _justify_removals(
-    store: LocalEvidenceStore, removed: list[_File], tombstones: list[EvidenceRecord], report: Report
+    store: LocalEvidenceStore,
+    removed: list[_File],
+    tombstones: list[EvidenceRecord],
+    public_key: Ed25519PublicKey | None,
+    report: Report,
 ) -> None:
-    """A record without its file must be listed by a tombstone (itself a verified record, written
-    before the removal) whose cut-off is after the record's capture."""
+    """A record without its file must be proven removed by a signed tombstone (tombstones.py)."""
     if not removed:
         return
-    cutoff: dict[int, dt.datetime] = {}
+    listings = []
     for tombstone in tombstones:
         try:
-            listing = json.loads(store.read(tombstone))
-            before = dt.datetime.fromisoformat(listing["captured_before"])
-            for seq in listing["seqs"]:
-                cutoff[int(seq)] = max(before, cutoff.get(int(seq), before))
-        except (EvidenceError, ValueError, KeyError, TypeError):
-            report.problems.append(
-                f"tombstone seq {tombstone.seq}: unreadable, so the removals it lists are not proven"
-            )
-    for file in removed:
-        if file.seq not in cutoff:
-            report.problems.append(f"removed: the file of record seq {file.seq} is gone and no tombstone lists it")
-        elif file.captured_at >= cutoff[file.seq]:
-            report.problems.append(
-                f"removed: the file of record seq {file.seq} is gone, but it was captured after its tombstone's cut-off"
-            )
+            listings.append(read_listing(store, tombstone, public_key))
+        except EvidenceError as exc:
+            report.problems.append(f"{exc}, so the removals it lists are not proven")
+    for seq in unproven({f.seq: f.captured_at for f in removed}, listings):
+        report.problems.append(f"removed: the file of record seq {seq} is gone and no signed tombstone proves why")
 
 
 def _orphans(store: LocalEvidenceStore, recorded: set[str], report: Report) -> None:

@@ -11,6 +11,7 @@ hooked into every transaction, so one written by any process is ledgered by the 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 
 from sqlalchemy import select
@@ -64,7 +65,7 @@ def ledger_decisions(engine: Engine, store: LocalEvidenceStore, durable: bool = 
         index.sync()
         newest = index.search(EvidenceQuery(kinds=KINDS, limit=1))
         after = max(0, int(newest[0].run_id.removeprefix(PREFIX)) - _LATE) if newest else 0
-        have = index.run_ids(KINDS, f"{PREFIX}{after:012d}")
+        have = index.run_hashes(KINDS, f"{PREFIX}{after:012d}")
         added = 0
         while True:
             with Session(engine) as s:
@@ -77,11 +78,13 @@ def ledger_decisions(engine: Engine, store: LocalEvidenceStore, durable: bool = 
                 ).all()
             for decision, task in found:
                 after = decision.id
-                if f"{PREFIX}{decision.id:012d}" in have:
+                content = decision_json(decision, task)
+                # by its content too: a record merely named like this decision does not stand in for it
+                if hashlib.sha256(content).hexdigest() in have.get(f"{PREFIX}{decision.id:012d}", set()):
                     continue
                 added += 1
                 store.put(
-                    decision_json(decision, task),
+                    content,
                     "application/json",
                     item_id=task.item_id,
                     portal=task.portal,
