@@ -255,6 +255,10 @@ def test_demo_acceptance(tmp_path, restore_environ) -> None:
     assert all(r.stored.key for r in evidence.records())  # the demo encrypts its evidence
     recorded_urls = " ".join(r.page_url for r in evidence.records())
     assert not [i.member_id for i in store.items() if i.member_id in recorded_urls]
+    # and no snapshot shows a member ID or a patient's name (masked everywhere, links included)
+    snapshots = "\n".join(evidence.read(r).decode() for r in evidence.records() if r.media_type == "text/html")
+    shown = [i.id for i in store.items() for value in (i.member_id, i.patient_name) if value and value in snapshots]
+    assert not shown
     for item in store.items():
         assert item.outcome in ("status", "not_found", "ambiguous", "unmapped")
         if item.outcome in ("status", "unmapped"):

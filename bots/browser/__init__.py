@@ -22,7 +22,7 @@ from bots.browser.selectors import (
     UnreadableError,
     page_path,
 )
-from bots.browser.tracing import TRACE_MEDIA_TYPE, FailureTracer, scrub_trace
+from bots.browser.tracing import TRACE_MEDIA_TYPE, FailureTracer, scrub_trace, shows_a_step
 
 __all__ = [
     "BATCH_LINE_FIELDS",
@@ -50,5 +50,6 @@ __all__ = [
     "required_keys",
     "screenshot_options",
     "scrub_trace",
+    "shows_a_step",
     "snapshot",
 ]

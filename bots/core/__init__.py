@@ -21,6 +21,7 @@ from bots.core.logs import (
     Redactor,
     configure_logging,
     get_logger,
+    redact_stdlib_records,
     redaction_scope,
     redactor,
 )
@@ -115,6 +116,7 @@ __all__ = [
     "line_of",
     "load_model",
     "parse_cents",
+    "redact_stdlib_records",
     "redaction_scope",
     "redactor",
     "summary_key",

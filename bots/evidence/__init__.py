@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     )
     from bots.evidence.proofs import Inclusion, Proofs
     from bots.evidence.setup import after_run, evidence_store, public_key, signer
+    from bots.evidence.tombstones import read_listing, tombstone_content, unproven
     from bots.evidence.upkeep import Expiry, Rotation, expire, rotate_key
     from bots.evidence.verify import Report, Verified
 
@@ -61,6 +62,7 @@ __all__ = [
     "open_evidence_store",
     "private_copy",
     "public_key",
+    "read_listing",
     "records_captured_between",
     "records_of_items",
     "rotate_key",
@@ -68,6 +70,8 @@ __all__ = [
     "seal",
     "signature_ok",
     "signer",
+    "tombstone_content",
+    "unproven",
     "unseal",
     "verify_consistency",
     "verify_inclusion",
@@ -90,6 +94,9 @@ _MODULES = {
     "evidence_store": "bots.evidence.setup",
     "public_key": "bots.evidence.setup",
     "signer": "bots.evidence.setup",
+    "read_listing": "bots.evidence.tombstones",
+    "tombstone_content": "bots.evidence.tombstones",
+    "unproven": "bots.evidence.tombstones",
     "Expiry": "bots.evidence.upkeep",
     "Rotation": "bots.evidence.upkeep",
     "expire": "bots.evidence.upkeep",
