@@ -155,7 +155,9 @@ class CpuSampler:
         for p in procs:
             with contextlib.suppress(psutil.Error):
                 times, key = p.cpu_times(), (p.pid, p.create_time())
-                self.kind.setdefault(key, process_kind(p))
+                self.kind[key] = process_kind(
+                    p
+                )  # again each time: a child sampled before its exec looks like its parent
                 self.now[key] = times.user + times.system
                 total += self.now[key] + times.children_user + times.children_system
         self.total = total
