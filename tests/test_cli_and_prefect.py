@@ -52,6 +52,8 @@ CLI_CONTRACT: dict[tuple[str, ...], set[str]] = {
     ("users", "list"): set(),
     ("seed-scale",): {"--tasks", "--evidence", "--json"},
     ("bench", "console"): {"--requests", "--json"},
+    ("backup",): {"dest"},
+    ("restore",): {"source"},
     ("bench", "evidence"): {"--files", "--records", "--plain", "--rounds", "--json"},
 }
 
@@ -92,6 +94,8 @@ def test_every_command_and_option_of_the_cli_stays() -> None:
         "worklist",
         "evidence",
         "db",
+        "backup",
+        "restore",
     }
     for group in groups - {()}:
         assert set(command(group).commands) == {p[-1] for p in CLI_CONTRACT if p[:-1] == group}, group

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from bots.cli import bench, console, db, demo, evidence, portal, scale, selectors, sweep, users, worklist
+from bots.cli import backup, bench, console, db, demo, evidence, portal, scale, selectors, sweep, users, worklist
 from bots.cli.common import Invocation
 from bots.core.errors import RcmbotError
 
@@ -45,6 +45,10 @@ app.command("console", help="the supervisors' web console (default http://127.0.
 app.command("seed-scale", help="a large synthetic state directory (review tasks, evidence) for `bench console`")(
     scale.seed_scale
 )
+app.command("backup", help="a consistent copy of the worklist database and the evidence, while sweeps run")(
+    backup.backup
+)
+app.command("restore", help="put a backup in place, into a new state directory")(backup.restore)
 app.add_typer(users.app, name="users", help="console users: add, disable, enable, reset-password, list")
 app.add_typer(portal.app, name="portal", help="simulated portals")
 app.add_typer(selectors.app, name="selectors", help="selector maps")
