@@ -4,8 +4,17 @@ RFC 6962 Merkle tree whose signed checkpoints make any later change visible (ver
 from typing import TYPE_CHECKING
 
 from bots.core.lazy import lazy_exports
-from bots.evidence.records import EXTENSIONS, SHA256, EvidenceRecord, Kind, Stored, safe_url
-from bots.evidence.store import EvidenceStore, LocalEvidenceStore, open_evidence_store
+from bots.evidence.records import (
+    EXTENSIONS,
+    SHA256,
+    EvidenceRecord,
+    Kind,
+    Stored,
+    parse_log_line,
+    parse_relocation,
+    safe_url,
+)
+from bots.evidence.store import EvidenceStore, Lines, LocalEvidenceStore, open_evidence_store
 
 if TYPE_CHECKING:
     from bots.evidence.checkpoint import Checkpoint, Signer, fingerprint, load_public_key, signature_ok
@@ -39,6 +48,7 @@ __all__ = [
     "Inclusion",
     "Keyring",
     "Kind",
+    "Lines",
     "LocalEvidenceStore",
     "PackageSummary",
     "Proofs",
@@ -60,6 +70,8 @@ __all__ = [
     "load_public_key",
     "node_hash",
     "open_evidence_store",
+    "parse_log_line",
+    "parse_relocation",
     "private_copy",
     "public_key",
     "read_listing",

@@ -6,6 +6,7 @@ from bots.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from bots.orchestration.applyflow import ApplyTrigger, run_apply_flow
+    from bots.orchestration.backup import Copied, restore
     from bots.orchestration.demo import demo_settings, fresh_state_dir, run_demo
     from bots.orchestration.deployments import DeploymentSpec, PrefectProject, load_deployments
     from bots.orchestration.limits import limit_name, portal_slot, shared_server, sync_portal_limits
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApplyTrigger",
+    "Copied",
     "DeploymentSpec",
     "PrefectProject",
     "ProgressFactory",
@@ -25,6 +27,7 @@ __all__ = [
     "load_deployments",
     "portal_slot",
     "read_secret_block",
+    "restore",
     "run_apply_flow",
     "run_demo",
     "run_sweep_flow",
@@ -37,6 +40,8 @@ __all__ = [
 # the sweep (Playwright, the worklist) as well. `serve` is also a module name here: import that
 # function from bots.orchestration.serve.
 _MODULES = {
+    "Copied": "bots.orchestration.backup",
+    "restore": "bots.orchestration.backup",
     "ApplyTrigger": "bots.orchestration.applyflow",
     "run_apply_flow": "bots.orchestration.applyflow",
     "demo_settings": "bots.orchestration.demo",
