@@ -385,7 +385,7 @@ def test_a_corrected_claim_denied_again_opens_a_new_task(stores) -> None:
 def test_decisions_are_ledgered_once_and_a_look_alike_does_not_stand_in(stores, tmp_path) -> None:
     """Each decision becomes one evidence record (kind decision), once even when caught up twice;
     a record merely named like a decision (appended by someone else) does not hide the real one."""
-    from bots.evidence import LocalEvidenceStore
+    from bots.evidence import EvidenceIndex, LocalEvidenceStore
     from bots.review.ledger import ledger_decisions
 
     worklist, review, _ = stores
@@ -402,7 +402,7 @@ def test_decisions_are_ledgered_once_and_a_look_alike_does_not_stand_in(stores, 
         flow_run_id=None,
         kind="decision",
     )
-    assert ledger_decisions(worklist.engine, store) == 1
-    assert ledger_decisions(worklist.engine, store) == 0
+    assert ledger_decisions(EvidenceIndex(worklist.engine, store)) == 1
+    assert ledger_decisions(EvidenceIndex(worklist.engine, store)) == 0
     real = [r for r in store.records() if r.run_id == f"decision-{decision_id:012d}"]
     assert len(real) == 2 and json.loads(store.read(real[1]))["action"] == "open"

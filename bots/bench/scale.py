@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from bots.core.settings import Settings
+from bots.evidence.index import EvidenceIndex
 from bots.evidence.setup import after_run, evidence_store
 from bots.review import Decision, Task, priority_of
 from bots.review.ledger import ledger_decisions
@@ -190,7 +191,7 @@ def _evidence(settings: Settings, records: int, items: int, rng: random.Random, 
             log.write(b"".join(lines))
             say(f"  {block.stop + DISTINCT_OBJECTS:,} of {records:,} evidence records")
     engine = open_engine(settings.worklist_url)
-    say(f"  {ledger_decisions(engine, store, durable=False):,} review decisions ledgered")
+    say(f"  {ledger_decisions(EvidenceIndex(engine, store), durable=False):,} review decisions ledgered")
     after_run(settings, store, engine)
     engine.dispose()
     say("  evidence index filled, checkpoint signed")

@@ -39,7 +39,7 @@ def console_app(settings: Settings, engine: Engine, apply_trigger: Callable[[], 
         "evidence": evidence,
         "verifier": Verifier(settings, evidence.store),  # the auditor's pages: one Merkle tree per checkpoint
         "apply_trigger": apply_trigger,
-        "ledger": partial(ledger_decisions, engine, evidence.store),  # decisions into the evidence log
+        "ledger": partial(ledger_decisions, evidence),  # decisions into the evidence log, via the shared index
     }
     return create_app(settings, accounts=AccountStore(engine, settings.console), state=state)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,14 +55,23 @@ def backup(settings: Settings, dest: Path) -> Copied:
     if not source.exists():
         raise InputError(f"{source}: no worklist database to back up")
     _empty(dest, "back up")
-    dest.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(source) as live, sqlite3.connect(dest / DATABASE) as copy:
-        live.backup(copy)  # one moment's snapshot, while others keep writing
-    copied = _copy_evidence(settings.evidence_path, dest / EVIDENCE)
-    keys = [settings.evidence_key_path, settings.signing_key_path]
-    for key in (k for k in keys if k.exists()):
-        (dest / KEYS).mkdir(mode=0o700, exist_ok=True)
-        shutil.copy2(key, dest / KEYS / key.name)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    # written beside DEST and renamed when complete: a backup cut short is never taken for one
+    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    try:
+        with sqlite3.connect(source) as live, sqlite3.connect(work / DATABASE) as copy:
+            live.backup(copy)  # one moment's snapshot, while others keep writing
+        copied = _copy_evidence(settings.evidence_path, work / EVIDENCE)
+        keys = [settings.evidence_key_path, settings.signing_key_path]
+        for key in (k for k in keys if k.exists()):
+            (work / KEYS).mkdir(mode=0o700, exist_ok=True)
+            shutil.copy2(key, work / KEYS / key.name)
+        if dest.exists():
+            dest.rmdir()  # empty, as checked
+        work.rename(dest)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     return copied
 
 

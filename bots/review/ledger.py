@@ -54,11 +54,11 @@ def decision_json(decision: Decision, task: Task) -> bytes:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def ledger_decisions(engine: Engine, store: LocalEvidenceStore, durable: bool = True) -> int:
-    """Append every decision not yet in the evidence log; how many. One process at a time (a
-    file lock beside the log), so two catching up at once do not ledger a decision twice.
-    `durable` False: without fsyncs, for bulk seeding only."""
-    index = EvidenceIndex(engine, store)
+def ledger_decisions(index: EvidenceIndex, durable: bool = True) -> int:
+    """Append every decision in the index's database not yet in its evidence log; how many. One
+    process at a time (a file lock beside the log), so two catching up at once do not ledger a
+    decision twice. `durable` False: without fsyncs, for bulk seeding only."""
+    engine, store = index.engine, index.store
     store.root.mkdir(parents=True, exist_ok=True)
     with open(store.root / "decisions.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -101,5 +101,5 @@ def ledger_decisions(engine: Engine, store: LocalEvidenceStore, durable: bool = 
 def seal(settings: Settings, engine: Engine, store: LocalEvidenceStore) -> Checkpoint | None:
     """What every run (and the console after a decision) ends with: decisions ledgered, the
     index caught up, the tree signed."""
-    ledger_decisions(engine, store)
+    ledger_decisions(EvidenceIndex(engine, store))
     return after_run(settings, store, engine)
