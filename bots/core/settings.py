@@ -69,6 +69,21 @@ class SweepSettings(BaseModel):
     search_window_days: int = Field(30, ge=0, description="DOS padding for member searches")
     mailbox_wait_s: float = Field(60.0, gt=0, description="how long to wait for a mailed sign-in code")
     mailbox_poll_s: float = Field(1.0, gt=0, description="how often to look in the mailbox meanwhile")
+    retry_total_s: float = Field(
+        120.0, gt=0, description="longest one claim's tries and waits may take before it is given up (failed)"
+    )
+    retry_after_max_s: float = Field(
+        60.0, ge=0, description="the longest Retry-After a portal may ask for and be waited on; longer defers"
+    )
+    circuit_failures: int = Field(
+        8,
+        ge=1,
+        description="failed claims in a row, across a portal's pages, that open its circuit breaker for the run",
+    )
+    lease_s: float = Field(
+        120.0, gt=0, description="how long a sweep holds the items it selected; renewed by its heartbeat"
+    )
+    heartbeat_s: float = Field(20.0, gt=0, description="how often a running sweep renews its leases")
 
 
 class PrefectSettings(BaseModel):
@@ -143,6 +158,10 @@ class SimSettings(BaseModel):
     mail_code_ttl_s: float = Field(600.0, gt=0, description="how long a mailed sign-in code stays valid")
     page_size: int = 10
     timezone: str = "America/Chicago"
+    faults: dict[str, str] = Field(
+        default_factory=dict, description="portal key -> fault profile it runs with (bots.sim.faults)"
+    )
+    fault_rate: float = Field(0.2, ge=0, le=1, description="share of page requests a fault profile fails")
 
 
 class Settings(BaseSettings):

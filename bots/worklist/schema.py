@@ -55,6 +55,9 @@ class Item(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    # The sweep run working the item now, until when (renewed by its heartbeat): no other run selects it
+    lease_holder: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class ServiceLineRow(Base):
@@ -95,3 +98,37 @@ class History(Base):
     detail_json: Mapped[str | None] = mapped_column(Text)
     evidence: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of sha256
     error: Mapped[str | None] = mapped_column(Text)
+    failure: Mapped[str | None] = mapped_column(String(32))  # why a check failed or was deferred (FailureKind)
+
+
+class SweepRun(Base):
+    """A sweep run while it works and after: who runs it and its last sign of life, so a run whose
+    process died is told from one still working (its leases let go, its Prefect runs marked crashed)."""
+
+    __tablename__ = "sweep_runs"
+
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    flow_run_id: Mapped[str | None] = mapped_column(String(64))
+    holder: Mapped[str] = mapped_column(String(200))  # host and process id
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ending: Mapped[str | None] = mapped_column(String(16))  # completed, failed, crashed
+    selected: Mapped[int] = mapped_column(Integer, default=0)  # items it leased
+
+
+class PortalHold(Base):
+    """A portal no sweep works until a person releases it (`rcmbot portal resume`): its
+    credentials were refused, or its terms page waits for a person. Kept after release."""
+
+    __tablename__ = "portal_holds"
+    __table_args__ = (Index("ix_hold_portal", "portal", "released_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    portal: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))  # a FailureKind: credentials_refused, needs_person
+    reason: Mapped[str] = mapped_column(Text)
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    held_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    released_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    released_by: Mapped[str | None] = mapped_column(String(100))
