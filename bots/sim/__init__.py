@@ -7,6 +7,7 @@ from bots.core.lazy import lazy_exports
 if TYPE_CHECKING:
     from bots.sim.codes import STATUS_277
     from bots.sim.dataset import Dataset, SimClaim, WorklistRow, build_dataset, demo_worklist, write_worklist_csv
+    from bots.sim.faults import PROFILES, FaultProfile
     from bots.sim.fleet import SIMULATED, Fleet
     from bots.sim.portal import PortalConfig
     from bots.sim.server import PortalServer, registered_portal, serve_foreground
@@ -14,7 +15,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Dataset",
+    "FaultProfile",
     "Fleet",
+    "PROFILES",
     "PortalConfig",
     "PortalServer",
     "PortalStore",
@@ -39,6 +42,8 @@ _MODULES = {
     "build_dataset": "bots.sim.dataset",
     "demo_worklist": "bots.sim.dataset",
     "write_worklist_csv": "bots.sim.dataset",
+    "FaultProfile": "bots.sim.faults",
+    "PROFILES": "bots.sim.faults",
     "SIMULATED": "bots.sim.fleet",
     "Fleet": "bots.sim.fleet",
     "PortalConfig": "bots.sim.portal",

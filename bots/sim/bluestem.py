@@ -20,6 +20,7 @@ from sqlalchemy import and_, func, select
 from bots.sim.corrections import Pages, RequestDesk, Wording, add_pages
 from bots.sim.portal import PortalConfig, SimPortal, parse_date
 from bots.sim.store import Claim, Inquiry, PortalSession
+from bots.sim.witness import Asking, ClaimAsked
 
 DATE_FORMAT = "%m/%d/%Y"
 PATHS = {"login": "/login", "mfa": "/mfa", "terms": "/terms", "ready": "/search"}
@@ -86,7 +87,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
 
     @app.post("/login")
     def login(request: Request, username: str = Form(""), password: str = Form("")) -> Response:
-        user = sim.authenticate(username, password)
+        user = sim.authenticate(request, username, password)
         if user is None:
             return page(request, "login.html", 401, error="The user ID or password is incorrect.")
         token = sim.start_session(user.id, "mfa")
@@ -106,7 +107,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         secret = sim.user(sess.user_id).totp_secret
         assert secret
         totp = pyotp.TOTP(secret)  # RFC 6238's 30-second step, as authenticator apps use
-        if not totp.verify(code.strip(), valid_window=cfg.totp_valid_window):
+        if not sim.code_accepted(request, totp.verify(code.strip(), valid_window=cfg.totp_valid_window)):
             return page(request, "mfa.html", 401, error="That verification code is not valid.")
         return sim.advance(sess.token, sess.user_id)
 
@@ -230,12 +231,49 @@ def create_app(cfg: PortalConfig) -> FastAPI:
             claim = s.get(Claim, claim_key)
         if claim is None:
             return sim.message(request, 404, "Claim not found", "That claim is not available.")
-        return page(request, "detail.html", c=claim.view(), retrieved=sim.local_now())
+        return page(
+            request, "detail.html", c=claim.view(), retrieved=sim.local_now(), missing=sim.missing_fields(request)
+        )
 
     @app.get("/logout")
     def logout(request: Request) -> RedirectResponse:
         return sim.logout(request)
 
     add_pages(RequestDesk(sim, WORDING[skin], REFERENCES[skin], TIME_FORMAT), page, REQUEST_PAGES)
+    witness(sim)
 
     return app
+
+
+def witness(sim: SimPortal) -> None:
+    """What the witness log records: both sign-in steps, searches (the form, the bookmarkable
+    link, a later page of results) and claims opened."""
+    sim.witness.login("POST", "/login", "password", lambda asking: asking.text("username"))
+    sim.witness.login("POST", "/mfa", "mfa")
+    sim.witness.claims("POST", "/search", searched)
+    sim.witness.claims("GET", "/search/results", searched)
+    sim.witness.claims("GET", "/results/{inquiry_id}", lambda asking: results_of(sim, asking))
+    sim.witness.claims("GET", "/claims/{claim_key}", sim.claim_opened)
+
+
+def searched(asking: Asking) -> list[ClaimAsked]:
+    fields = ("claim_number", "member_id", "dos_from", "dos_to")
+    return [ClaimAsked("search", **{name: asking.text(name) for name in fields})]
+
+
+def results_of(sim: SimPortal, asking: Asking) -> list[ClaimAsked]:
+    """A later page of a search: what that search asked, as it was kept."""
+    number = str(asking.path_params["inquiry_id"])
+    with sim.store.session() as s:
+        inquiry = s.get(Inquiry, int(number)) if number.isdigit() else None
+    if inquiry is None:
+        return [ClaimAsked("results")]
+    return [
+        ClaimAsked(
+            "results",
+            claim_number=inquiry.claim_number,
+            member_id=inquiry.member_id,
+            dos_from=inquiry.dos_from.strftime(DATE_FORMAT) if inquiry.dos_from else None,
+            dos_to=inquiry.dos_to.strftime(DATE_FORMAT) if inquiry.dos_to else None,
+        )
+    ]

@@ -31,6 +31,7 @@ class Fleet:
     ) -> None:
         self.servers: dict[str, PortalServer] = {}
         self.env: dict[str, str] = {}
+        self.usernames: dict[str, str] = {}  # portal key -> its bot user
         for key in portals:
             cfg = PortalConfig.from_settings(
                 sim, db_dir / f"{key}.db", claims, SIMULATED[key], layout, registry.portals[key].timezone
@@ -42,6 +43,7 @@ class Fleet:
                 "totp_secret": pyotp.random_base32(),
                 "mailbox_token": secrets.token_urlsafe(24),
             }
+            self.usernames[key] = user["username"]
             mfa = registry.portals[key].mfa
             self.servers[key].add_user(
                 user["username"],

@@ -18,6 +18,7 @@ from bots.sim.codes import CATEGORY_277, NOT_FOUND_277, STATUS_277, STATUS_CODE_
 from bots.sim.dataset import PAYERS
 from bots.sim.portal import PortalConfig, SimPortal, parse_date
 from bots.sim.store import BatchInquiry, Claim, Mailbox, MailMessage, PortalSession, check_password
+from bots.sim.witness import Asking, ClaimAsked
 
 DATE_FORMAT = "%m/%d/%Y"
 PATHS = {"login": "/login", "mfa": "/verify", "ready": "/inquiry"}
@@ -80,7 +81,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
     @app.post("/login")
     async def login(request: Request) -> Response:
         form = await request.form()
-        user = sim.authenticate(str(form.get("user", "")), str(form.get("pass", "")))
+        user = sim.authenticate(request, str(form.get("user", "")), str(form.get("pass", "")))
         if user is None:
             return page(request, "harbor/login.html", 401, error="Invalid username or password.")
         token = sim.start_session(user.id, "mfa")
@@ -100,21 +101,29 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         code = str((await request.form()).get("mailcode", "")).strip()
         oldest = sim.utcnow() - dt.timedelta(seconds=cfg.mail_code_ttl_s)
         latest = latest_code(sess)
-        if latest is None or latest.sent_at < oldest or not secrets.compare_digest(latest.code, code):
+        valid = latest is not None and latest.sent_at >= oldest and secrets.compare_digest(latest.code, code)
+        if not sim.code_accepted(request, valid):
             return verify_page(request, sess, 401, "That code is not valid or has expired.")
         return sim.advance(sess.token, sess.user_id, terms=False)
 
     @app.get("/mailbox")
     def mailbox(request: Request) -> Response:
-        """The simulated inbox: newest message first. Not a portal page: no latency, no faults."""
+        """The simulated inbox: newest message first. Not a portal page: no latency, no
+        transient faults; each read is a sign-in step in the witness log."""
         token = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         with sim.store.session() as s:
             box = next((b for b in s.scalars(select(Mailbox)) if token and check_password(token, b.token_hash)), None)
-            if box is None:
-                return HTMLResponse("<h1>401 Unauthorized</h1>", 401)
+            owner = sim.user(box.user_id).username if box is not None else None
+            if box is None or sim.faults.profile.wrong_mailbox_token:
+                reason = "mailbox token refused (fault)" if box is not None else "unknown mailbox token"
+                sim.witness.login_now(owner, "mailbox", "refused", reason, 401)
+                return HTMLResponse(
+                    "<h1>401 Unauthorized</h1>", 401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+                )
             messages = s.scalars(
                 select(MailMessage).where(MailMessage.user_id == box.user_id).order_by(MailMessage.id.desc()).limit(20)
             ).all()
+        sim.witness.login_now(owner, "mailbox", "ok", None, 200)
         return page(request, "harbor/mailbox.html", address=box.address, messages=messages)
 
     @app.get("/inquiry")
@@ -218,10 +227,43 @@ def create_app(cfg: PortalConfig) -> FastAPI:
             lines=len(lines),
             rows=[r for line in lines for r in answer(batch.payer_id, line)],
             answered=sim.local_now(),
+            missing=sim.missing_fields(request),
         )
 
     @app.get("/logout")
     def logout(request: Request) -> RedirectResponse:
         return sim.logout(request)
 
+    witness(sim)
     return app
+
+
+def witness(sim: SimPortal) -> None:
+    """What the witness log records: both sign-in steps (the mailbox's reads it writes itself),
+    each line of a batch inquiry sent, and each line again when its answers are shown."""
+    sim.witness.login("POST", "/login", "password", lambda asking: asking.text("user"))
+    sim.witness.login("POST", "/verify", "mfa")
+    sim.witness.claims("POST", "/inquiry", batch_lines)
+    sim.witness.claims("GET", "/inquiry/{batch_id}", lambda asking: batch_answers(sim, asking))
+
+
+def batch_lines(asking: Asking) -> list[ClaimAsked]:
+    payer = asking.text("payer")
+    return [
+        ClaimAsked("batch_line", payer_id=payer, **{f: asking.text(f"{f}_{n}") for f in LINE_FIELDS})
+        for n in range(1, BATCH_LINES + 1)
+        if any(asking.text(f"{f}_{n}") for f in LINE_FIELDS)
+    ]
+
+
+def batch_answers(sim: SimPortal, asking: Asking) -> list[ClaimAsked]:
+    """The lines of the batch whose answers are asked for, as they were sent."""
+    number = str(asking.path_params["batch_id"])
+    with sim.store.session() as s:
+        batch = s.get(BatchInquiry, int(number)) if number.isdigit() else None
+    if batch is None:
+        return [ClaimAsked("batch_answer")]
+    return [
+        ClaimAsked("batch_answer", payer_id=batch.payer_id, **{f: line[f] or None for f in LINE_FIELDS})
+        for line in json.loads(batch.lines)
+    ]

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from bots.sim.corrections import RequestDesk, Wording, form_values
 from bots.sim.portal import PortalConfig, SimPortal, parse_date
 from bots.sim.store import Claim, PortalSession
+from bots.sim.witness import Asking, ClaimAsked
 
 DATE_FORMAT = "%Y-%m-%d"
 PATHS = {"login": "/signin", "ready": "/app"}
@@ -84,7 +85,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
     @app.post("/signin/password")
     def password(request: Request, passwd: str = Form("")) -> Response:
         login_id = request.cookies.get(LOGIN_COOKIE, "")
-        user = sim.authenticate(login_id, passwd)
+        user = sim.authenticate(request, login_id, passwd)
         if user is None:
             return page(
                 request, "juniper/signin.html", 401, error="We could not sign you in with that username and password."
@@ -156,7 +157,8 @@ def create_app(cfg: PortalConfig) -> FastAPI:
             claim = s.get(Claim, claim_key)
         if claim is None:
             return JSONResponse({"error": "That claim is not available."}, 404)
-        return JSONResponse(claim.view())
+        missing = sim.missing_fields(request)  # the "missing fields" fault: keys left out
+        return JSONResponse({key: value for key, value in claim.view().items() if key not in missing})
 
     @app.get("/api/requests")
     def list_requests(request: Request, claim: str = "") -> Response:
@@ -202,4 +204,22 @@ def create_app(cfg: PortalConfig) -> FastAPI:
     def signout(request: Request) -> RedirectResponse:
         return sim.logout(request)
 
+    witness(sim)
     return app
+
+
+def witness(sim: SimPortal) -> None:
+    """What the witness log records: the password step (the username step judges nothing), and a
+    search twice, as the portal receives it: the app's page named in the address bar, then the
+    API call its script makes; and each claim's details the API hands out."""
+    sim.witness.login("POST", "/signin/password", "password", lambda asking: asking.cookies.get(LOGIN_COOKIE))
+    sim.witness.claims("GET", "/app/claims", searched)
+    sim.witness.claims("GET", "/api/claims", searched)
+    sim.witness.claims("GET", "/api/claims/{claim_key}", sim.claim_opened)
+
+
+def searched(asking: Asking) -> list[ClaimAsked]:
+    """A search by claim number, or by subscriber ID and dates; nothing for the app's empty form."""
+    fields = {"claim_number": "claim", "member_id": "member", "dos_from": "from", "dos_to": "to"}
+    asked = {name: asking.text(param) for name, param in fields.items()}
+    return [ClaimAsked("search", **asked)] if any(asked.values()) else []

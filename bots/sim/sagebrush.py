@@ -25,6 +25,7 @@ from sqlalchemy import and_
 from bots.sim.corrections import Pages, RequestDesk, Wording, add_pages
 from bots.sim.portal import PortalConfig, SimPortal, date_filter, parse_date
 from bots.sim.store import Claim
+from bots.sim.witness import Asking, ClaimAsked
 
 DATE_FORMAT = "%d %b %Y"
 PATHS = {"login": "/account/signin", "ready": "/claims/lookup"}
@@ -123,7 +124,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
 
     @app.post("/account/signin")
     def signin(request: Request, username: str = Form(""), password: str = Form("")) -> Response:
-        user = sim.authenticate(username, password)
+        user = sim.authenticate(request, username, password)
         if user is None:
             return page(request, "signin.html", 401, error="Sign-in failed. Check your username and password.")
         # Sagebrush has no second factor: a TOTP secret on the user is ignored.
@@ -161,7 +162,7 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         if claim is None:
             return sim.message(request, 404, "Claim not available", "That claim cannot be shown. Start a new lookup.")
         looked_up = sim.local().strftime(TIME_FORMAT)
-        return page(request, "claim.html", c=claim.view(), looked_up=looked_up)
+        return page(request, "claim.html", c=claim.view(), looked_up=looked_up, missing=sim.missing_fields(request))
 
     @app.get("/account/signout")
     def signout(request: Request) -> RedirectResponse:
@@ -176,5 +177,19 @@ def create_app(cfg: PortalConfig) -> FastAPI:
         show_claim=claim_reference,
     )
     add_pages(desk, page, REQUEST_PAGES)
+    witness(sim)
 
     return app
+
+
+def witness(sim: SimPortal) -> None:
+    """What the witness log records: the sign-in, each lookup (every page of results is one) and
+    each claim viewed."""
+    sim.witness.login("POST", "/account/signin", "password", lambda asking: asking.text("username"))
+    sim.witness.claims("GET", "/claims/lookup/results", looked_up)
+    sim.witness.claims("GET", "/claims/view/{claim_key}", sim.claim_opened)
+
+
+def looked_up(asking: Asking) -> list[ClaimAsked]:
+    fields = {"claim_number": "claim", "member_id": "member", "dos_from": "from", "dos_to": "to"}
+    return [ClaimAsked("search", **{name: asking.text(param) for name, param in fields.items()})]

@@ -53,16 +53,44 @@ class PortalServer:
         self.app.state.store.upsert_user(username, password, totp_secret, mailbox_token)
 
     def faults(self, **changes: object) -> dict[str, object]:
-        """Set faults on demand: expire_sessions=True, fail_next=N, latency_ms=N, advance_clock_s=N."""
+        """Change faults now (POST /_sim/faults): profile="flaky" (bots.sim.faults.PROFILES),
+        rate=0..1, any profile switch (mix, extra_latency_ms, jitter_ms, retry_after_s,
+        missing_fields, mfa_reject_once, credentials_refused, wrong_mailbox_token, drift), and the
+        one-off expire_sessions=True, fail_next=N, latency_ms=N, advance_clock_s=N. The faults in
+        force come back; a ValueError names what was refused."""
         r = httpx.post(f"{self.url}/_sim/faults", json=changes, headers={"x-sim-admin": self.cfg.admin_token})
+        if r.status_code == 400:
+            raise ValueError(r.json()["error"])
         r.raise_for_status()
         return dict(r.json())
 
+    def witness(self) -> dict[str, list[dict[str, object]]]:
+        """The portal's witness log (GET /_sim/witness), oldest first: {"logins": [{"at",
+        "username", "step", "result", "reason", "status", "fault"}], "claims": [{"at", "username",
+        "kind", "request", "claim_number", "account_number", "member_id", "dos_from", "dos_to",
+        "claim_key", "payer_id", "status", "fault"}]}."""
+        r = httpx.get(f"{self.url}/_sim/witness", headers={"x-sim-admin": self.cfg.admin_token})
+        r.raise_for_status()
+        return {"logins": list(r.json()["logins"]), "claims": list(r.json()["claims"])}
+
+    def set_password(self, username: str, password: str) -> None:
+        """Really change a user's password (POST /_sim/password); their sessions end. A KeyError
+        if there is no such user."""
+        r = httpx.post(
+            f"{self.url}/_sim/password",
+            json={"username": username, "password": password},
+            headers={"x-sim-admin": self.cfg.admin_token},
+        )
+        if r.status_code == 404:
+            raise KeyError(username)
+        r.raise_for_status()
+
     def reset(self, terms_accepted: bool = False, **config: object) -> dict[str, object]:
         """A fresh state without reseeding (see SimPortal.reset): no sessions, terms accepted
-        (unless `terms_accepted`), mailed codes, inquiries, faults or statistics; the start's
-        settings with `config` changed (latency_ms, session_idle_s, totp_valid_window,
-        mail_code_ttl_s, page_size). The settings in force come back."""
+        (unless `terms_accepted`), mailed codes, inquiries, witness log or statistics, the start's
+        fault profile; the start's settings with `config` changed (latency_ms, session_idle_s,
+        totp_valid_window, mail_code_ttl_s, page_size, faults, fault_rate, hang_s, retry_after_s,
+        maintenance_s). The settings in force come back."""
         r = httpx.post(
             f"{self.url}/_sim/reset",
             json={**config, "terms_accepted": terms_accepted},

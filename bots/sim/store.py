@@ -1,6 +1,6 @@
 """The simulated portal's own database: users, sessions, terms acknowledgements, inquiries,
-claims and the corrected-claim and reconsideration requests sent to it. It survives restarts,
-like a real portal's records do."""
+claims, the corrected-claim and reconsideration requests sent to it, and the witness log of
+sign-ins and claims asked about. It survives restarts, like a real portal's records do."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, create_engine, select
+from sqlalchemy import Date, DateTime, ForeignKey, Integer, String, Text, create_engine, delete, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from bots.sim.dataset import SimClaim
@@ -102,6 +102,70 @@ class Submission(Base):
             "your_reference": self.your_reference,
             "user_id": self.user_id,
             "submitted_at": self.submitted_at.isoformat() + "Z",
+        }
+
+
+class WitnessLogin(Base):
+    """One sign-in step as the portal saw it: who, which step, and what it answered. Never the
+    password or code: only whether it was accepted."""
+
+    __tablename__ = "witness_logins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)  # naive UTC, the portal's clock
+    username: Mapped[str | None] = mapped_column(String(64))  # None: a mailbox token matching nobody
+    step: Mapped[str] = mapped_column(String(16))  # password | mfa | mailbox
+    result: Mapped[str] = mapped_column(String(16))  # ok | refused | error (answered before judging)
+    reason: Mapped[str | None] = mapped_column(String(120))
+    status: Mapped[int] = mapped_column(Integer)  # the HTTP status answered
+    fault: Mapped[str | None] = mapped_column(String(32))  # the fault that answered or shaped it
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat() + "Z",
+            "username": self.username,
+            "step": self.step,
+            "result": self.result,
+            "reason": self.reason,
+            "status": self.status,
+            "fault": self.fault,
+        }
+
+
+class WitnessClaim(Base):
+    """One claim asked about, with what identified it as the portal received it, and the HTTP
+    status it answered: a faulted request counts, so "asked and failed" differs from "never asked"."""
+
+    __tablename__ = "witness_claims"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)  # naive UTC, the portal's clock
+    username: Mapped[str | None] = mapped_column(String(64))  # None: no live session sent
+    kind: Mapped[str] = mapped_column(String(16))  # search | results | detail | batch_line | batch_answer
+    request: Mapped[str] = mapped_column(String(200))  # method and path, e.g. "GET /claims/c0000042"
+    claim_number: Mapped[str | None] = mapped_column(String(40))
+    account_number: Mapped[str | None] = mapped_column(String(40))
+    member_id: Mapped[str | None] = mapped_column(String(40))
+    dos_from: Mapped[str | None] = mapped_column(String(20))  # as typed, in the portal's own date format
+    dos_to: Mapped[str | None] = mapped_column(String(20))
+    claim_key: Mapped[str | None] = mapped_column(String(32))  # the claim opened (detail)
+    payer_id: Mapped[str | None] = mapped_column(String(16))  # the payer a clearinghouse batch named
+    status: Mapped[int] = mapped_column(Integer)
+    fault: Mapped[str | None] = mapped_column(String(32))
+
+    def view(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat() + "Z",
+            "username": self.username,
+            "kind": self.kind,
+            "request": self.request,
+            "claim_number": self.claim_number,
+            "account_number": self.account_number,
+            "member_id": self.member_id,
+            "dos_from": self.dos_from,
+            "dos_to": self.dos_to,
+            "claim_key": self.claim_key,
+            "payer_id": self.payer_id,
+            "status": self.status,
+            "fault": self.fault,
         }
 
 
@@ -197,3 +261,14 @@ class PortalStore:
                         token_hash=hash_password(mailbox_token),
                     )
                 )
+
+    def set_password(self, username: str, password: str) -> bool:
+        """Change an existing user's password and end their sessions, as a portal does when an
+        administrator changes it; False if there is no such user."""
+        with self.session() as s, s.begin():
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None:
+                return False
+            user.password_hash = hash_password(password)
+            s.execute(delete(PortalSession).where(PortalSession.user_id == user.id))
+            return True

@@ -19,10 +19,18 @@ function el(tag, attrs = {}, ...children) {
 const money = (cents) => cents == null ? "" :
   "$" + (cents / 100).toLocaleString("en-US", {minimumFractionDigits: 2, maximumFractionDigits: 2});
 
+// A portal in trouble answers its API with 429 or 5xx: the app then shows the same "unavailable"
+// screen as the server-rendered pages, not a banner over the last screen.
+function unavailable(body) {
+  document.title = "Service temporarily unavailable · Juniper Health";
+  app.replaceChildren(el("h1", {}, body.error || "Service temporarily unavailable"), el("p", {}, body.message || ""));
+}
+
 async function api(path) {
   const response = await fetch(path, {credentials: "same-origin"});
   if (response.status === 401) { location.assign("/signin?expired=1"); return null; }
   const body = await response.json();
+  if (response.status === 429 || response.status >= 500) { unavailable(body); return null; }
   if (!response.ok) throw new Error(body.error || response.statusText);
   return body;
 }
@@ -47,8 +55,10 @@ function grid(label, columns, rows, rowAttrs) {
             head, ...body);
 }
 
+// A field the API left out (undefined, unlike an empty null) is not shown at all.
 function kv(pairs) {
-  return el("div", {class: "kv"}, ...pairs.map(([field, label, value]) =>
+  const shown = pairs.filter(([, , value]) => value !== undefined);
+  return el("div", {class: "kv"}, ...shown.map(([field, label, value]) =>
     el("div", {}, el("span", {id: `lbl-${field}`}, label),
        el("span", {"data-testid": `detail-${field}`, "aria-labelledby": `lbl-${field}`}, value ?? ""))));
 }
@@ -63,7 +73,8 @@ function detailPanel(c) {
         ["dob", "Birth date", c.patient_dob], ["from", "Service from", c.dos_from], ["to", "Service to", c.dos_to],
         ["status", "Claim status", c.status_text], ["status-date", "As of", c.status_date],
         ["billed", "Billed", money(c.billed_cents)], ["allowed", "Allowed", money(c.allowed_cents)],
-        ["paid", "Plan paid", money(c.paid_cents)], ["member-resp", "Member owes", money(c.patient_resp_cents)],
+        ["paid", "Plan paid", c.paid_cents === undefined ? undefined : money(c.paid_cents)],
+        ["member-resp", "Member owes", money(c.patient_resp_cents)],
         ["payment-ref", "Payment reference", c.check_number], ["payment-date", "Payment date", c.check_date]]),
     el("p", {class: "actions"},
        el("a", {href: `/app/requests/new?claim=${encodeURIComponent(c.claim_number)}`}, "Correct or reconsider this claim"),
