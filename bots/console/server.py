@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 
 from bots.accounts import AccountStore
+from bots.alerts import Alerts
 from bots.console.app import create_app
 from bots.console.verification import Verifier
 from bots.core.errors import RcmbotError
@@ -40,6 +41,7 @@ def console_app(settings: Settings, engine: Engine, apply_trigger: Callable[[], 
         "verifier": Verifier(settings, evidence.store),  # the auditor's pages: one Merkle tree per checkpoint
         "apply_trigger": apply_trigger,
         "ledger": partial(ledger_decisions, evidence),  # decisions into the evidence log, via the shared index
+        "alerts": Alerts(settings, engine),
     }
     return create_app(settings, accounts=AccountStore(engine, settings.console), state=state)
 

@@ -36,7 +36,7 @@ __all__ = [
 # Rooms that own tables in this database, in migration order: each keeps its Alembic revisions
 # in <room>/migrations/versions, one linear history across them (named by path, not imported:
 # the worklist room must not depend on the rooms built on it).
-TABLE_ROOMS = ("worklist", "review", "accounts", "evidence")
+TABLE_ROOMS = ("worklist", "review", "accounts", "evidence", "alerts")
 
 # pg_advisory_xact_lock key: "rcmbot" in ASCII, so it cannot collide with another program's by chance
 _MIGRATION_LOCK = 0x72636D626F74
