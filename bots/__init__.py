@@ -8,6 +8,7 @@ Rooms, each depending only on those listed before it:
     denials       the denial categorizer: 277 category + group code, CARC, RARC -> category, next action
     review        review tasks for coding decisions: state machine, maker-checker, leases, decision log
     accounts      console users, passwords, sessions, lockout, TOTP; login events and the access log
+    alerts        one alert per incident, kept for the console and sent by webhook and SMTP e-mail
     browser       Chromium launch, selector maps, page objects, evidence capture
     claimstatus   the claim-status bot, status mapping, portal runtime
     apply         submits approved review decisions to portals, exactly once

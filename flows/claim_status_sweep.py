@@ -17,6 +17,7 @@ from bots.claimstatus.bot import PortalBot
 from bots.core.models import CheckResult, ItemRef
 from bots.core.settings import Settings
 from bots.orchestration.limits import portal_slot, shared_server, sync_portal_limits
+from bots.orchestration.stale import crash_stale_runs
 from bots.sweep.runner import Sweep, SweepDeps
 
 
@@ -42,7 +43,10 @@ async def claim_status_sweep(
     if shared_server():  # other workers may sweep the same portals: share their limits
         await asyncio.to_thread(sync_portal_limits, sweep.registry)
         slot = portal_slot
-    summary = await sweep.run(sweep.due(limit), concurrency, step=check_claim, slot=slot)
+    due = await asyncio.to_thread(sweep.select, limit)  # leased to this run, once dead runs' items are back
+    live = await asyncio.to_thread(sweep.runs.live_flow_runs)
+    await crash_stale_runs(sweep.reclaimed, live, sweep.flow_run_id, deps.settings.sweep.lease_s)
+    summary = await sweep.run(due, concurrency, step=check_claim, slot=slot)
     await acreate_markdown_artifact(
         key="claim-status-sweep", markdown=summary.markdown(), description="Claims by outcome; no PHI"
     )

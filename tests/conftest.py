@@ -12,6 +12,7 @@ import contextlib
 import contextvars
 import functools
 import io
+import json
 import os
 import secrets
 import shutil
@@ -21,6 +22,8 @@ import sys
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -62,6 +65,14 @@ def rcmbot(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.
     return subprocess.run([*RCMBOT, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def off_the_main_thread(call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)` on a thread of its own: code that runs an event loop of its own (asyncio.run,
+    Prefect's sync-compatible calls) must not meet the loop pytest-playwright's sync API leaves
+    marked running on the main thread after a browser test in the same worker."""
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="off-main") as pool:
+        return pool.submit(call, *args).result()
+
+
 def rcmbot_in_process(*args: str) -> tuple[int, str, str]:
     """`rcmbot ARGS` in this process: (exit code, stdout, stderr). On a thread of its own: commands
     call asyncio.run, and pytest-playwright's sync API leaves the main thread's loop marked running."""
@@ -73,8 +84,7 @@ def rcmbot_in_process(*args: str) -> tuple[int, str, str]:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             return main(list(args))
 
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="rcmbot") as pool:
-        code = pool.submit(run).result()
+    code = off_the_main_thread(run)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -336,6 +346,16 @@ def settings(tmp_path: Path, portal: Portal, monkeypatch: pytest.MonkeyPatch) ->
     )
 
 
+@pytest.fixture
+def fleet_settings(settings: Settings, fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings for the session's fleet of simulated portals (conftest's `fleet`, reset for the test)."""
+    for name, value in fleet.env.items():
+        monkeypatch.setenv(name, value)
+    settings.sweep.mailbox_wait_s = 10
+    settings.sweep.mailbox_poll_s = 0.2
+    return settings
+
+
 # -- sweeps -------------------------------------------------------------------------------------
 def seed_worklist(settings: Settings, rows: list[Any]) -> None:
     """Import data-set rows through the real CSV path."""
@@ -476,3 +496,66 @@ def on_prefect_server(prefect_server: str) -> Iterator[str]:
 
     with temporary_settings(updates={PREFECT_API_URL: prefect_server}):
         yield prefect_server
+
+
+# -- a webhook receiver on loopback (alerts) ------------------------------------------------------
+WAIT_S = 10.0
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+@dataclass
+class Hooks:
+    """A webhook receiver: what was POSTed, in order. /fail answers 500, anything else 204."""
+
+    url: str
+    received: list[Received] = field(default_factory=list)
+    changed: threading.Condition = field(default_factory=threading.Condition)
+
+    def reset(self) -> None:
+        with self.changed:
+            self.received.clear()
+
+    def wait(self, count: int) -> list[Received]:
+        with self.changed:
+            assert self.changed.wait_for(lambda: len(self.received) >= count, WAIT_S), self.received
+            return list(self.received)
+
+
+@pytest.fixture(scope="session")
+def hooks_server() -> Iterator[Hooks]:
+    hooks: Hooks | None = None
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            assert hooks is not None
+            body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))))
+            with hooks.changed:
+                hooks.received.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                hooks.changed.notify_all()
+            self.send_response(500 if self.path.startswith("/fail") else 204)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    hooks = Hooks(f"http://127.0.0.1:{server.server_address[1]}")
+    thread = threading.Thread(target=server.serve_forever, name="webhook-receiver", daemon=True)
+    thread.start()
+    yield hooks
+    server.shutdown()
+    server.server_close()
+    thread.join(WAIT_S)
+
+
+@pytest.fixture
+def hooks(hooks_server: Hooks) -> Hooks:
+    hooks_server.reset()
+    return hooks_server

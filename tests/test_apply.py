@@ -14,7 +14,9 @@ from bots.apply import ApplyRun
 from bots.core.models import Role
 from bots.denials import NextAction
 from bots.review import Action, Actor, Proposal, ReviewError, ReviewStore
-from tests.conftest import run_async, shared_browser, sweep_rows
+from bots.worklist.runs import PortalHolds
+from bots.worklist.store import WorklistStore
+from tests.conftest import off_the_main_thread, run_async, shared_browser, sweep_rows
 
 ALICE, BOB = Actor("alice", Role.SUPERVISOR), Actor("bob", Role.SUPERVISOR)
 CODER = Actor("carol", Role.CODER)
@@ -142,7 +144,7 @@ def test_the_flow_applies_approved_decisions_with_a_task_run_each(settings, port
     review, (first, second) = swept
     for task in (first, second):
         review.decide(task.id, ALICE, Action.APPROVE, task.version, "as proposed")
-    summary = run_apply_flow(settings, {"bluestem": portal.url})
+    summary = off_the_main_thread(run_apply_flow, settings, {"bluestem": portal.url})
     assert (summary["approved"], summary["applied"], summary["failed"]) == (2, 2, 0)
     assert len(portal.server.submissions()) == 2
     assert {review.task(t.id).state for t in (first, second)} == {"applied"}
@@ -170,3 +172,22 @@ def test_approvals_during_a_run_ask_for_one_more_run_not_one_each(monkeypatch, s
     release.set()
     trigger.wait()
     assert len(runs) == 2 and trigger.runs == 2
+
+
+def test_refused_credentials_hold_the_portal_for_the_apply_run_too(settings, portal, swept, monkeypatch) -> None:
+    review, tasks = swept
+    for task in tasks:
+        review.decide(task.id, ALICE, Action.APPROVE, task.version, "as proposed")
+    monkeypatch.setenv("RCMBOT_BLUESTEM_PASSWORD", "not-the-password")
+    first = apply(settings, portal)
+    logins = [(x["step"], x["result"]) for x in portal.server.witness()["logins"] if x["result"] != "ok"]
+    assert logins == [("password", "refused")] and portal.server.submissions() == []
+    assert first.failed == 1 and review.task(tasks[1].id).state == "approved"  # the second waits, not counted
+    assert "bluestem" in PortalHolds(review_worklist(review)).active()
+    again = apply(settings, portal)  # held: nobody signs in, the approved request waits
+    assert again.failed == 0 and review.task(tasks[1].id).state == "approved"
+    assert [x["result"] for x in portal.server.witness()["logins"]].count("refused") == 1
+
+
+def review_worklist(review: ReviewStore) -> WorklistStore:
+    return WorklistStore(review.engine)

@@ -20,16 +20,18 @@ from bots.core.errors import InputError
 from bots.core.settings import Settings
 from bots.orchestration.deployments import load_deployments
 from bots.worklist.store import WorklistStore
-from tests.conftest import RCMBOT, ROOT, base_env, rcmbot_in_process, seed_worklist
+from tests.conftest import RCMBOT, ROOT, base_env, off_the_main_thread, rcmbot_in_process, seed_worklist
 
 # Today's commands and their options: a contract (README, scripts, schedules depend on them).
 CLI_CONTRACT: dict[tuple[str, ...], set[str]] = {
     (): {"--state-dir"},
     ("demo",): {"--json", "--claims", "--concurrency"},
+    ("chaos",): {"--claims", "--kills", "--fault-rate", "--json"},
     ("sweep",): {"--limit", "--concurrency", "--portal-url", "--json"},
     ("serve",): {"--prefect-yaml", "--port"},
     ("portal", "serve"): {"portal", "--port", "--layout"},
     ("portal", "validate"): {"portal", "--json"},
+    ("portal", "resume"): {"portal", "--json"},
     ("selectors", "check"): {"portal", "--portal-url", "--json"},
     ("bench",): {"--quick", "--claims", "--concurrency", "--mode", "--latency-ms", "--profile", "--json"},
     ("worklist", "import"): {"file"},
@@ -55,6 +57,8 @@ CLI_CONTRACT: dict[tuple[str, ...], set[str]] = {
     ("backup",): {"dest"},
     ("restore",): {"source"},
     ("bench", "evidence"): {"--files", "--records", "--plain", "--rounds", "--json"},
+    ("alerts", "list"): {"--open", "--limit", "--json"},
+    ("alerts", "test"): {"--json"},
 }
 
 
@@ -96,6 +100,8 @@ def test_every_command_and_option_of_the_cli_stays() -> None:
         "db",
         "backup",
         "restore",
+        "alerts",
+        "chaos",
     }
     for group in groups - {()}:
         assert set(command(group).commands) == {p[-1] for p in CLI_CONTRACT if p[:-1] == group}, group
@@ -127,7 +133,7 @@ def test_usage_and_input_errors_exit_2_with_a_message() -> None:
 
 def test_prefect_yaml_deployments_are_valid() -> None:
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
-    deployments = load_deployments(ROOT / "prefect.yaml", ROOT)
+    deployments = off_the_main_thread(load_deployments, ROOT / "prefect.yaml", ROOT)
     assert len(deployments) == len(spec["deployments"]) >= 1
     for dep, raw in zip(deployments, spec["deployments"], strict=True):
         assert dep.name == raw["name"] and dep.parameters == raw["parameters"]

@@ -4,9 +4,9 @@ sign-in codes, 277 codes) swept in real Chromium, checked item by item against t
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
-import pytest
 import yaml
 from PIL import Image
 
@@ -19,16 +19,6 @@ from bots.sim.fleet import Fleet
 from bots.sweep.runner import Sweep, SweepDeps
 from tests.conftest import CLAIMS, ROOT, SEED, run_sweep, seed_worklist
 from tests.test_sweep import pick
-
-
-@pytest.fixture
-def fleet_settings(settings: Settings, fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """Settings for the session's fleet of simulated portals (conftest's `fleet`, reset for the test)."""
-    for name, value in fleet.env.items():
-        monkeypatch.setenv(name, value)
-    settings.sweep.mailbox_wait_s = 10
-    settings.sweep.mailbox_poll_s = 0.2
-    return settings
 
 
 def sweep(settings: Settings, fleet: Fleet, rows: list, concurrency: int = 2) -> tuple[Sweep, object]:
@@ -106,7 +96,9 @@ def test_clearinghouse_batches_by_payer_with_277_codes_and_row_evidence(fleet_se
 
 
 def test_mailbox_code_that_never_comes_fails_the_login_clearly(fleet_settings, fleet, monkeypatch) -> None:
-    monkeypatch.setenv("RCMBOT_HARBOR_MAILBOX_TOKEN", "not-the-mailbox-token")
+    # The token of another user's mailbox: the portal takes it, and the code goes elsewhere.
+    fleet.servers["harbor"].add_user("someone-else", secrets.token_urlsafe(12), mailbox_token="elsewhere-token")
+    monkeypatch.setenv("RCMBOT_HARBOR_MAILBOX_TOKEN", "elsewhere-token")
     fleet_settings.sweep.mailbox_wait_s = 1
     fleet_settings.sweep.retry_attempts = 1
     rows = pick(build_dataset(SEED, CLAIMS, "MDWST"), 1)[:2]

@@ -16,8 +16,9 @@ import yaml
 from structlog.testing import capture_logs
 
 from bots.core.errors import ConfigError
+from bots.core.models import FailureKind
 from bots.core.ratelimit import RateLimiter
-from bots.core.registry import MaintenanceWindow, PortalRegistry
+from bots.core.registry import Blocked, MaintenanceWindow, PortalRegistry
 from bots.core.settings import Settings
 from bots.sim.dataset import build_dataset
 from bots.sweep.runner import Sweep, SweepDeps
@@ -43,7 +44,8 @@ def test_routes_to_the_payers_portal_else_says_why_not(tmp_path) -> None:
     registry = PortalRegistry.load(ROOT / "config/portals.yaml")
     assert registry.route("BSTM1", noon).portal == "bluestem"
     assert registry.route("MDWST", noon).portal == "harbor"  # no portal of its own: the clearinghouse
-    fallback = registry.route("BSTM1", noon, unusable={"bluestem": "bluestem: broken"})
+    broken = {"bluestem": Blocked("bluestem: broken", FailureKind.SELECTORS_BROKEN)}
+    fallback = registry.route("BSTM1", noon, unusable=broken)
     assert (fallback.portal, fallback.reason) == ("harbor", None)
     unknown = registry.route("ZZZ99", noon)
     assert (unknown.portal, unknown.deferred) == (None, False) and "ZZZ99" in (unknown.reason or "")
@@ -54,7 +56,7 @@ def test_routes_to_the_payers_portal_else_says_why_not(tmp_path) -> None:
 
     window = {"days": ["mon"], "start": "11:30", "end": "12:30"}
     down = PortalRegistry.load(registry_variant(tmp_path, maintenance=[window])).route("BSTM1", noon)
-    assert (down.portal, down.deferred) == (None, True)
+    assert (down.portal, down.deferred, down.failure) == (None, True, FailureKind.MAINTENANCE)
     assert down.reason == "bluestem: in its maintenance window (mon 11:30-12:30 America/Chicago)"
 
 
@@ -110,8 +112,9 @@ def test_terms_for_a_person_stop_the_portal_and_defer_its_items(
     assert summary.by_category == {"deferred": 4} and summary.errors == 0 and summary.checked == 0
     assert "accept its terms of use" in summary.needs_person["bluestem"]
     assert summary.not_checked == {"deferred": {summary.needs_person["bluestem"]: 4}}
-    stops = [e for e in logs if e["event"] == "portal needs a person; its sweep stops"]
-    assert len(stops) == 1, "one login attempt, one alert; the other items wait without logging in"
+    stops = [e for e in logs if e["event"] == "portal stops for this run"]
+    assert [e["failure"] for e in stops] == ["needs_person"], "one login attempt; the others wait without one"
+    assert summary.by_failure == {"needs_person": 4}
     assert all(
         item.outcome is None and item.next_action.startswith("Checked at the next sweep")
         for item in sweep.store.items()
@@ -254,21 +257,3 @@ def test_a_portal_without_its_credentials_waits_while_the_others_are_swept(
     assert summary.not_checked == {"deferred": {reason: 2}} and summary.needs_person == {"bluestem": reason}
     waiting = [i for i in sweep.store.items() if i.payer_id == "BSTM1"]
     assert [i.next_action for i in waiting] == ["Checked at the next sweep (see the reason)"] * 2
-
-
-def test_refused_sign_ins_stop_after_a_claims_tries_so_the_account_is_not_locked(
-    settings, portal, dataset, monkeypatch
-) -> None:
-    for name, value in {**portal.env(), "RCMBOT_BLUESTEM_PASSWORD": "wrong"}.items():
-        monkeypatch.setenv(name, value)
-    settings.sweep.retry_attempts = 2
-    sweep, summary = sweep_rows(settings, portal, dataset.worklist[:5], concurrency=1)
-    assert summary.errors == 5
-    errors = [sweep.store.history(item.id)[-1].error for item in sweep.store.items()]
-    refused = "bluestem: login refused: The user ID or password is incorrect."
-    assert errors[:2] == [refused] * 2  # a refusal is not retried: each claim tried once
-    stop = (
-        "bluestem: not signing in again in this run after 2 refusals in a row (more could lock the account); "
-        f"the last: {refused}"
-    )
-    assert errors[2:] == [stop] * 3

@@ -20,6 +20,7 @@ from typing import Any
 
 from playwright.async_api import Browser, async_playwright
 
+from bots.alerts import Alerts, hold_portal
 from bots.apply.bot import PortalRequest, RequestBot, Submitted
 from bots.browser.launch import launch, new_context
 from bots.browser.selectors import Resolver
@@ -27,6 +28,7 @@ from bots.claimstatus.login import SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.core.errors import ConfigError
 from bots.core.logs import get_logger, redaction_scope
+from bots.core.models import FailureKind
 from bots.core.registry import PortalRegistry
 from bots.core.settings import Settings
 from bots.evidence import LocalEvidenceStore
@@ -34,6 +36,7 @@ from bots.evidence.setup import evidence_store
 from bots.review import Proposal, ReviewError, ReviewStore, Task
 from bots.review.ledger import seal
 from bots.worklist.db import ensure_current
+from bots.worklist.runs import PortalHolds
 from bots.worklist.store import WorklistStore
 
 __all__ = ["ApplyRun", "ApplySummary", "Step"]
@@ -109,7 +112,11 @@ class ApplyRun:
             by_portal.setdefault(task.portal, []).append(task)
         with redaction_scope():
             async with contextlib.AsyncExitStack() as stack:
+                held = await asyncio.to_thread(PortalHolds(self.worklist).active)
                 for key, portal_tasks in by_portal.items():
+                    if key in held:  # its credentials were refused: no sign-in until a person resumes it
+                        log.warning("portal held; its approved requests wait", portal=key, tasks=len(portal_tasks))
+                        continue
                     runtime, why = self._runtime(key)
                     if runtime is None:
                         for task in portal_tasks:
@@ -136,6 +143,7 @@ class ApplyRun:
         entry = self.registry.portals.get(key)
         if entry is None or entry.requests is None:
             return None, f"portal {key} takes no requests through rcmbot: submit this one by hand"
+
         try:
             return PortalRuntime.load(self.settings, key, self.base_urls.get(key), self.registry), ""
         except ConfigError as exc:
@@ -160,6 +168,8 @@ class ApplyRun:
             login = SharedLogin(runtime, self.settings)
             bot = RequestBot(context, runtime, login, Resolver(runtime.selectors), sink, self.settings)
             for task in tasks:
+                if login.stopped:  # the rest wait, approved, for a later run
+                    break
                 request = await asyncio.to_thread(self._request, task)
                 if request is None:
                     continue
@@ -171,6 +181,10 @@ class ApplyRun:
         finally:
             with contextlib.suppress(Exception):
                 await context.close()
+        if login.stopped is not None and login.stopped.failure == FailureKind.CREDENTIALS_REFUSED:
+            alerts = Alerts(self.settings, self.worklist.engine)
+            reason, run_id = str(login.stopped), f"apply-{self.flow_run_id or 'local'}"
+            await asyncio.to_thread(hold_portal, self.worklist, alerts, runtime.key, runtime.entry.name, reason, run_id)
 
     def _request(self, task: Task) -> PortalRequest | None:
         """The task as a portal request, its attempt counted first; None if it cannot be sent."""

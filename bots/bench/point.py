@@ -71,7 +71,7 @@ def run_rcmbot(spec: dict[str, Any]) -> dict[str, Any]:
         "outcomes": {
             "not_found": counts.get("not_found", 0),
             "ambiguous": counts.get("ambiguous", 0),
-            "detail": summary["checked"] - counts.get("not_found", 0) - counts.get("ambiguous", 0) - summary["errors"],
+            "detail": summary["checked"] - counts.get("not_found", 0) - counts.get("ambiguous", 0),
         },
     }
 

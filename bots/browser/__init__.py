@@ -10,8 +10,10 @@ from bots.browser.pages import (
     PortalPage,
     ScreenObserver,
     load_selector_map,
+    playwright_trouble,
     reachable,
     required_keys,
+    retry_after_s,
 )
 from bots.browser.selectors import (
     Element,
@@ -46,8 +48,10 @@ __all__ = [
     "load_selector_map",
     "new_context",
     "page_path",
+    "playwright_trouble",
     "reachable",
     "required_keys",
+    "retry_after_s",
     "screenshot_options",
     "scrub_trace",
     "shows_a_step",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import difflib
+import email.utils
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -15,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import Locator, Page
+from playwright.async_api import Locator, Page, Response
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from bots.browser.selectors import Resolver, ScreenError, SelectorMap, UnreadableError, page_path
-from bots.core.errors import ConfigError
-from bots.core.models import Adjustment, ClaimDetail, Outcome, ResultRow, ServiceLine
+from bots.core.errors import ApplicationError, ConfigError, PortalBusyError, PortalTimeoutError
+from bots.core.models import Adjustment, ClaimDetail, FailureKind, Outcome, ResultRow, ServiceLine
 from bots.core.money import parse_cents
 from bots.core.ratelimit import RateLimiter
 from bots.core.registry import PortalEntry
@@ -162,6 +164,36 @@ OPTIONAL_KEYS = (
     *(f"adjustment.{n}" for n in ADJUSTMENT_FIELDS),
 )
 HOOK_PREFIX = "hook."  # elements only a hook reads
+
+
+def playwright_trouble(exc: PlaywrightError, doing: str = "") -> ApplicationError:
+    """A Playwright error as the transient trouble it is: a page that did not answer in time, a
+    browser (or page) that went away, or else trouble reaching the portal."""
+    what = f"{doing}: " if doing else ""
+    text = what + str(exc).splitlines()[0]
+    if isinstance(exc, PlaywrightTimeoutError):
+        return PortalTimeoutError(text)
+    error = ApplicationError(text)
+    if "has been closed" in str(exc):  # Target page, context or browser has been closed
+        error.failure = FailureKind.BROWSER
+    return error
+
+
+def retry_after_s(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """A Retry-After header in seconds from now: delay-seconds or an HTTP date (RFC 9110 10.2.3);
+    None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - (now or dt.datetime.now(dt.UTC))).total_seconds())
 
 
 def known_keys() -> set[str]:
@@ -318,8 +350,7 @@ class PortalPage:
         if self.limiter:
             await self.limiter.wait()
         response = await self.page.goto(url, wait_until="domcontentloaded", timeout=self.timeout_ms)
-        self.status = response.status if response else None
-        return await self.screen(likely=likely)
+        return await self._loaded(response, likely)
 
     async def follow(self, target: Locator, likely: tuple[str, ...] = ()) -> str:
         """Click something that loads a new page (a link, a submit button); return its screen
@@ -328,8 +359,22 @@ class PortalPage:
             await self.limiter.wait()
         async with self.page.expect_navigation(wait_until="domcontentloaded", timeout=self.timeout_ms) as loaded:
             await target.click()
-        response = await loaded.value
+        return await self._loaded(await loaded.value, likely)
+
+    async def _loaded(self, response: Response | None, likely: tuple[str, ...]) -> str:
+        """The screen a navigation led to; PortalBusyError when the portal answered 429 or 5xx
+        (with its Retry-After, if it said when to come back): no screen of such a page is worked."""
         self.status = response.status if response else None
+        if response is not None and (response.status == 429 or response.status >= 500):
+            retry_after = retry_after_s(await response.header_value("retry-after"))
+            shown = await self._what_is_shown()
+            raise PortalBusyError(
+                f"the portal answered HTTP {response.status} at {page_path(self.page.url)}"
+                + (f" ({shown})" if shown else "")
+                + (f"; it asks to come back in {retry_after:g} s" if retry_after is not None else ""),
+                response.status,
+                retry_after,
+            )
         return await self.screen(likely=likely)
 
     async def reveal(self, target: Locator, *screens: str) -> str:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from bots.core.errors import ApplicationError, ConfigError
 from bots.core.logs import get_logger
+from bots.core.models import FailureKind
 from bots.core.yamlfile import key_line, load_model
 
 log = get_logger(__name__)
@@ -188,6 +189,7 @@ class ScreenError(ApplicationError):
     once taken, is kept as the claims' evidence."""
 
     snapshot: Snapshot | None = None
+    failure = FailureKind.UNREADABLE
 
     def __init__(self, message: str, shown: str | None = None) -> None:
         super().__init__(message)

@@ -5,7 +5,14 @@ portal's files checked without a browser (`rcmbot portal validate`)."""
 from bots.claimstatus.batch import BatchInquiryBot
 from bots.claimstatus.bot import ClaimStatusBot, EvidenceSink, Match, PortalBot
 from bots.claimstatus.hooks import bot_class
-from bots.claimstatus.login import LoginError, PersonNeededError, SharedLogin
+from bots.claimstatus.login import (
+    CredentialsRefusedError,
+    LoginError,
+    PersonNeededError,
+    PortalStoppedError,
+    SharedLogin,
+    SignInFailedError,
+)
 from bots.claimstatus.runtime import PortalRuntime
 from bots.claimstatus.statusmap import StatusMap
 from bots.claimstatus.validate import PortalValidation, unknown_reaches, validate_portal
@@ -13,14 +20,17 @@ from bots.claimstatus.validate import PortalValidation, unknown_reaches, validat
 __all__ = [
     "BatchInquiryBot",
     "ClaimStatusBot",
+    "CredentialsRefusedError",
     "EvidenceSink",
     "LoginError",
     "Match",
     "PersonNeededError",
     "PortalBot",
     "PortalRuntime",
+    "PortalStoppedError",
     "PortalValidation",
     "SharedLogin",
+    "SignInFailedError",
     "StatusMap",
     "bot_class",
     "unknown_reaches",

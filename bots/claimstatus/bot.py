@@ -21,18 +21,26 @@ from urllib.parse import quote, urljoin
 from playwright.async_api import BrowserContext
 from playwright.async_api import Error as PlaywrightError
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+)
 
 from bots.browser.capture import captioned, capture, snapshot
-from bots.browser.pages import PortalPage
+from bots.browser.pages import PortalPage, playwright_trouble
 from bots.browser.selectors import Resolver, ScreenError, UnreadableError
 from bots.browser.tracing import TRACE_MEDIA_TYPE, FailureTracer
-from bots.claimstatus.login import PersonNeededError, SharedLogin
+from bots.claimstatus.login import PortalStoppedError, SharedLogin
+from bots.claimstatus.retrying import retrying, too_long
 from bots.claimstatus.runtime import PortalRuntime
 from bots.claimstatus.statusmap import Mapping
-from bots.core.errors import ApplicationError, BusinessError, SessionExpiredError
+from bots.core.errors import (
+    ApplicationError,
+    BusinessError,
+    PortalBusyError,
+    SessionExpiredError,
+)
 from bots.core.logs import get_logger, redactor
-from bots.core.models import MATCH_FIELDS, CheckResult, ClaimDetail, ItemRef, Outcome, ResultRow
+from bots.core.models import MATCH_FIELDS, CheckResult, ClaimDetail, FailureKind, ItemRef, Outcome, ResultRow
 from bots.core.settings import Settings
 
 log = get_logger(__name__)
@@ -121,11 +129,11 @@ class PortalBot:
         began = time.monotonic()
         try:
             results = await self.with_retries(counted, items[0].id)
-        except PersonNeededError as exc:
-            return [CheckResult(outcome=Outcome.DEFERRED, error=str(exc)) for _ in items]
+        except PortalStoppedError as exc:
+            return [CheckResult(outcome=Outcome.DEFERRED, error=str(exc), failure=exc.failure) for _ in items]
         except (ApplicationError, BusinessError) as exc:
             error = redactor.text(str(exc))
-            log.warning("check failed", item_id=items[0].id, claims=len(items), error=error)
+            log.warning("check failed", item_id=items[0].id, claims=len(items), error=error, failure=exc.failure.value)
             if isinstance(exc, ScreenError) and exc.shown:  # for the item's history, not the log
                 error += f"; the page showed {redactor.text(exc.shown)}"
             evidence = [await self.store_snapshot(item.id, exc) for item in items]
@@ -133,7 +141,7 @@ class PortalBot:
                 evidence = await self._store_page(items)
             traces = await self._store_traces(items, began)
             return [
-                CheckResult(outcome=Outcome.ERROR, error=error, evidence=e + t)
+                CheckResult(outcome=Outcome.ERROR, error=error, evidence=e + t, failure=exc.failure)
                 for e, t in zip(evidence, traces, strict=True)
             ]
         finally:
@@ -145,17 +153,15 @@ class PortalBot:
     async def with_retries(self, attempt: Callable[[PortalPage], Awaitable[T]], item_id: int) -> T:
         """Run `attempt` on a logged-in page of this bot, retried with backoff on transient
         trouble (ApplicationError, an unreadable screen), after a fresh login when the session
-        expired; the last error is raised (ApplicationError, or BusinessError at once)."""
+        expired; the last error is raised (ApplicationError, or BusinessError at once).
+
+        This is the one retry layer of a claim (no Prefect task retries on top): at most
+        `retry_attempts` tries within `retry_total_s`, exponential backoff with jitter between
+        them, or the portal's Retry-After when it gave one. A Retry-After longer than
+        `retry_after_max_s` is not waited on: the portal stops for this run (PortalStoppedError)."""
         expired = False
         sweep = self.settings.sweep
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(sweep.retry_attempts),
-            wait=wait_exponential_jitter(multiplier=sweep.backoff_initial_s, max=sweep.backoff_max_s),
-            retry=retry_if_exception_type(ApplicationError),
-            before_sleep=self._hold_trace,
-            reraise=True,
-        )
-        async for attempt_state in retrying:
+        async for attempt_state in retrying(sweep, before_sleep=self._hold_trace):
             with attempt_state:
                 try:
                     await self._ensure_session(expired)
@@ -165,8 +171,12 @@ class PortalBot:
                     expired = True
                     log.info("session expired; logging in again", item_id=item_id)
                     raise
+                except PortalBusyError as exc:
+                    if too_long(exc, sweep):
+                        raise self.login.stop(f"{self.portal.key}: {exc}", FailureKind.MAINTENANCE) from exc
+                    raise
                 except PlaywrightError as exc:
-                    raise ApplicationError(str(exc).splitlines()[0]) from exc
+                    raise playwright_trouble(exc) from exc
                 except (ValueError, ScreenError) as exc:  # a screen we could not work
                     trouble = await self._screen_trouble(exc)
                     if trouble is exc:
@@ -320,7 +330,10 @@ class ClaimStatusBot(PortalBot):
         self._searched = None
         screen = await self.search(pp, item)
         if screen == "search":
-            raise BusinessError(f"portal rejected the search: {await self.resolver.text(pp.page, 'search.error')}")
+            why = await self.resolver.text(pp.page, "search.error")
+            if why:  # the portal refused what was asked: asking again cannot help
+                raise BusinessError(f"portal rejected the search: {why}")
+            raise ApplicationError("the search form came back without results or a reason")
         self.expect_screen(screen, "results", "detail")
         if screen == "detail":
             return await self._read_if_item(pp, item) or CheckResult(

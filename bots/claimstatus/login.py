@@ -14,12 +14,14 @@ from playwright.async_api import BrowserContext, Page, Request
 from playwright.async_api import Error as PlaywrightError
 
 from bots.browser.capture import snapshot
-from bots.browser.pages import PortalPage, ScreenObserver
+from bots.browser.pages import PortalPage, ScreenObserver, playwright_trouble
 from bots.browser.selectors import Resolver, ScreenError
 from bots.browser.tracing import FailureTracer
+from bots.claimstatus.retrying import retrying
 from bots.claimstatus.runtime import PortalRuntime
-from bots.core.errors import ApplicationError, BusinessError
+from bots.core.errors import ApplicationError, BusinessError, PortalBusyError
 from bots.core.logs import get_logger, redactor
+from bots.core.models import FailureKind
 from bots.core.ratelimit import RateLimiter
 from bots.core.settings import Settings
 
@@ -27,12 +29,41 @@ log = get_logger(__name__)
 
 
 class LoginError(BusinessError):
-    """The portal refused the credentials or the code: retrying could lock the account."""
+    """Signing in cannot succeed by trying again (a sign-in page that leads nowhere, a code the
+    registry cannot provide): the portal stops for this run until a person looks."""
+
+    failure = FailureKind.NEEDS_PERSON
+
+
+class CredentialsRefusedError(LoginError):
+    """The portal refused the password, the one-time code or the mailbox token. Never retried:
+    a real portal locks the account after a few; the portal is held until a person resumes it."""
+
+    failure = FailureKind.CREDENTIALS_REFUSED
 
 
 class PersonNeededError(BusinessError):
     """The portal shows something only a person may answer (a terms page the registry reserves
     for people): its sweep stops, and its items wait for the next sweep."""
+
+    failure = FailureKind.NEEDS_PERSON
+
+
+class PortalStoppedError(BusinessError):
+    """The portal stopped for this run (refused credentials, a person needed, maintenance, the
+    circuit breaker): no more sign-ins or checks; its items are deferred with the reason."""
+
+    def __init__(self, reason: str, failure: FailureKind) -> None:
+        super().__init__(reason)
+        self.failure = failure  # type: ignore[misc]
+
+
+class SignInFailedError(ApplicationError):
+    """A sign-in another page was waiting on failed: the same trouble, without trying again."""
+
+    def __init__(self, reason: str, failure: FailureKind) -> None:
+        super().__init__(reason)
+        self.failure = failure  # type: ignore[misc]
 
 
 class SharedLogin:
@@ -44,10 +75,11 @@ class SharedLogin:
         self.settings = settings
         self.observer = observer
         self.generation = 0
-        self.stopped: str | None = None  # why a person is needed; no login is tried after it
+        self.stopped: PortalStoppedError | None = None  # why the portal stopped; nothing is tried after it
         self.failed: list[str] = []  # why each login failed since the last that worked
-        self.refused: list[str] = []  # of those, the portal's refusals (credentials, codes)
         self._failed_at = 0.0  # monotonic time of the last failure
+        self._last_failure = FailureKind.PORTAL_ERROR
+        self._attempts = 0  # sign-ins tried, so pages that waited on one learn how it went
         rate = portal.entry.rate_limit_per_min
         self.limiter = RateLimiter(rate) if rate else None
         self._lock = asyncio.Lock()
@@ -76,29 +108,46 @@ class SharedLogin:
         """Log in unless another page already did since generation `seen`. With a `tracer` (the
         context's), nothing of the sign-in is recorded: the recording stops before its first
         step and starts again once its page is closed."""
+        attempts = self._attempts
         async with self._lock:
             if self.stopped:
-                raise PersonNeededError(self.stopped)
-            self._hold_back()
+                raise self.stopped
+            if self.generation == seen and self._attempts != attempts and self.failed:
+                # The sign-in this page waited on failed: every waiter failing with it at once
+                # (not each trying in turn) lets concurrent timeouts overlap instead of queueing.
+                raise SignInFailedError(self.failed[-1], self._last_failure)
+            await self._hold_back()
             if self.generation == seen:
+                self._attempts += 1
                 async with tracer.untraced() if tracer else contextlib.nullcontext():
-                    await self._sign_in(context, resolver)
+                    # Transient trouble while signing in is retried here, under the lock: the
+                    # pages waiting on this sign-in share one result, not each blip of it.
+                    async for attempt in retrying(self.settings.sweep):
+                        with attempt:
+                            await self._sign_in(context, resolver)
                 self.failed.clear()
-                self.refused.clear()
                 self.generation += 1
                 log.info("logged in", portal=self.portal.key, generation=self.generation)
             return self.generation
+
+    def stop(self, reason: str, failure: FailureKind) -> PortalStoppedError:
+        """Stop the portal for this run (the first reason stays); the error its pages now raise."""
+        if self.stopped is None:
+            self.stopped = PortalStoppedError(reason, failure)
+            log.error("portal stops for this run", portal=self.portal.key, failure=failure.value)
+        return self.stopped
 
     async def _sign_in(self, context: BrowserContext, resolver: Resolver) -> None:
         page = await context.new_page()
         page.on("request", self._posted_to)
         try:
             await self._login(self.page(page, resolver))
-        except PersonNeededError as exc:
-            self.stopped = str(exc)
-            log.error("portal needs a person; its sweep stops", portal=self.portal.key, reason=self.stopped)
-            raise
-        except (ApplicationError, BusinessError, PlaywrightError) as exc:
+        except (PersonNeededError, LoginError) as exc:  # trying again cannot help, and may lock the account
+            raise self.stop(str(exc).rstrip("."), exc.failure) from exc
+        except PlaywrightError as exc:
+            self._failed(playwright_trouble(exc, f"{self.portal.key}: signing in"))
+            raise self.failed_error from exc
+        except (ApplicationError, BusinessError) as exc:
             self._failed(exc)
             if isinstance(exc, ScreenError):  # the sign-in page is closed below: keep what it showed
                 exc.snapshot = exc.snapshot or await snapshot(page, resolver, self.settings.browser)
@@ -106,37 +155,31 @@ class SharedLogin:
         finally:
             await page.close()
 
+    @property
+    def failed_error(self) -> SignInFailedError:
+        return SignInFailedError(self.failed[-1], self._last_failure)
+
     def _posted_to(self, request: Request) -> None:
         if request.method != "GET":
             self.sign_in_paths.add(urlsplit(request.url).path)
 
-    def _failed(self, exc: Exception) -> None:
-        why = str(exc).splitlines()[0]
-        self.failed.append(why)
-        if isinstance(exc, LoginError):
-            self.refused.append(why)
+    def _failed(self, exc: ApplicationError | BusinessError) -> None:
+        self.failed.append(str(exc).splitlines()[0])
+        self._last_failure = exc.failure
         self._failed_at = time.monotonic()
 
-    def _hold_back(self) -> None:
-        """After as many failed sign-ins in a row as a claim's tries, every page would fail the
-        same way: refusals stop this run's sign-ins (more could lock the account); other
-        trouble (a wrong page, an outage) lets one try through per backoff period."""
-        attempts, key = self.settings.sweep.retry_attempts, self.portal.key
-        if len(self.refused) >= attempts:
-            raise LoginError(
-                f"{key}: not signing in again in this run after {len(self.refused)} refusals in a row "
-                f"(more could lock the account); the last: {self.refused[-1]}"
-            )
+    async def _hold_back(self) -> None:
+        """After as many failed sign-ins in a row as a claim's tries (an outage, a wrong page),
+        one try goes through per backoff period: the next waits for the period to end (the
+        pages behind it wait with it) instead of failing its claim at once."""
         wait = self._failed_at + self.settings.sweep.backoff_max_s - time.monotonic()
-        if len(self.failed) >= attempts and wait > 0:
-            raise ApplicationError(
-                f"{key}: signing in failed {len(self.failed)} times in a row; trying again in {wait:.0f} s; "
-                f"the last: {self.failed[-1]}"
-            )
+        if len(self.failed) >= self.settings.sweep.retry_attempts and wait > 0:
+            log.info("signing in held back", portal=self.portal.key, failed=len(self.failed), wait_s=round(wait, 1))
+            await asyncio.sleep(wait)
 
-    async def _refused(self, pp: PortalPage, what: str) -> LoginError:
+    async def _refused(self, pp: PortalPage, what: str) -> CredentialsRefusedError:
         reason = await pp.resolver.text(pp.page, "login.error") or "no reason shown"
-        return LoginError(f"{self.portal.key}: {what} refused: {reason}")
+        return CredentialsRefusedError(f"{self.portal.key}: {what} refused: {reason}")
 
     async def _login(self, pp: PortalPage) -> None:
         creds, key = self.portal.credentials, self.portal.key
@@ -160,7 +203,7 @@ class SharedLogin:
                 await pp.fill("mfa.code", code)
                 screen = await pp.submit("mfa.submit")
                 if screen == "mfa":
-                    raise LoginError(f"{key}: verification code refused")
+                    raise CredentialsRefusedError(f"{key}: verification code refused")
             elif screen == "terms":
                 if self.portal.entry.terms_acknowledged_by == "person":
                     raise PersonNeededError(
@@ -170,7 +213,7 @@ class SharedLogin:
                 await (await pp.resolver.get(pp.page, "terms.agree")).check()
                 screen = await pp.submit("terms.continue")
             elif screen == "unavailable":
-                raise ApplicationError(f"{key}: portal unavailable during login")
+                raise PortalBusyError(f"{key}: portal unavailable during login", pp.status or 503)
             else:
                 return
         raise LoginError(f"{key}: login did not reach the portal's start screen")
@@ -201,7 +244,11 @@ class SharedLogin:
             )
             deadline = time.monotonic() + sweep.mailbox_wait_s
             while True:
-                await page.goto(url, wait_until="domcontentloaded")
+                response = await page.goto(url, wait_until="domcontentloaded")
+                if response is not None and response.status in (401, 403):
+                    raise CredentialsRefusedError(
+                        f"{self.portal.key}: mailbox token refused (HTTP {response.status} from the mailbox)"
+                    )
                 if self.observer:
                     await self.observer(page, "mailbox")
                 messages = await resolver.find(page, "mailbox.message")

@@ -10,7 +10,22 @@ from typing import Annotated
 
 import typer
 
-from bots.cli import backup, bench, console, db, demo, evidence, portal, scale, selectors, sweep, users, worklist
+from bots.cli import (
+    alerts,
+    backup,
+    bench,
+    chaos,
+    console,
+    db,
+    demo,
+    evidence,
+    portal,
+    scale,
+    selectors,
+    sweep,
+    users,
+    worklist,
+)
 from bots.cli.common import Invocation
 from bots.core.errors import RcmbotError
 
@@ -45,6 +60,7 @@ app.command("console", help="the supervisors' web console (default http://127.0.
 app.command("seed-scale", help="a large synthetic state directory (review tasks, evidence) for `bench console`")(
     scale.seed_scale
 )
+app.command("chaos", help="faults, kills and a changed password on the simulated portals; reconcile")(chaos.chaos)
 app.command("backup", help="a consistent copy of the worklist database and the evidence, while sweeps run")(
     backup.backup
 )
@@ -56,6 +72,7 @@ app.add_typer(bench.app, name="bench")
 app.add_typer(worklist.app, name="worklist", help="the AR follow-up worklist")
 app.add_typer(evidence.app, name="evidence", help="captured evidence")
 app.add_typer(db.app, name="db", help="the worklist database")
+app.add_typer(alerts.app, name="alerts", help="alerts raised per incident: list, test the channels")
 
 
 def error(message: str) -> int:

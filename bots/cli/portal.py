@@ -88,3 +88,49 @@ def validate(
             print(problem.located)
         print(report.summary())
     return 0 if report.valid else 1
+
+
+@app.command(
+    "resume",
+    help="release a portal held after its credentials were refused, once they are fixed: its "
+    "items are due at the next sweep",
+)
+def resume(
+    ctx: typer.Context,
+    portal: Annotated[str, typer.Argument(help="a portal key of the registry")],
+    json_output: Annotated[bool, typer.Option("--json", help="print one JSON line")] = False,
+) -> int:
+    import getpass
+
+    from bots.alerts import Alerts, resume_portal
+    from bots.core.errors import InputError
+    from bots.core.registry import PortalRegistry
+    from bots.worklist.db import ensure_current
+    from bots.worklist.store import WorklistStore
+
+    settings = start(invocation(ctx).settings(), quiet_logs=True)
+    registry = PortalRegistry.load(settings.path(settings.portals_file))
+    if portal not in registry.portals:
+        raise InputError(f"no portal {portal!r} in {settings.portals_file} (have: {', '.join(registry.portals)})")
+    store = WorklistStore(settings.worklist_url)
+    ensure_current(store.engine)
+    by = f"cli:{getpass.getuser()}"
+    resumed = resume_portal(store, Alerts(settings, store.engine), portal, registry.portals[portal].payer_ids, by)
+    if json_output:
+        print_json(
+            {
+                "portal": portal,
+                "resumed": resumed is not None,
+                "held_since": resumed.hold.held_at.isoformat() if resumed else None,
+                "reason": resumed.hold.reason if resumed else None,
+                "items_due": resumed.items_due if resumed else 0,
+            }
+        )
+    elif resumed is None:
+        print(f"{portal} is not held: nothing to resume")
+    else:
+        print(
+            f"{portal} resumed (held since {resumed.hold.held_at:%Y-%m-%d %H:%M} UTC: {resumed.hold.reason}); "
+            f"{resumed.items_due} items are due at the next sweep"
+        )
+    return 0 if resumed is not None else 1

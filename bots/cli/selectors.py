@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bots.cli.common import invocation, print_json, start
+from bots.cli.common import invocation, prepare_database, print_json, start
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -27,6 +27,7 @@ def check(
     from bots.sweep.selectorcheck import STATUSES, check_selectors
 
     settings = start(invocation(ctx).settings(), quiet_logs=True)
+    prepare_database(settings)  # a failed check raises an alert, kept there
     report = asyncio.run(check_selectors(settings, portal, portal_url))
     if json_output:
         print_json(

@@ -84,7 +84,7 @@ def print_summary(summary: dict[str, Any], settings: Settings, state_flag: str) 
         Outcome.NOT_FOUND: "not found",
         Outcome.AMBIGUOUS: "ambiguous (several match)",
         Outcome.UNMAPPED: "unmapped status text",
-        Outcome.ERROR: "errors",
+        Outcome.ERROR: "failed (see below)",
         Outcome.DEFERRED: "deferred to the next sweep",
         Outcome.MANUAL: "manual follow-up",
     }
@@ -92,6 +92,8 @@ def print_summary(summary: dict[str, Any], settings: Settings, state_flag: str) 
         f"\nChecked {summary['checked']} of {summary['claims']} claims in {summary['seconds']:.0f} s "
         f"(run {summary['run_id']}).\n"
     )
+    if summary.get("held_elsewhere"):
+        console.print(f"{summary['held_elsewhere']} due items were being worked by another sweep: left to it.\n")
     table = Table("outcome", "claims", box=None, pad_edge=False, min_width=44)
     table.columns[1].justify = "right"
     for key, n in sorted(summary["by_category"].items(), key=lambda kv: (kv[0] in labels, kv[0])):
@@ -103,9 +105,11 @@ def print_summary(summary: dict[str, Any], settings: Settings, state_flag: str) 
     for portal, reason in summary.get("needs_person", {}).items():
         console.print(f"A PERSON IS NEEDED for {portal}: {reason}")
     for outcome, reasons in summary.get("not_checked", {}).items():
-        console.print(f"Not checked, {labels[Outcome(outcome)]}:")
+        console.print(f"Not checked, {labels[Outcome(outcome)].removesuffix(' (see below)')}:")
         for reason, n in reasons.items():
             console.print(f"  {n:>5}  {reason}")
+    if summary.get("by_failure"):
+        console.print("By kind: " + ", ".join(f"{kind} {n}" for kind, n in summary["by_failure"].items()))
     if summary.get("drift"):
         console.print(f"Selector drift (fix the map): {summary['drift']}")
     console.print("\nWhere to look next:")

@@ -30,7 +30,7 @@ def _store(ctx: typer.Context) -> WorklistStore:
     return store
 
 
-@app.command("import", help="import a worklist CSV (all rows or none)")
+@app.command("import", help="import a worklist CSV: every row valid, or nothing imported")
 def import_(ctx: typer.Context, file: Annotated[Path, typer.Argument(help="the CSV file")]) -> int:
     from bots.worklist.csvio import read_worklist_csv
 

@@ -9,6 +9,8 @@ from bots.core.errors import (
     ConfigError,
     EvidenceError,
     InputError,
+    PortalBusyError,
+    PortalTimeoutError,
     RcmbotError,
     SessionExpiredError,
 )
@@ -26,10 +28,12 @@ from bots.core.logs import (
     redactor,
 )
 from bots.core.models import (
+    APPLICATION_FAILURES,
     CATEGORY_PATTERN,
     Adjustment,
     CheckResult,
     ClaimDetail,
+    FailureKind,
     ItemRef,
     Outcome,
     ResultRow,
@@ -41,6 +45,7 @@ from bots.core.models import (
 from bots.core.money import format_cents, parse_cents
 from bots.core.ratelimit import RateLimiter
 from bots.core.registry import (
+    Blocked,
     Canary,
     Credentials,
     MaintenanceWindow,
@@ -67,8 +72,10 @@ if TYPE_CHECKING:
     from bots.core.dbtypes import UTCDateTime
 
 __all__ = [
+    "APPLICATION_FAILURES",
     "Adjustment",
     "ApplicationError",
+    "Blocked",
     "BrowserNotFoundError",
     "BrowserSettings",
     "BusinessError",
@@ -83,14 +90,17 @@ __all__ = [
     "EvidenceError",
     "EvidenceSettings",
     "FALLBACK_MAX_VALUES",
+    "FailureKind",
     "InputError",
     "ItemRef",
     "LogSettings",
     "MaintenanceWindow",
     "MissingCredentialsError",
     "Outcome",
+    "PortalBusyError",
     "PortalEntry",
     "PortalRegistry",
+    "PortalTimeoutError",
     "PrefectSettings",
     "REDACTED",
     "RateLimiter",

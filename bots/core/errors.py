@@ -5,7 +5,9 @@ RcmbotError
 ├── InputError           bad input data, e.g. a worklist CSV row (names file, row, field)
 ├── BusinessError        the data is wrong for the portal: do not retry, route to a person
 ├── ApplicationError     system trouble (timeouts, portal errors): retry with backoff
-│   └── SessionExpiredError   the portal logged the bot out: log in again, then retry
+│   ├── SessionExpiredError   the portal logged the bot out: log in again, then retry
+│   ├── PortalTimeoutError    a page did not answer in time
+│   └── PortalBusyError       HTTP 429 or 5xx; a Retry-After is honoured
 ├── BrowserNotFoundError no usable Chromium on this machine
 └── EvidenceError        the evidence store is missing or inconsistent
 """
@@ -13,6 +15,8 @@ RcmbotError
 from __future__ import annotations
 
 from collections.abc import Iterable
+
+from bots.core.models import FailureKind
 
 
 class RcmbotError(Exception):
@@ -57,13 +61,37 @@ class InputError(RcmbotError):
 class BusinessError(RcmbotError):
     """The item cannot be worked automatically; a person must look at it."""
 
+    failure = FailureKind.REJECTED
+
 
 class ApplicationError(RcmbotError):
     """Transient trouble with the portal or the browser; worth retrying."""
 
+    failure = FailureKind.PORTAL_ERROR
+
 
 class SessionExpiredError(ApplicationError):
     """The portal ended the session (inactivity); log in again and retry."""
+
+    failure = FailureKind.SESSION
+
+
+class PortalTimeoutError(ApplicationError):
+    """A page did not answer within the navigation timeout (a stalled portal)."""
+
+    failure = FailureKind.TIMEOUT
+
+
+class PortalBusyError(ApplicationError):
+    """The portal answered 429 (too many requests) or 5xx, maybe saying when to come back."""
+
+    def __init__(self, message: str, status: int, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.status, self.retry_after_s = status, retry_after_s
+
+    @property
+    def failure(self) -> FailureKind:  # type: ignore[override]
+        return FailureKind.RATE_LIMITED if self.status == 429 else FailureKind.PORTAL_ERROR
 
 
 class BrowserNotFoundError(RcmbotError):

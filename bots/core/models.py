@@ -58,6 +58,43 @@ class Outcome(StrEnum):
     MANUAL = "manual"  # no portal may be automated for this payer: a person checks it
 
 
+class FailureKind(StrEnum):
+    """Why a check failed (ERROR) or was not made (DEFERRED, MANUAL): kept on the history row and
+    matched by follow-up rules (`when: {failures: [...]}`), so one kind of trouble is told from another."""
+
+    # application failures: the portal or the machine was in trouble; retried, then failed
+    TIMEOUT = "timeout"  # a page did not answer within the navigation timeout
+    PORTAL_ERROR = "portal_error"  # HTTP 5xx or the portal's own error page
+    RATE_LIMITED = "rate_limited"  # HTTP 429 past the retries
+    SESSION = "session"  # the session kept ending
+    UNREADABLE = "unreadable"  # a screen could not be read (layout drift, missing fields)
+    BROWSER = "browser"  # the browser went away too often
+    UNEXPECTED = "unexpected"  # an error nobody foresaw (bad data, a bug): see the run's logs
+    # business failures: retrying cannot help; a person acts or the item waits
+    REJECTED = "rejected"  # the portal refused the search or the data
+    CREDENTIALS_REFUSED = "credentials_refused"  # password, MFA code or mailbox token refused
+    NEEDS_PERSON = "needs_person"  # a terms page reserved for a person
+    PORTAL_HELD = "portal_held"  # the portal waits for `rcmbot portal resume`
+    CIRCUIT_OPEN = "circuit_open"  # too many failed claims in a row: the rest of the run waits
+    MAINTENANCE = "maintenance"  # a maintenance window, or a Retry-After too long to wait (429 or 503)
+    SELECTORS_BROKEN = "selectors_broken"  # the latest selectors check of the portal failed
+    NO_CREDENTIALS = "no_credentials"  # the portal's credentials are not available here
+    NO_PORTAL = "no_portal"  # no portal may be automated for the payer now
+
+
+APPLICATION_FAILURES = frozenset(
+    {
+        FailureKind.TIMEOUT,
+        FailureKind.PORTAL_ERROR,
+        FailureKind.RATE_LIMITED,
+        FailureKind.SESSION,
+        FailureKind.UNREADABLE,
+        FailureKind.BROWSER,
+        FailureKind.UNEXPECTED,
+    }
+)
+
+
 class Role(StrEnum):
     """What a console user may do. Roles are checked on the server for every request."""
 
@@ -195,3 +232,4 @@ class CheckResult(BaseModel):
     evidence: list[str] = Field(default_factory=list)
     matches: int = 0
     error: str | None = None
+    failure: FailureKind | None = None  # why it failed or was not made (ERROR, DEFERRED, MANUAL)

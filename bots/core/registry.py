@@ -11,13 +11,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, SecretStr, StringConstraints, field_validator, model_validator
 
 from bots.core.errors import ConfigError
-from bots.core.models import MATCH_FIELDS, ItemRef, MatchField
+from bots.core.models import MATCH_FIELDS, FailureKind, ItemRef, MatchField
 from bots.core.yamlfile import load_model
 
 SEARCH_FIELDS = ("claim_number", "member_id", "dos_from", "dos_to")
@@ -354,15 +354,15 @@ class PortalRegistry(BaseModel, extra="forbid"):
     def load(cls, path: Path) -> PortalRegistry:
         return load_model(path, cls)
 
-    def route(self, payer_id: str, when: dt.datetime, unusable: Mapping[str, str] | None = None) -> Route:
+    def route(self, payer_id: str, when: dt.datetime, unusable: Mapping[str, Blocked] | None = None) -> Route:
         """Where an item of this payer is checked now: the first registered portal for the payer
         that may be automated, is not in maintenance and not `unusable` (portal -> why, such as
         a failed selectors check); else why not, as a reason for a person (manual) or for the
-        next sweep (deferred)."""
+        next sweep (deferred), with the failure kind of the first portal that would have served."""
         candidates = [key for key, p in self.portals.items() if payer_id in p.payer_ids]
         if not candidates:
-            return Route(None, f"no portal is registered for payer {payer_id}", deferred=False)
-        reasons, deferred = [], False
+            return Route(None, f"no portal is registered for payer {payer_id}", False, FailureKind.NO_PORTAL)
+        reasons, failures = [], []
         for key in candidates:
             entry = self.portals[key]
             window = entry.maintenance_at(when)
@@ -370,20 +370,28 @@ class PortalRegistry(BaseModel, extra="forbid"):
                 reasons.append(f"{key}: its terms of use do not permit automation")
             elif window is not None:
                 reasons.append(f"{key}: in its maintenance window ({window.describe(entry.timezone)})")
-                deferred = True
+                failures.append(FailureKind.MAINTENANCE)
             elif unusable and key in unusable:
-                reasons.append(unusable[key])
-                deferred = True
+                reasons.append(unusable[key].reason)
+                failures.append(unusable[key].failure)
             else:
                 return Route(key, None, deferred=False)
-        return Route(None, "; ".join(reasons), deferred=deferred)
+        return Route(None, "; ".join(reasons), bool(failures), failures[0] if failures else FailureKind.NO_PORTAL)
+
+
+class Blocked(NamedTuple):
+    """Why a portal is not worked now: a reason for a person, and its kind."""
+
+    reason: str
+    failure: FailureKind
 
 
 @dataclass(frozen=True)
 class Route:
     """A routing decision: a portal key, or the reason there is none (deferred: try again later,
-    else manual follow-up)."""
+    else manual follow-up) and its kind."""
 
     portal: str | None
     reason: str | None
     deferred: bool
+    failure: FailureKind | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -63,7 +63,7 @@ class BrowserSettings(BaseModel):
 
 class SweepSettings(BaseModel):
     concurrency: int = Field(4, ge=1, le=32, description="browser pages working at once (one context per portal)")
-    retry_attempts: int = Field(3, ge=1, description="tries per claim on transient portal trouble")
+    retry_attempts: int = Field(4, ge=1, description="tries per claim on transient portal trouble")
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 8.0
     search_window_days: int = Field(30, ge=0, description="DOS padding for member searches")
@@ -142,6 +142,31 @@ class EvidenceSettings(BaseModel):
     trace_failures: bool = Field(True, description="keep a Playwright trace (login excluded) of every failed check")
 
 
+class AlertSettings(BaseModel):
+    """Alerts (bots.alerts): one per incident, always kept for the console, and sent through each
+    channel configured here (none: kept only, with a warning)."""
+
+    webhook_url: SecretStr | None = Field(
+        None, description="POST each alert here as JSON; a secret: the URL may carry a token"
+    )
+    webhook_token: SecretStr | None = Field(None, description="sent as `Authorization: Bearer <token>` when set")
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    smtp_host: str | None = Field(None, description="mail each alert through this SMTP server; unset: no e-mail")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_from: str = "rcmbot@localhost"
+    smtp_to: list[str] = Field(default_factory=list, description="recipients (in the environment: a JSON list)")
+    smtp_starttls: bool = Field(False, description="upgrade the connection with STARTTLS (before any login)")
+    smtp_username: str | None = Field(None, description="log in to the SMTP server as this user when set")
+    smtp_password: SecretStr | None = None
+    smtp_timeout_s: float = Field(10.0, gt=0)
+
+    @model_validator(mode="after")
+    def _mail_goes_somewhere(self) -> AlertSettings:
+        if self.smtp_host and not self.smtp_to:
+            raise ValueError("alerts.smtp_host is set but alerts.smtp_to names no recipient")
+        return self
+
+
 class LogSettings(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["auto", "json", "console"] = "auto"
@@ -192,6 +217,7 @@ class Settings(BaseSettings):
     review: ReviewSettings = ReviewSettings()
     console: ConsoleSettings = ConsoleSettings()
     evidence: EvidenceSettings = EvidenceSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @classmethod
     def settings_customise_sources(

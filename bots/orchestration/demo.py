@@ -38,19 +38,19 @@ def demo_settings(settings: Settings, state_dir: Path | None) -> Settings:
     return settings.model_copy(update=update)
 
 
-def fresh_state_dir(path: Path) -> None:
-    """Empty the demo's state directory, refusing one the demo did not make: a user's files
-    there are never deleted."""
+def fresh_state_dir(path: Path, command: str = "demo") -> None:
+    """Empty the state directory of `rcmbot <command>` (the demo, chaos), refusing one neither
+    made: a user's files there are never deleted."""
     if path.exists() and not path.is_dir():
         raise InputError(f"--state-dir {path}: not a directory")
     if path.is_dir() and any(path.iterdir()):
         if not (path / MARKER).is_file() and not {p.name for p in path.iterdir()} <= DEMO_FILES:
             raise InputError(
-                f"{path} holds files that `rcmbot demo` did not make; give the demo an empty or new --state-dir"
+                f"{path} holds files that `rcmbot {command}` did not make; give it an empty or new --state-dir"
             )
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
-    (path / MARKER).write_text("made by `rcmbot demo`, which empties this directory on its next run\n")
+    (path / MARKER).write_text(f"made by `rcmbot {command}`, which empties this directory on its next run\n")
 
 
 def run_demo(

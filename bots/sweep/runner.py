@@ -18,32 +18,45 @@ from typing import Any
 import structlog
 from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
+from sqlalchemy.exc import SQLAlchemyError
 
+from bots.alerts import AlertKind, Alerts, hold_portal, incident_key
 from bots.browser.launch import launch, new_context
 from bots.browser.selectors import Resolver
 from bots.browser.tracing import TRACE_MEDIA_TYPE, FailureTracer
 from bots.claimstatus.bot import PortalBot
 from bots.claimstatus.hooks import bot_class
-from bots.claimstatus.login import SharedLogin
+from bots.claimstatus.login import PortalStoppedError, SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.core.logs import get_logger, redaction_scope
-from bots.core.models import CheckResult, ItemRef, Outcome
-from bots.core.registry import MissingCredentialsError, PortalRegistry
+from bots.core.models import CheckResult, FailureKind, ItemRef, Outcome
+from bots.core.registry import Blocked, MissingCredentialsError, PortalRegistry
 from bots.core.settings import BrowserSettings, Settings
 from bots.denials import DenialRules
 from bots.evidence import Kind, LocalEvidenceStore
 from bots.evidence.setup import evidence_store
 from bots.review import TaskOpener
 from bots.review.ledger import seal
+from bots.sweep.breaker import CircuitBreaker
 from bots.sweep.checks import broken_portals
 from bots.worklist.db import ensure_current
 from bots.worklist.followup import FollowUpRules
+from bots.worklist.runs import DeadRun, PortalHolds, SweepRuns, held_reason
 from bots.worklist.store import WorklistStore
 
 log = get_logger(__name__)
 Step = Callable[["Sweep", PortalBot, list[ItemRef]], Awaitable[list[CheckResult]]]
 # portal key -> a context held by each page working that portal (a cross-worker limit)
 Slot = Callable[[str], AbstractAsyncContextManager[None]]
+
+
+# Outcomes of claims the portal did not answer about
+NOT_CHECKED = (Outcome.ERROR, Outcome.DEFERRED, Outcome.MANUAL)
+# What the alert of a portal's stop says first
+SUBJECTS = {
+    AlertKind.CIRCUIT_OPEN: "circuit breaker open; the rest of the run's claims wait",
+    AlertKind.NEEDS_PERSON: "a person is needed before the portal can be swept",
+}
 
 
 def new_run_id() -> str:
@@ -62,13 +75,16 @@ class SweepSummary:
     flow_run_id: str | None = None
     by_portal: dict[str, int] = field(default_factory=dict)  # claims checked in each portal
     needs_person: dict[str, str] = field(default_factory=dict)  # portal -> why its sweep stopped
-    # why claims were not checked: outcome (deferred, manual) -> reason -> claims
+    # why claims were not checked: outcome (error, deferred, manual) -> reason -> claims
     not_checked: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_failure: dict[str, int] = field(default_factory=dict)  # failed, deferred or manual claims by FailureKind
+    held_elsewhere: int = 0  # items handed to this run that another running sweep holds (not worked here)
+    unaccounted: int = 0  # items this run selected that ended without an outcome (none, unless it crashed)
 
     @property
     def checked(self) -> int:
-        """Claims a portal was asked about (not those deferred or left to a person)."""
-        return sum(n for key, n in self.by_category.items() if key not in (Outcome.DEFERRED, Outcome.MANUAL))
+        """Claims the portal answered about (not those that failed, were deferred or left to a person)."""
+        return sum(n for key, n in self.by_category.items() if key not in NOT_CHECKED)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -84,13 +100,17 @@ class SweepSummary:
             "by_portal": self.by_portal,
             "needs_person": self.needs_person,
             "not_checked": self.not_checked,
+            "by_failure": self.by_failure,
+            "held_elsewhere": self.held_elsewhere,
+            "unaccounted": self.unaccounted,
         }
 
     def markdown(self) -> str:
         rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(self.by_category.items()))
+        deferred = self.by_category.get(Outcome.DEFERRED, 0)
         return (
             f"# Claim-status sweep {self.run_id}\n\n{self.checked} of {self.claims} claims "
-            f"checked in {self.seconds:.1f} s; {self.errors} errors; "
+            f"checked in {self.seconds:.1f} s; {self.errors} failed; {deferred} deferred; "
             f"{self.evidence_files} evidence files.\n\n| outcome | claims |\n|---|---|\n{rows}\n"
         )
 
@@ -179,27 +199,61 @@ class Sweep:
         self.settings = deps.settings
         self.store, self.evidence, self.rules, self.registry = deps.store, deps.evidence, deps.rules, deps.registry
         self.review = deps.review
+        self.runs, self.holds = SweepRuns(deps.store), PortalHolds(deps.store)
+        self.alerts = Alerts(deps.settings, deps.store.engine)
         self.run_id = run_id or new_run_id()
         self.flow_run_id = flow_run_id
         self.base_urls = base_urls or {}
         self.portals: dict[str, PortalRuntime] = {}
         self.bots: dict[str, type[PortalBot]] = {}
-        self._unusable: dict[str, str] | None = None
+        self.reclaimed: list[DeadRun] = []  # runs found dead when this one started
+        self._unusable: dict[str, Blocked] | None = None
         self._evidence_count = 0
         self._by_portal: Counter[str] = Counter()
         self._not_checked: dict[str, Counter[str]] = {}
         self._needs_person: dict[str, str] = {}  # portal -> what a person must do before it is worked
+        self._logins: dict[str, SharedLogin] = {}
+        self._breakers: dict[str, CircuitBreaker] = {}
 
     @property
-    def unusable(self) -> dict[str, str]:
-        """Portals not to work in this sweep -> why: those whose latest selectors check failed
-        (read once per sweep), and those whose credentials are not available here."""
+    def unusable(self) -> dict[str, Blocked]:
+        """Portals not to work in this sweep -> why: those a person must release (refused
+        credentials, a terms page), those whose latest selectors check failed (read once per
+        sweep), and those whose credentials are not available here."""
         if self._unusable is None:
-            self._unusable = broken_portals(self.settings, list(self.registry.portals))
+            broken = broken_portals(self.settings, list(self.registry.portals))
+            self._unusable = {key: Blocked(why, FailureKind.SELECTORS_BROKEN) for key, why in broken.items()}
+            for key, hold in self.holds.active().items():
+                self._unusable[key] = Blocked(held_reason(hold), FailureKind.PORTAL_HELD)
         return self._unusable
 
+    def reclaim(self) -> list[DeadRun]:
+        """End the runs whose process died and take back their items (see bots.worklist.runs)."""
+        dead = self.runs.reclaim(self.settings.sweep.lease_s)
+        for run in dead:
+            log.warning("a sweep run died; its items are taken back", dead_run=run.run_id, leases=run.leases)
+            self.alerts.raise_alert(
+                AlertKind.RUN_FAILED,
+                incident_key(AlertKind.RUN_FAILED, run.run_id),
+                f"Sweep run {run.run_id} died",
+                f"Its process stopped without ending the run; {run.leases} items it held were taken back "
+                f"by run {self.run_id}, which checks them.",
+                run_id=run.run_id,
+            )
+        self.reclaimed += dead
+        return dead
+
     def due(self, limit: int | None = None) -> list[ItemRef]:
+        """Due items no live sweep holds, as they are now (a look: nothing taken, nobody's items
+        taken back; `select` and `run` do that)."""
         return self.store.due(limit=limit)
+
+    def select(self, limit: int | None = None) -> list[ItemRef]:
+        """Take up to `limit` due items for this run: registered, then leased in one statement
+        (another sweep selecting at the same time gets other items). What `run` is handed."""
+        self.reclaim()
+        self.runs.start(self.run_id, self.flow_run_id)
+        return self.store.lease_due(self.run_id, self.settings.sweep.lease_s, limit)
 
     def route(self, items: list[ItemRef]) -> tuple[dict[str, list[ItemRef]], list[tuple[ItemRef, CheckResult]]]:
         """Each item to the portal that checks it now, or the outcome saying why none does."""
@@ -212,7 +266,7 @@ class Sweep:
                 by_portal.setdefault(route.portal, []).append(item)
             else:
                 outcome = Outcome.DEFERRED if route.deferred else Outcome.MANUAL
-                unrouted.append((item, CheckResult(outcome=outcome, error=route.reason)))
+                unrouted.append((item, CheckResult(outcome=outcome, error=route.reason, failure=route.failure)))
         return by_portal, unrouted
 
     def preflight(self, items: list[ItemRef]) -> dict[str, PortalRuntime]:
@@ -232,12 +286,13 @@ class Sweep:
                 try:
                     self._load([key])
                 except MissingCredentialsError as exc:
-                    missing[key] = f"{key}: credentials {exc.problem}; set them, then sweep again"
+                    why = f"{key}: credentials {exc.problem}; set them, then sweep again"
+                    missing[key] = Blocked(why, FailureKind.NO_CREDENTIALS)
                     log.error("portal credentials missing; its items wait", portal=key)
             if not missing:
                 return by_portal, unrouted
             self.unusable.update(missing)
-            self._needs_person.update(missing)
+            self._needs_person.update({key: blocked.reason for key, blocked in missing.items()})
 
     def _load(self, keys: Iterable[str]) -> dict[str, PortalRuntime]:
         for key in keys:
@@ -260,9 +315,12 @@ class Sweep:
         except Exception as exc:  # noqa: BLE001 - isolated to these claims, kept in their history
             log.error("claim failed unexpectedly", item_id=batch[0].id, kind=type(exc).__name__)
             reason = f"unexpected {type(exc).__name__} while checking: see the logs of run {self.run_id}"
-            results = [CheckResult(outcome=Outcome.ERROR, error=reason) for _ in batch]
+            results = [CheckResult(outcome=Outcome.ERROR, error=reason, failure=FailureKind.UNEXPECTED) for _ in batch]
         for item, result in zip(batch, results, strict=True):
             await self.record(bot.portal.key, item, result)
+        key = bot.portal.key
+        if key in self._breakers and self._breakers[key].observe(results):  # a batch fails as one
+            self._logins[key].stop(self._breakers[key].reason(key), FailureKind.CIRCUIT_OPEN)
         return results
 
     async def record(self, portal: str, item: ItemRef, result: CheckResult) -> None:
@@ -278,16 +336,24 @@ class Sweep:
             after=self.review,
         )
         self._evidence_count += len(result.evidence)
-        if result.outcome not in (Outcome.DEFERRED, Outcome.MANUAL):
+        if result.outcome not in NOT_CHECKED:
             self._by_portal[portal] += 1
         else:
             self._not_checked.setdefault(result.outcome.value, Counter())[result.error or "no reason given"] += 1
-        log.info("checked", item_id=item.id, outcome=result.outcome.value, category=result.category, rule=decision.rule)
+        log.info(
+            "checked",
+            item_id=item.id,
+            outcome=result.outcome.value,
+            category=result.category,
+            failure=result.failure,
+            rule=decision.rule,
+        )
 
-    async def _give_up(self, portal: str, queue: asyncio.Queue[list[ItemRef]], reason: str) -> None:
+    async def _defer_rest(self, portal: str, queue: asyncio.Queue[list[ItemRef]], result: CheckResult) -> None:
+        """Record `result` (why they were not checked) for every batch still queued."""
         while not queue.empty():
             for item in queue.get_nowait():
-                await self.record(portal, item, CheckResult(outcome=Outcome.ERROR, error=reason))
+                await self.record(portal, item, result)
 
     async def _store_evidence(
         self, portal: str, content: bytes, media_type: str, item_id: int, url: str, kind: Kind = "evidence"
@@ -313,10 +379,41 @@ class Sweep:
         slot: Slot | None = None,
         browser: Browser | None = None,
     ) -> SweepSummary:
-        """Work every item; return the summary of this run. A `browser` handed in is used as it
-        is (not relaunched, not closed): one browser can serve many runs, as in the tests."""
+        """Work the `items` no other live sweep holds (leased to this run while it works, its
+        heartbeat renewing the leases); return the summary of this run. A `browser` handed in is
+        used as it is (not relaunched, not closed): one browser can serve many runs, as in the tests."""
         with redaction_scope():  # values registered for this run's log redaction end with it
-            return await self._run(items, concurrency, step, slot, browser)
+            await asyncio.to_thread(self.reclaim)
+            await asyncio.to_thread(self.runs.start, self.run_id, self.flow_run_id)
+            ending = "failed"
+            heartbeat = asyncio.create_task(self._heartbeat())
+            try:
+                summary = await self._run(items, concurrency, step, slot, browser)
+                ending = "completed"
+                return summary
+            except Exception as exc:
+                await asyncio.to_thread(
+                    self.alerts.raise_alert,
+                    AlertKind.RUN_FAILED,
+                    incident_key(AlertKind.RUN_FAILED, self.run_id),
+                    f"Sweep run {self.run_id} failed",
+                    f"It stopped with {type(exc).__name__}; the items it did not record stay due. See its logs.",
+                    run_id=self.run_id,
+                )
+                raise
+            finally:
+                heartbeat.cancel()
+                await asyncio.to_thread(self.runs.finish, self.run_id, ending)
+
+    async def _heartbeat(self) -> None:
+        """While the run works: its heartbeat, and its leases renewed."""
+        sweep = self.settings.sweep
+        while True:
+            await asyncio.sleep(sweep.heartbeat_s)
+            try:
+                await asyncio.to_thread(self.runs.beat, self.run_id, sweep.lease_s)
+            except SQLAlchemyError as exc:  # a busy database: the next beat renews, well inside the lease
+                log.warning("sweep heartbeat missed", error=type(exc).__name__)
 
     async def _run(
         self,
@@ -331,8 +428,14 @@ class Sweep:
         concurrency = concurrency or self.settings.sweep.concurrency
         structlog.contextvars.bind_contextvars(run_id=self.run_id)
         by_portal, unrouted = self.route_loaded(items)  # a bad map stops the sweep before anything is recorded
+        held = await asyncio.to_thread(
+            self.store.lease, self.run_id, [i.id for i in items], self.settings.sweep.lease_s
+        )
+        await asyncio.to_thread(self.runs.selected, self.run_id, len(held))
+        by_portal = {k: mine for k, v in by_portal.items() if (mine := [i for i in v if i.id in held])}
         for item, result in unrouted:
-            await self.record("-", item, result)
+            if item.id in held:
+                await self.record("-", item, result)
         drift: dict[str, list[str]] = {}
         async with contextlib.AsyncExitStack() as stack:
             browsers: Browsers | None = None
@@ -344,14 +447,13 @@ class Sweep:
                         else Browsers(await stack.enter_async_context(async_playwright()), self.settings.browser)
                     )
                     stack.push_async_callback(browsers.close)
-                drift[key], stopped = await self._run_portal(browsers, key, portal_items, concurrency, step, slot)
-                if stopped:
-                    self._needs_person[key] = stopped
+                drift[key] = await self._run_portal(browsers, key, portal_items, concurrency, step, slot)
         await asyncio.to_thread(seal, self.settings, self.store.engine, self.evidence)
+        outcomes = self.store.run_outcomes(self.run_id)
         counts = self.store.run_counts(self.run_id)
         return SweepSummary(
             run_id=self.run_id,
-            claims=len(items),
+            claims=len(held),
             by_category=dict(sorted(counts.items())),
             evidence_files=self._evidence_count,
             errors=counts.get(Outcome.ERROR.value, 0),
@@ -361,15 +463,21 @@ class Sweep:
             by_portal=dict(sorted(self._by_portal.items())),
             needs_person=dict(self._needs_person),
             not_checked={outcome: dict(reasons.most_common()) for outcome, reasons in self._not_checked.items()},
+            by_failure=dict(sorted(outcomes.failures.items())),
+            held_elsewhere=len(items) - len(held),
+            unaccounted=len(held) - outcomes.items,
         )
 
     async def _run_portal(
         self, browsers: Browsers, key: str, items: list[ItemRef], concurrency: int, step: Step, slot: Slot | None
-    ) -> tuple[list[str], str | None]:
-        """Work one portal's items; its drifted elements, and why it needs a person if it does."""
+    ) -> list[str]:
+        """Work one portal's items; its drifted elements. A portal that stops (refused credentials,
+        a person needed, a long maintenance, the circuit breaker) has the rest of its items deferred
+        with the reason; refused credentials also hold it for later sweeps."""
         portal = self.portals[key]
         resolver = Resolver(portal.selectors)
-        login = SharedLogin(portal, self.settings)
+        login = self._logins[key] = SharedLogin(portal, self.settings)
+        self._breakers[key] = CircuitBreaker(self.settings.sweep.circuit_failures)
         queue: asyncio.Queue[list[ItemRef]] = asyncio.Queue()
         for batch in batches(items, portal.entry.claims_per_inquiry):
             queue.put_nowait(batch)
@@ -381,7 +489,7 @@ class Sweep:
         async def worker(browser: Browser, context: BrowserContext, tracer: FailureTracer | None) -> None:
             async with slot(key) if slot else contextlib.nullcontext():
                 bot = self.bots[key](context, portal, login, resolver, sink, self.settings, tracer=tracer)
-                while not queue.empty() and browser.is_connected():
+                while not queue.empty() and browser.is_connected() and not login.stopped:
                     batch = queue.get_nowait()
                     with structlog.contextvars.bound_contextvars(item_id=batch[0].id):
                         await step(self, bot, batch)
@@ -394,7 +502,10 @@ class Sweep:
         while not queue.empty() and not login.stopped:
             browser = await browsers.get()
             if browser is None:
-                await self._give_up(key, queue, "the browser kept going away; relaunch limit reached")
+                gone = "the browser kept going away; relaunch limit reached"
+                await self._defer_rest(
+                    key, queue, CheckResult(outcome=Outcome.ERROR, error=gone, failure=FailureKind.BROWSER)
+                )
                 break
             context = await new_context(browser, self.settings.browser)
             tracer = FailureTracer(context, login.sign_in_paths) if self.settings.evidence.trace_failures else None
@@ -406,4 +517,27 @@ class Sweep:
                     await tracer.close()
                 with contextlib.suppress(PlaywrightError):
                     await context.close()
-        return sorted(resolver.drift), login.stopped
+        if login.stopped:
+            await self._portal_stopped(key, login.stopped, queue)
+        elif self._by_portal[key]:  # the portal answered again: its passing incidents are over
+            for kind in (AlertKind.CIRCUIT_OPEN, AlertKind.NEEDS_PERSON):
+                await asyncio.to_thread(self.alerts.resolve, incident_key(kind, key), f"sweep run {self.run_id}")
+        return sorted(resolver.drift)
+
+    async def _portal_stopped(self, key: str, stopped: PortalStoppedError, queue: asyncio.Queue[list[ItemRef]]) -> None:
+        """The portal stopped for this run: the rest of its items deferred with the reason; held for
+        later sweeps when its credentials were refused."""
+        reason, name = str(stopped), self.registry.portals[key].name
+        await self._defer_rest(key, queue, CheckResult(outcome=Outcome.DEFERRED, error=reason, failure=stopped.failure))
+        if stopped.failure == FailureKind.MAINTENANCE:  # ends by itself: nobody to call
+            return
+        if stopped.failure == FailureKind.CREDENTIALS_REFUSED:  # signing in again could lock the account
+            await asyncio.to_thread(hold_portal, self.store, self.alerts, key, name, reason, self.run_id)
+            self._needs_person[key] = f"{reason}; after fixing it: rcmbot portal resume {key}"
+            return
+        self._needs_person[key] = reason
+        kind = AlertKind.CIRCUIT_OPEN if stopped.failure == FailureKind.CIRCUIT_OPEN else AlertKind.NEEDS_PERSON
+        subject = f"{name}: {SUBJECTS[kind]}"
+        await asyncio.to_thread(
+            self.alerts.raise_alert, kind, incident_key(kind, key), subject, reason, portal=key, run_id=self.run_id
+        )

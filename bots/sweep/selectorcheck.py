@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 from playwright.async_api import Browser, Page, async_playwright
 
+from bots.alerts import AlertKind, Alerts, incident_key
 from bots.browser.launch import launch, new_context
 from bots.browser.pages import PortalPage
 from bots.browser.selectors import Resolver, page_path
@@ -36,6 +37,7 @@ from bots.core.settings import Settings
 from bots.evidence.setup import evidence_store, signer
 from bots.sweep.checks import save_check
 from bots.sweep.runner import batches
+from bots.worklist.db import open_engine, upgrade
 
 log = get_logger(__name__)
 Status = Literal["ok", "drift", "broken", "not shown", "not reached", "absent"]
@@ -237,4 +239,29 @@ async def check_selectors(
     )
     save_check(settings, report.portal, asdict(report))
     log.info("selectors checked", portal=key, failed_canaries=len(report.failed_canaries), **counts)
+    await asyncio.to_thread(alert_on, settings, report, portal.entry.name)
     return report
+
+
+def alert_on(settings: Settings, report: CheckReport, name: str) -> None:
+    """A failed check raises the portal's `selectors_broken` alert (once per incident); a passing
+    one resolves it: the sweep works the portal again."""
+    if settings.database_url is None:  # the embedded database is the check's own to bring up to date
+        upgrade(settings.worklist_url)
+    alerts = Alerts(settings, open_engine(settings.worklist_url))
+    try:
+        key = incident_key(AlertKind.SELECTORS_BROKEN, report.portal)
+        if report.passed:
+            alerts.resolve(key, f"selectors check of {report.checked_at}")
+            return
+        failed = [str(c["canary"]) for c in report.failed_canaries]
+        alerts.raise_alert(
+            AlertKind.SELECTORS_BROKEN,
+            key,
+            f"{name}: selectors check failed; its items wait",
+            f"Broken elements: {', '.join(report.broken) or 'none'}; failed canaries: {', '.join(failed) or 'none'}. "
+            f"Fix the selector map, then run: rcmbot selectors check {report.portal}",
+            portal=report.portal,
+        )
+    finally:
+        alerts.engine.dispose()

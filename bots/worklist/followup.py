@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from bots.core.models import CheckResult, Outcome
+from bots.core.models import CheckResult, FailureKind, Outcome
 from bots.core.yamlfile import load_model
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd])$")
@@ -32,6 +32,7 @@ def parse_duration(text: str | float) -> float:
 
 class When(BaseModel, extra="forbid"):
     outcomes: list[Outcome] = Field(default_factory=list)
+    failures: list[FailureKind] = Field(default_factory=list, description="why a check failed or was not made")
     categories: list[str] = Field(default_factory=list, description="codes; 'P*' matches a prefix")
     denial: str | None = Field(None, pattern="^(coding|other)$")
     paid_in_full: bool | None = None
@@ -87,6 +88,8 @@ class FollowUpRules(BaseModel, extra="forbid"):
 
     def _matches(self, when: When, r: CheckResult) -> bool:
         if when.outcomes and r.outcome not in when.outcomes:
+            return False
+        if when.failures and r.failure not in when.failures:
             return False
         if when.categories and not any(
             r.category and (r.category == c or (c.endswith("*") and r.category.startswith(c[:-1])))

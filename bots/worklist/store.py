@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, case, func, or_, select
+from sqlalchemy import Engine, Select, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bots.core.models import CheckResult, ItemRef, Outcome, summary_key
@@ -59,6 +59,12 @@ class RunSummary:
 
 
 @dataclass(frozen=True)
+class RunOutcomes:
+    items: int  # distinct items with a check recorded in the run
+    failures: Counter[str]  # checks that failed or were not made, by FailureKind
+
+
+@dataclass(frozen=True)
 class RunPage:
     runs: list[RunSummary]
     next_before: str | None  # keyset: the last run's id, when older runs follow
@@ -80,20 +86,35 @@ class WorklistStore:
         return Session(self.engine, expire_on_commit=False)
 
     # -- import ---------------------------------------------------------------------------
+    IMPORT_CHUNK = 2000  # rows per write transaction: a sweep recording meanwhile waits for one chunk at most
+
     def upsert(self, rows: Sequence[dict[str, object]]) -> tuple[int, int]:
-        """Insert new keys, update descriptive fields of known ones; all or nothing.
-        History, check results and a known payer claim number are never touched."""
+        """Insert new keys, update descriptive fields of known ones. History, check results and a
+        known payer claim number are never touched. The rows were validated in full before
+        (read_worklist_csv), so nothing fails half-way for bad data; they are written
+        `IMPORT_CHUNK` at a time, each chunk in its own short transaction, so a sweep can record
+        its checks while a long import runs. An import cut short (a killed process) is completed
+        by importing the same file again: known keys are updated, never added twice."""
+        inserted = updated = 0
+        for i in range(0, len(rows), self.IMPORT_CHUNK):
+            new, known = self._upsert_chunk(rows[i : i + self.IMPORT_CHUNK])
+            inserted, updated = inserted + new, updated + known
+        return inserted, updated
+
+    def _upsert_chunk(self, rows: Sequence[dict[str, object]]) -> tuple[int, int]:
         inserted = updated = 0
         now = now_utc()
         with self._write, self.session() as s, s.begin():
+            accounts = {str(row["account_number"]) for row in rows}
+            found = s.scalars(select(Item).where(Item.account_number.in_(accounts)))  # ix_item_account
+            items = {(item.payer_id, item.account_number): item for item in found}
             for row in rows:
-                item = s.scalar(
-                    select(Item).where(Item.payer_id == row["payer_id"], Item.account_number == row["account_number"])
-                )
+                key = (str(row["payer_id"]), str(row["account_number"]))
+                item = items.get(key)
                 if item is None:
-                    item = Item(
-                        payer_id=row["payer_id"],
-                        account_number=row["account_number"],
+                    item = items[key] = Item(
+                        payer_id=key[0],
+                        account_number=key[1],
                         attempts=0,
                         created_at=now,
                         next_follow_up_at=row.get("next_follow_up_at") or now,
@@ -112,17 +133,112 @@ class WorklistStore:
                 item.updated_at = now
         return inserted, updated
 
+    def bring_forward(self, payer_ids: Sequence[str], failures: Sequence[str], reason_prefix: str) -> int:
+        """Make open items of these payers due now if their latest check failed, or was not made,
+        for one of `failures` with a reason starting `reason_prefix` (a held portal released:
+        its items need not wait, another portal's still do); how many."""
+        latest = select(func.max(History.id)).where(History.item_id == Item.id).correlate(Item).scalar_subquery()
+        waiting = select(History.item_id).where(
+            History.id == latest,
+            History.failure.in_(list(failures)),
+            History.error.startswith(reason_prefix, autoescape=True),
+        )
+        with self._write, self.session() as s, s.begin():
+            done = s.execute(
+                update(Item)
+                .where(Item.payer_id.in_(list(payer_ids)), Item.closed_at.is_(None), Item.id.in_(waiting))
+                .values(next_follow_up_at=now_utc())
+            )
+        return int(done.rowcount)  # type: ignore[attr-defined]
+
     # -- selection --------------------------------------------------------------------------
     @staticmethod
     def _due(at: dt.datetime | None) -> tuple[Any, ...]:
         return Item.closed_at.is_(None), Item.next_follow_up_at <= (at or now_utc())
 
+    @staticmethod
+    def _free(at: dt.datetime) -> Any:
+        """Not held by a sweep: never leased, or its lease ran out."""
+        return or_(Item.lease_until.is_(None), Item.lease_until < at)
+
     def due_items(self, at: dt.datetime | None = None, limit: int | None = None) -> list[Item]:
-        """Open items whose follow-up time has come, oldest first. Selection lives here alone,
-        so it can become leasing when several sweeps share a worklist."""
-        query = select(Item).where(*self._due(at)).order_by(Item.next_follow_up_at, Item.id).limit(limit)
+        """Open items whose follow-up time has come and that no running sweep holds, oldest first."""
+        at = at or now_utc()
+        query = (
+            select(Item)
+            .where(*self._due(at), self._free(now_utc()))
+            .order_by(Item.next_follow_up_at, Item.id)
+            .limit(limit)
+        )
         with self.session() as s:
             return list(s.scalars(query))
+
+    # -- leases -----------------------------------------------------------------------------
+    LEASE_CHUNK = 500  # ids per statement (SQLite's bound-parameter limit is far above)
+
+    def lease(self, run_id: str, ids: Sequence[int], lease_s: float) -> set[int]:
+        """Hold the items `ids` for the sweep `run_id` for `lease_s` seconds; the ids it now holds.
+        Each statement takes only items still due that no live lease holds, in one atomic UPDATE
+        (on PostgreSQL its rows are picked FOR UPDATE SKIP LOCKED): two sweeps never hold one
+        item, and an item another sweep checked since it was selected is not checked again."""
+        now = now_utc()
+        held: set[int] = set()
+        with self._write, self.session() as s, s.begin():
+            for i in range(0, len(ids), self.LEASE_CHUNK):
+                chunk = list(ids[i : i + self.LEASE_CHUNK])
+                free = (
+                    select(Item.id)
+                    .where(Item.id.in_(chunk), *self._due(now), self._free(now))
+                    .with_for_update(skip_locked=True)
+                    .scalar_subquery()
+                )
+                s.execute(
+                    update(Item)
+                    .where(Item.id.in_(free))
+                    .values(lease_holder=run_id, lease_until=now + dt.timedelta(seconds=lease_s))
+                )
+                held |= set(s.scalars(select(Item.id).where(Item.id.in_(chunk), Item.lease_holder == run_id)))
+        return held
+
+    def lease_due(self, run_id: str, lease_s: float, limit: int | None = None) -> list[ItemRef]:
+        """Select and hold, in one statement, up to `limit` due items no live lease holds, oldest
+        first: two sweeps selecting at once get disjoint sets, and both get work."""
+        now = now_utc()
+        free = (
+            select(Item.id)
+            .where(*self._due(now), self._free(now))
+            .order_by(Item.next_follow_up_at, Item.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        until = now + dt.timedelta(seconds=lease_s)
+        with self._write, self.session() as s, s.begin():
+            s.execute(update(Item).where(Item.id.in_(free)).values(lease_holder=run_id, lease_until=until))
+            held = s.scalars(
+                select(Item)
+                .where(Item.lease_holder == run_id, Item.closed_at.is_(None))
+                .order_by(Item.next_follow_up_at, Item.id)
+            )
+            return [self._ref(item) for item in held]
+
+    def renew_leases(self, run_id: str, lease_s: float) -> int:
+        """Extend every lease `run_id` holds by `lease_s` from now (its heartbeat); how many."""
+        with self._write, self.session() as s, s.begin():
+            done = s.execute(
+                update(Item)
+                .where(Item.lease_holder == run_id)
+                .values(lease_until=now_utc() + dt.timedelta(seconds=lease_s))
+            )
+        return int(done.rowcount)  # type: ignore[attr-defined]
+
+    def release_leases(self, run_id: str) -> int:
+        """Let go of every item `run_id` still holds (its run ended, or died); how many."""
+        with self._write, self.session() as s, s.begin():
+            done = s.execute(
+                update(Item).where(Item.lease_holder == run_id).values(lease_holder=None, lease_until=None)
+            )
+        return int(done.rowcount)  # type: ignore[attr-defined]
 
     def page(self, limit: int, *, due: bool = False) -> tuple[list[Item], int]:
         """The first `limit` items (or due items), read in the database, and how many there are."""
@@ -206,6 +322,8 @@ class WorklistStore:
                 raise KeyError(f"no worklist item {item_id}")
             item.attempts += 1
             item.last_checked_at = item.updated_at = at
+            if item.lease_holder == run_id:  # checked: the next due sweep may take it
+                item.lease_holder = item.lease_until = None
             item.next_action = decision.next_action
             item.closed_at = at if decision.close else None
             item.next_follow_up_at = at + dt.timedelta(seconds=decision.follow_up_s or 0)
@@ -237,6 +355,7 @@ class WorklistStore:
                 detail_json=d.model_dump_json() if d else None,
                 evidence=json.dumps(result.evidence),
                 error=result.error,
+                failure=result.failure,
             )
             s.add(history)
             if after is not None:
@@ -276,6 +395,17 @@ class WorklistStore:
                 .group_by(History.outcome, History.status_category)
             ).all()
         return Counter({summary_key(outcome, category): n for outcome, category, n in rows})
+
+    def run_outcomes(self, run_id: str) -> RunOutcomes:
+        """How the items of one run ended: how many have a check in it, and its failures by kind."""
+        with self.session() as s:
+            items = s.scalar(select(func.count(func.distinct(History.item_id))).where(History.run_id == run_id)) or 0
+            failures = s.execute(
+                select(History.failure, func.count())
+                .where(History.run_id == run_id, History.failure.is_not(None))
+                .group_by(History.failure)
+            ).all()
+        return RunOutcomes(items, Counter({str(kind): n for kind, n in failures}))
 
     def checked_in_run(self, run_id: str) -> int:
         with self.session() as s:
