@@ -44,8 +44,7 @@ async def claim_status_sweep(
         await asyncio.to_thread(sync_portal_limits, sweep.registry)
         slot = portal_slot
     due = await asyncio.to_thread(sweep.select, limit)  # leased to this run, once dead runs' items are back
-    live = await asyncio.to_thread(sweep.runs.live_flow_runs)
-    await crash_stale_runs(sweep.reclaimed, live, sweep.flow_run_id, deps.settings.sweep.lease_s)
+    await crash_stale_runs(sweep.reclaimed)  # best effort: never stops this run
     summary = await sweep.run(due, concurrency, step=check_claim, slot=slot)
     await acreate_markdown_artifact(
         key="claim-status-sweep", markdown=summary.markdown(), description="Claims by outcome; no PHI"

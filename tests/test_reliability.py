@@ -134,7 +134,7 @@ def test_retry_after_is_honoured_and_one_too_long_stops_the_portal(settings, por
     portal.server.faults(profile="rate_limited", rate=1.0)
     again = Sweep(SweepDeps.load(settings), base_urls={"bluestem": portal.url})
     summary = run_sweep(again, later(again))
-    assert summary.by_category == {"deferred": 1} and summary.by_failure == {"maintenance": 1}, summary
+    assert summary.by_category == {"deferred": 1} and summary.by_failure == {"rate_limited": 1}, summary
     assert portal.server.stats()["pages"] == 1 and summary.needs_person == {}  # one request, no retry
 
 

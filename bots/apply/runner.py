@@ -24,11 +24,10 @@ from bots.alerts import Alerts, hold_portal
 from bots.apply.bot import PortalRequest, RequestBot, Submitted
 from bots.browser.launch import launch, new_context
 from bots.browser.selectors import Resolver
-from bots.claimstatus.login import SharedLogin
+from bots.claimstatus.login import OnRefused, SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.core.errors import ConfigError
 from bots.core.logs import get_logger, redaction_scope
-from bots.core.models import FailureKind
 from bots.core.registry import PortalRegistry
 from bots.core.settings import Settings
 from bots.evidence import LocalEvidenceStore
@@ -165,7 +164,7 @@ class ApplyRun:
 
         context = await new_context(browser, self.settings.browser)
         try:
-            login = SharedLogin(runtime, self.settings)
+            login = SharedLogin(runtime, self.settings, on_refused=self._holder(runtime))
             bot = RequestBot(context, runtime, login, Resolver(runtime.selectors), sink, self.settings)
             for task in tasks:
                 if login.stopped:  # the rest wait, approved, for a later run
@@ -181,10 +180,15 @@ class ApplyRun:
         finally:
             with contextlib.suppress(Exception):
                 await context.close()
-        if login.stopped is not None and login.stopped.failure == FailureKind.CREDENTIALS_REFUSED:
-            alerts = Alerts(self.settings, self.worklist.engine)
-            reason, run_id = str(login.stopped), f"apply-{self.flow_run_id or 'local'}"
+
+    def _holder(self, runtime: PortalRuntime) -> OnRefused:
+        """What holds the portal the moment its credentials are refused (as a sweep would)."""
+        alerts, run_id = Alerts(self.settings, self.worklist.engine), f"apply-{self.flow_run_id or 'local'}"
+
+        async def hold(reason: str) -> None:
             await asyncio.to_thread(hold_portal, self.worklist, alerts, runtime.key, runtime.entry.name, reason, run_id)
+
+        return hold
 
     def _request(self, task: Task) -> PortalRequest | None:
         """The task as a portal request, its attempt counted first; None if it cannot be sent."""

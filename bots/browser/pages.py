@@ -10,6 +10,7 @@ import datetime as dt
 import difflib
 import email.utils
 import functools
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -185,7 +186,7 @@ def retry_after_s(value: str | None, now: dt.datetime | None = None) -> float | 
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if re.fullmatch(r"[0-9]{1,9}", value):
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

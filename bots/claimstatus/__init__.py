@@ -8,10 +8,12 @@ from bots.claimstatus.hooks import bot_class
 from bots.claimstatus.login import (
     CredentialsRefusedError,
     LoginError,
+    OnRefused,
     PersonNeededError,
     PortalStoppedError,
     SharedLogin,
     SignInFailedError,
+    SignInGaveUpError,
 )
 from bots.claimstatus.runtime import PortalRuntime
 from bots.claimstatus.statusmap import StatusMap
@@ -24,6 +26,7 @@ __all__ = [
     "EvidenceSink",
     "LoginError",
     "Match",
+    "OnRefused",
     "PersonNeededError",
     "PortalBot",
     "PortalRuntime",
@@ -31,6 +34,7 @@ __all__ = [
     "PortalValidation",
     "SharedLogin",
     "SignInFailedError",
+    "SignInGaveUpError",
     "StatusMap",
     "bot_class",
     "unknown_reaches",

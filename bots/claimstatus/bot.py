@@ -29,8 +29,8 @@ from bots.browser.capture import captioned, capture, snapshot
 from bots.browser.pages import PortalPage, playwright_trouble
 from bots.browser.selectors import Resolver, ScreenError, UnreadableError
 from bots.browser.tracing import TRACE_MEDIA_TYPE, FailureTracer
-from bots.claimstatus.login import PortalStoppedError, SharedLogin
-from bots.claimstatus.retrying import retrying, too_long
+from bots.claimstatus.login import PortalStoppedError, SharedLogin, SignInGaveUpError
+from bots.claimstatus.retrying import retrying, too_long, waited_too_long
 from bots.claimstatus.runtime import PortalRuntime
 from bots.claimstatus.statusmap import Mapping
 from bots.core.errors import (
@@ -40,7 +40,7 @@ from bots.core.errors import (
     SessionExpiredError,
 )
 from bots.core.logs import get_logger, redactor
-from bots.core.models import MATCH_FIELDS, CheckResult, ClaimDetail, FailureKind, ItemRef, Outcome, ResultRow
+from bots.core.models import MATCH_FIELDS, CheckResult, ClaimDetail, ItemRef, Outcome, ResultRow
 from bots.core.settings import Settings
 
 log = get_logger(__name__)
@@ -134,8 +134,9 @@ class PortalBot:
         except (ApplicationError, BusinessError) as exc:
             error = redactor.text(str(exc))
             log.warning("check failed", item_id=items[0].id, claims=len(items), error=error, failure=exc.failure.value)
-            if isinstance(exc, ScreenError) and exc.shown:  # for the item's history, not the log
-                error += f"; the page showed {redactor.text(exc.shown)}"
+            trouble = exc.cause if isinstance(exc, SignInGaveUpError) else exc
+            if isinstance(trouble, ScreenError) and trouble.shown:  # for the item's history, not the log
+                error += f"; the page showed {redactor.text(trouble.shown)}"
             evidence = [await self.store_snapshot(item.id, exc) for item in items]
             if not any(evidence):  # the error came without the screen it failed on: the page as it is
                 evidence = await self._store_page(items)
@@ -164,7 +165,12 @@ class PortalBot:
         async for attempt_state in retrying(sweep, before_sleep=self._hold_trace):
             with attempt_state:
                 try:
-                    await self._ensure_session(expired)
+                    try:
+                        await self._ensure_session(expired)
+                    except ApplicationError as exc:  # retried by the sign-in itself: not again here
+                        if too_long(exc, sweep):
+                            raise self.login.stop(f"{self.portal.key}: {exc}", waited_too_long(exc)) from exc
+                        raise SignInGaveUpError(exc) from exc
                     expired = False  # signed in again: a later try need not, unless it expires again
                     return await attempt(await self._page())
                 except SessionExpiredError:
@@ -173,7 +179,7 @@ class PortalBot:
                     raise
                 except PortalBusyError as exc:
                     if too_long(exc, sweep):
-                        raise self.login.stop(f"{self.portal.key}: {exc}", FailureKind.MAINTENANCE) from exc
+                        raise self.login.stop(f"{self.portal.key}: {exc}", waited_too_long(exc)) from exc
                     raise
                 except PlaywrightError as exc:
                     raise playwright_trouble(exc) from exc
@@ -240,6 +246,8 @@ class PortalBot:
 
     async def store_snapshot(self, item_id: int, exc: Exception) -> list[str]:
         """The item's evidence of a failed attempt: the snapshot of the screen that failed, if any."""
+        if isinstance(exc, SignInGaveUpError):
+            exc = exc.cause
         taken = exc.snapshot if isinstance(exc, ScreenError) else None
         if taken is None:
             return []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from urllib.parse import urljoin, urlsplit
 
 import pyotp
@@ -14,7 +15,7 @@ from playwright.async_api import BrowserContext, Page, Request
 from playwright.async_api import Error as PlaywrightError
 
 from bots.browser.capture import snapshot
-from bots.browser.pages import PortalPage, ScreenObserver, playwright_trouble
+from bots.browser.pages import PortalPage, ScreenObserver, playwright_trouble, retry_after_s
 from bots.browser.selectors import Resolver, ScreenError
 from bots.browser.tracing import FailureTracer
 from bots.claimstatus.retrying import retrying
@@ -26,6 +27,8 @@ from bots.core.ratelimit import RateLimiter
 from bots.core.settings import Settings
 
 log = get_logger(__name__)
+# reason -> None: what holds the portal (and raises its alert) the moment its credentials are refused
+OnRefused = Callable[[str], Awaitable[None]]
 
 
 class LoginError(BusinessError):
@@ -66,20 +69,39 @@ class SignInFailedError(ApplicationError):
         self.failure = failure  # type: ignore[misc]
 
 
+class SignInGaveUpError(BusinessError):
+    """Signing in failed after its own retries (SharedLogin retries transient trouble under its
+    lock): the claim that needed it is not retried on top, so tries never multiply. `cause` is
+    the sign-in's last error (its kind, its message, the snapshot of its page)."""
+
+    def __init__(self, cause: ApplicationError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.failure = cause.failure  # type: ignore[misc]
+
+
 class SharedLogin:
     """One portal session shared by every page of a browser context (they share its cookies):
     logged in once, and again once per expiry however many pages notice it."""
 
-    def __init__(self, portal: PortalRuntime, settings: Settings, observer: ScreenObserver | None = None) -> None:
+    def __init__(
+        self,
+        portal: PortalRuntime,
+        settings: Settings,
+        observer: ScreenObserver | None = None,
+        on_refused: OnRefused | None = None,
+    ) -> None:
         self.portal = portal
         self.settings = settings
         self.observer = observer
+        self.on_refused = on_refused  # told at once when the portal refuses the credentials (it holds the portal)
         self.generation = 0
         self.stopped: PortalStoppedError | None = None  # why the portal stopped; nothing is tried after it
         self.failed: list[str] = []  # why each login failed since the last that worked
         self._failed_at = 0.0  # monotonic time of the last failure
         self._last_failure = FailureKind.PORTAL_ERROR
         self._attempts = 0  # sign-ins tried, so pages that waited on one learn how it went
+        self._last_totp: str | None = None  # the last TOTP code sent (never sent twice)
         rate = portal.entry.rate_limit_per_min
         self.limiter = RateLimiter(rate) if rate else None
         self._lock = asyncio.Lock()
@@ -122,7 +144,7 @@ class SharedLogin:
                 async with tracer.untraced() if tracer else contextlib.nullcontext():
                     # Transient trouble while signing in is retried here, under the lock: the
                     # pages waiting on this sign-in share one result, not each blip of it.
-                    async for attempt in retrying(self.settings.sweep):
+                    async for attempt in retrying(self.settings.sweep, unreadable=False):
                         with attempt:
                             await self._sign_in(context, resolver)
                 self.failed.clear()
@@ -143,7 +165,10 @@ class SharedLogin:
         try:
             await self._login(self.page(page, resolver))
         except (PersonNeededError, LoginError) as exc:  # trying again cannot help, and may lock the account
-            raise self.stop(str(exc).rstrip("."), exc.failure) from exc
+            stopped = self.stop(str(exc).rstrip("."), exc.failure)
+            if exc.failure == FailureKind.CREDENTIALS_REFUSED and self.on_refused is not None:
+                await self.on_refused(str(stopped))  # held before anything else happens: a kill now loses nothing
+            raise stopped from exc
         except PlaywrightError as exc:
             self._failed(playwright_trouble(exc, f"{self.portal.key}: signing in"))
             raise self.failed_error from exc
@@ -178,8 +203,11 @@ class SharedLogin:
             await asyncio.sleep(wait)
 
     async def _refused(self, pp: PortalPage, what: str) -> CredentialsRefusedError:
-        reason = await pp.resolver.text(pp.page, "login.error") or "no reason shown"
-        return CredentialsRefusedError(f"{self.portal.key}: {what} refused: {reason}")
+        try:
+            reason = await pp.resolver.text(pp.page, "login.error") or "no reason shown"
+        except ApplicationError:  # the refusal stands, whatever its message
+            reason = "no reason shown"
+        return CredentialsRefusedError(f"{self.portal.key}: {what} refused: {reason.rstrip('.')}")
 
     async def _login(self, pp: PortalPage) -> None:
         creds, key = self.portal.credentials, self.portal.key
@@ -194,14 +222,14 @@ class SharedLogin:
                     continue
             if screen in ("login", "password"):  # the password: on the login page, or its own step
                 await pp.fill("login.password", creds.password.get_secret_value())
-                screen = await pp.submit("login.submit")
+                screen = await self._after_secret(pp, "login.submit", "the password")
                 if screen in ("login", "password"):
                     raise await self._refused(pp, "login")
             elif screen == "mfa":
                 code = await self._one_time_code(pp)
                 redactor.register([code])
                 await pp.fill("mfa.code", code)
-                screen = await pp.submit("mfa.submit")
+                screen = await self._after_secret(pp, "mfa.submit", "the verification code")
                 if screen == "mfa":
                     raise CredentialsRefusedError(f"{key}: verification code refused")
             elif screen == "terms":
@@ -218,10 +246,23 @@ class SharedLogin:
                 return
         raise LoginError(f"{key}: login did not reach the portal's start screen")
 
+    async def _after_secret(self, pp: PortalPage, button: str, what: str) -> str:
+        """Submit a password or code; the screen it leads to. A page no map screen matches after a
+        secret was sent may be the portal's own refusal or lockout notice: signing in again
+        could lock the account, so the portal stops for a person (LoginError), never retried."""
+        try:
+            return await pp.submit(button)
+        except ScreenError as exc:
+            raise LoginError(f"{self.portal.key}: after {what}, {exc}; a person should sign in by hand") from exc
+
     async def _one_time_code(self, pp: PortalPage) -> str:
         creds, mfa = self.portal.credentials, self.portal.entry.mfa
         if mfa == "totp" and creds.totp_secret is not None:
-            return pyotp.TOTP(creds.totp_secret.get_secret_value()).now()
+            totp = pyotp.TOTP(creds.totp_secret.get_secret_value())
+            if totp.now() == self._last_totp:  # a portal refuses a code used once: wait for the next
+                await asyncio.sleep(totp.interval - time.time() % totp.interval + 0.5)
+            self._last_totp = totp.now()
+            return self._last_totp
         if mfa == "mailbox" and creds.mailbox_token is not None:
             reference = await pp.resolver.text(pp.page, "mfa.reference")
             if not reference:
@@ -248,6 +289,11 @@ class SharedLogin:
                 if response is not None and response.status in (401, 403):
                     raise CredentialsRefusedError(
                         f"{self.portal.key}: mailbox token refused (HTTP {response.status} from the mailbox)"
+                    )
+                if response is not None and (response.status == 429 or response.status >= 500):
+                    retry_after = retry_after_s(await response.header_value("retry-after"))
+                    raise PortalBusyError(
+                        f"{self.portal.key}: the mailbox answered HTTP {response.status}", response.status, retry_after
                     )
                 if self.observer:
                     await self.observer(page, "mailbox")

@@ -18,6 +18,7 @@ from tenacity import (
 )
 
 from bots.core.errors import ApplicationError, PortalBusyError
+from bots.core.models import FailureKind
 from bots.core.settings import SweepSettings
 
 
@@ -26,9 +27,23 @@ def too_long(exc: BaseException, sweep: SweepSettings) -> bool:
     return isinstance(exc, PortalBusyError) and (exc.retry_after_s or 0) > sweep.retry_after_max_s
 
 
+def waited_too_long(exc: ApplicationError) -> FailureKind:
+    """The kind of a stop for a Retry-After too long to wait: a 429's is rate limiting, a 503's
+    maintenance."""
+    return (
+        FailureKind.RATE_LIMITED if isinstance(exc, PortalBusyError) and exc.status == 429 else FailureKind.MAINTENANCE
+    )
+
+
 def retrying(
-    sweep: SweepSettings, before_sleep: Callable[[RetryCallState], Awaitable[None]] | None = None
+    sweep: SweepSettings,
+    before_sleep: Callable[[RetryCallState], Awaitable[None]] | None = None,
+    *,
+    unreadable: bool = True,
 ) -> AsyncRetrying:
+    """The policy; with `unreadable` False, a screen that could not be read (UNREADABLE: a page
+    no map screen matches) is not retried either: a sign-in page that shows nothing known after
+    a full navigation timeout is a wrong page, not a blip."""
     backoff = wait_exponential_jitter(
         multiplier=sweep.backoff_initial_s, max=sweep.backoff_max_s, jitter=sweep.backoff_initial_s
     )
@@ -42,7 +57,13 @@ def retrying(
     return AsyncRetrying(
         stop=stop_after_attempt(sweep.retry_attempts) | stop_before_delay(sweep.retry_total_s),
         wait=wait,
-        retry=retry_if_exception(lambda exc: isinstance(exc, ApplicationError) and not too_long(exc, sweep)),
+        retry=retry_if_exception(
+            lambda exc: (
+                isinstance(exc, ApplicationError)
+                and not too_long(exc, sweep)
+                and (unreadable or exc.failure != FailureKind.UNREADABLE)
+            )
+        ),
         before_sleep=before_sleep,
         reraise=True,
     )

@@ -56,6 +56,7 @@ from bots.core.registry import (
     use_secret_blocks,
 )
 from bots.core.settings import (
+    AlertSettings,
     BrowserSettings,
     ConsoleSettings,
     EvidenceSettings,
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APPLICATION_FAILURES",
     "Adjustment",
+    "AlertSettings",
     "ApplicationError",
     "Blocked",
     "BrowserNotFoundError",

@@ -85,6 +85,15 @@ class SweepSettings(BaseModel):
     )
     heartbeat_s: float = Field(20.0, gt=0, description="how often a running sweep renews its leases")
 
+    @model_validator(mode="after")
+    def _beats_well_inside_a_lease(self) -> SweepSettings:
+        if self.lease_s < 3 * self.heartbeat_s:
+            raise ValueError(
+                f"lease_s ({self.lease_s:g}) must be at least 3 heartbeats (heartbeat_s {self.heartbeat_s:g}): "
+                "a missed beat must not let another sweep take a working run's items"
+            )
+        return self
+
 
 class PrefectSettings(BaseModel):
     home: Path | None = Field(None, description="PREFECT_HOME; default <state_dir>/prefect")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bots.core.settings import Settings
+from bots.core.settings import AlertSettings, Settings
 from bots.evidence.verify import Report, verify
 from bots.orchestration.reconcile import Reconciliation, reconcile
 from bots.worklist.schema import History, Item
@@ -47,13 +47,16 @@ class ChaosPlan:
 
 
 def chaos_settings(settings: Settings, state_dir: Path) -> Settings:
-    """Chaos runs in a state directory of its own, evidence encrypted as a deployment's should be."""
-    evidence = settings.evidence.model_copy(update={"encryption": True})
+    """Chaos runs in a state directory of its own: its own SQLite worklist (never a shared
+    database), evidence encrypted as a deployment's should be, its own Prefect home, and no alert
+    channel (its refused password and killed runs page nobody; the alerts are kept)."""
     update = {
         "state_dir": state_dir,
         "evidence_dir": state_dir / "evidence",
         "database_url": None,
-        "evidence": evidence,
+        "evidence": settings.evidence.model_copy(update={"encryption": True}),
+        "prefect": settings.prefect.model_copy(update={"home": state_dir / "prefect"}),
+        "alerts": AlertSettings(),
     }
     return settings.model_copy(update=update)
 
@@ -87,16 +90,15 @@ def run_chaos(settings: Settings, plan: ChaosPlan, say: Callable[[str], None]) -
 
         password_changed = False
         for n, fraction in enumerate(plan.KILL_AT[: plan.kills], 1):
-            target = int(fraction * inserted)
+            target, deadline = int(fraction * inserted), time.monotonic() + SWEEP_TIMEOUT_S
             proc = sweeps.start()
-            while proc.poll() is None and _recorded(store) < target:
+            while proc.poll() is None and _recorded(store) < target and time.monotonic() < deadline:
                 if n == 2 and not password_changed and _recorded(store) >= plan.PASSWORD_AT * inserted:
                     change_password()
                     password_changed = True
                 time.sleep(POLL_S)
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)  # the sweep, its Chromium and its Prefect server
-                proc.wait()
+                kill(proc)
                 say(f"sweep {n}: killed (SIGKILL to its process group) with {_recorded(store)} items recorded")
             else:
                 say(f"sweep {n}: ended (exit {proc.returncode}) before it could be killed")
@@ -105,34 +107,61 @@ def run_chaos(settings: Settings, plan: ChaosPlan, say: Callable[[str], None]) -
         for n in range(plan.kills + 1, plan.max_sweeps + 1):
             if not _due(store):
                 break
-            code = sweeps.start().wait(timeout=SWEEP_TIMEOUT_S)
+            code = sweeps.wait(sweeps.start())
             say(f"sweep {n}: ended (exit {code}); {_recorded(store)} items recorded, {_due(store)} still due")
         witness = {key: server.witness() for key, server in fleet.servers.items()}
     report = _verify(settings)
     orphans = sum(note.startswith("orphan:") for note in report.notes)
-    return reconcile(store, registry, witness, orphans=orphans, evidence_verified=report.ok)
+    result = reconcile(store, registry, witness, orphans=orphans, evidence_verified=report.ok)
+    if result.refused_portals != [plan.refused_portal]:
+        result.surprises.append(
+            f"portals that refused the credentials: {result.refused_portals or 'none'}, "
+            f"where only {plan.refused_portal} (its password changed) should have"
+        )
+    return result
 
 
 class Sweeps:
-    """`rcmbot sweep` processes against the fleet, each in a new process group (a session)."""
+    """`rcmbot sweep` processes against the fleet, each in a new process group (a session), with
+    nothing of this machine's rcmbot or Prefect setup but what chaos hands them: no other
+    database, alert channel or Prefect server, and no `.env` (they run in the chaos directory)."""
 
     def __init__(self, settings: Settings, credentials: dict[str, str], urls: dict[str, str]) -> None:
-        self.env = {k: v for k, v in os.environ.items() if k not in ("RCMBOT_DATABASE_URL", "PREFECT_API_URL")}
-        self.env |= credentials | {
+        mine = ("RCMBOT_", "PREFECT_")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(mine)} | credentials
+        self.env |= {
+            "RCMBOT_PROJECT_ROOT": str(settings.project_root),
+            "RCMBOT_DATABASE_URL": settings.worklist_url,
             "RCMBOT_EVIDENCE_DIR": str(settings.evidence_path),
             "RCMBOT_EVIDENCE__ENCRYPTION": "true",
+            "RCMBOT_PREFECT__HOME": str(settings.prefect_home),
             "RCMBOT_LOG__LEVEL": "WARNING",
         }
         self.args = [sys.executable, "-m", "bots.cli", "--state-dir", str(settings.state_path), "sweep", "--json"]
         self.args += [arg for key, url in urls.items() for arg in ("--portal-url", f"{key}={url}")]
         self.log = settings.state_path / "sweeps.log"
-        self.cwd = settings.project_root
+        self.cwd = settings.state_path
 
     def start(self) -> subprocess.Popen[bytes]:
         with self.log.open("ab") as log:  # the child keeps its own handle
             return subprocess.Popen(
                 self.args, cwd=self.cwd, env=self.env, stdout=log, stderr=log, start_new_session=True
             )
+
+    @staticmethod
+    def wait(proc: subprocess.Popen[bytes], timeout: float = SWEEP_TIMEOUT_S) -> int:
+        """The sweep's exit code; one that outlives `timeout` is killed with its whole group."""
+        try:
+            return proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill(proc)
+            raise
+
+
+def kill(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to the sweep's process group: the sweep, its Chromium, its Prefect server."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def _recorded(store: WorklistStore) -> int:

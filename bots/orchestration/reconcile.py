@@ -40,6 +40,7 @@ class Reconciliation:
     refused_portals: list[str] = field(default_factory=list)
     lost_items: list[int] = field(default_factory=list)  # internal ids, for a person to look at
     duplicated_items: list[int] = field(default_factory=list)
+    surprises: list[str] = field(default_factory=list)  # what the run's plan did not expect
 
     MIN_CHECKED_SHARE = 0.9
 
@@ -61,7 +62,7 @@ class Reconciliation:
             found.append(f"a portal saw {self.login_attempts_after_refusal} sign-in attempts after refusing one")
         if not self.evidence_verified:
             found.append("the evidence store does not verify")
-        return found
+        return found + self.surprises
 
     def as_json(self) -> dict[str, Any]:
         """The documented JSON keys of `rcmbot chaos --json`."""
@@ -101,10 +102,13 @@ def reconcile(
             completed[row.item_id].append(row)
     refused = sorted(key for key, seen in witness.items() if any(x["result"] == "refused" for x in seen["logins"]))
     asked = {key: _identifiers(seen["claims"]) for key, seen in witness.items()}
+    members = Counter(item.member_id for item in items.values())
     unwitnessed = [
         item_id
         for item_id, checks in completed.items()
-        if any(check.portal in asked and not _identifies(items[item_id], asked[check.portal]) for check in checks)
+        if any(
+            check.portal in asked and not _identifies(items[item_id], asked[check.portal], members) for check in checks
+        )
     ]
     lost = sorted({i for i in items if i not in latest} | set(unwitnessed))
     per_run = Counter((row.run_id, row.item_id) for rows in completed.values() for row in rows)
@@ -115,7 +119,7 @@ def reconcile(
     return Reconciliation(
         items=len(items),
         outcomes=dict(sorted(Counter(_outcome(row) for row in latest.values()).items())),
-        checked_share=checked / len(counted) if counted else 1.0,
+        checked_share=checked / len(counted) if counted else 0.0,  # nothing to check is no success
         lost=len(lost),
         duplicated=len(duplicated),
         orphans=orphans,
@@ -142,8 +146,11 @@ def _identifiers(claims: list[dict[str, Any]]) -> set[str]:
     }
 
 
-def _identifies(item: Any, asked: set[str]) -> bool:
-    return any(value in asked for value in (item.payer_claim_number, item.account_number, item.member_id) if value)
+def _identifies(item: Any, asked: set[str], members: Counter[str]) -> bool:
+    """Whether the portal answered about this item's claim: by its claim or account number, or
+    by its member id when no other item has that member (a member's other claim proves nothing)."""
+    numbers = (item.payer_claim_number, item.account_number, item.member_id if members[item.member_id] == 1 else None)
+    return any(value in asked for value in numbers if value)
 
 
 def _after_refusal(logins: list[dict[str, Any]]) -> int:

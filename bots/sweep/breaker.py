@@ -5,29 +5,36 @@ portal stops, and its remaining items are deferred with the reason."""
 
 from __future__ import annotations
 
-from bots.core.models import CheckResult, Outcome
+from bots.core.models import APPLICATION_FAILURES, CheckResult, FailureKind, Outcome
+
+PORTAL_TROUBLE = APPLICATION_FAILURES - {FailureKind.UNEXPECTED}
 
 
 class CircuitBreaker:
     def __init__(self, threshold: int) -> None:
         self.threshold = threshold
         self.in_a_row = 0
-        self.last_error: str | None = None
+        self.last_failure: FailureKind | None = None
 
     def observe(self, results: list[CheckResult]) -> bool:
-        """Count one check's results (a claim's, or a batch's); True when this failure opens the breaker."""
-        outcomes = {result.outcome for result in results}
-        if outcomes <= {Outcome.DEFERRED}:  # not an answer from the portal, nor a failure
-            return False
-        if outcomes != {Outcome.ERROR}:
+        """Count one check's results (a claim's, or a batch's); True when this failure opens the
+        breaker. The portal's trouble counts (timeouts, 5xx, 429, unreadable screens, ended
+        sessions); a refused search (bad data) or a bug is not the portal's, and a deferred item
+        is neither an answer nor a failure."""
+        answered = [r for r in results if r.outcome not in (Outcome.ERROR, Outcome.DEFERRED, Outcome.MANUAL)]
+        failed = [r for r in results if r.outcome == Outcome.ERROR and r.failure in PORTAL_TROUBLE]
+        if answered:
             self.in_a_row = 0
             return False
+        if not failed:
+            return False
         self.in_a_row += 1
-        self.last_error = results[0].error
+        self.last_failure = failed[0].failure
         return self.in_a_row == self.threshold
 
     def reason(self, portal: str) -> str:
+        """Why, without the page's words (they may name a patient, and this goes out as an alert)."""
         return (
             f"{portal}: circuit breaker open after {self.in_a_row} failed checks in a row "
-            f"(the last: {self.last_error or 'no reason given'}); the rest wait for the next sweep"
+            f"(the last: {self.last_failure}); the rest wait for the next sweep"
         )

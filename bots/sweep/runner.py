@@ -26,7 +26,7 @@ from bots.browser.selectors import Resolver
 from bots.browser.tracing import TRACE_MEDIA_TYPE, FailureTracer
 from bots.claimstatus.bot import PortalBot
 from bots.claimstatus.hooks import bot_class
-from bots.claimstatus.login import PortalStoppedError, SharedLogin
+from bots.claimstatus.login import OnRefused, PortalStoppedError, SharedLogin
 from bots.claimstatus.runtime import PortalRuntime
 from bots.core.logs import get_logger, redaction_scope
 from bots.core.models import CheckResult, FailureKind, ItemRef, Outcome
@@ -234,7 +234,7 @@ class Sweep:
             log.warning("a sweep run died; its items are taken back", dead_run=run.run_id, leases=run.leases)
             self.alerts.raise_alert(
                 AlertKind.RUN_FAILED,
-                incident_key(AlertKind.RUN_FAILED, run.run_id),
+                incident_key(AlertKind.RUN_FAILED, "claim-status-sweep"),  # one incident however many runs
                 f"Sweep run {run.run_id} died",
                 f"Its process stopped without ending the run; {run.leases} items it held were taken back "
                 f"by run {self.run_id}, which checks them.",
@@ -395,7 +395,7 @@ class Sweep:
                 await asyncio.to_thread(
                     self.alerts.raise_alert,
                     AlertKind.RUN_FAILED,
-                    incident_key(AlertKind.RUN_FAILED, self.run_id),
+                    incident_key(AlertKind.RUN_FAILED, "claim-status-sweep"),
                     f"Sweep run {self.run_id} failed",
                     f"It stopped with {type(exc).__name__}; the items it did not record stay due. See its logs.",
                     run_id=self.run_id,
@@ -411,9 +411,15 @@ class Sweep:
         while True:
             await asyncio.sleep(sweep.heartbeat_s)
             try:
-                await asyncio.to_thread(self.runs.beat, self.run_id, sweep.lease_s)
+                alive = await asyncio.to_thread(self.runs.beat, self.run_id, sweep.lease_s)
             except SQLAlchemyError as exc:  # a busy database: the next beat renews, well inside the lease
                 log.warning("sweep heartbeat missed", error=type(exc).__name__)
+                continue
+            if not alive:  # stalled past its lease and ended by another run: its items are that run's now
+                log.error("this run was ended as crashed by another; it stops")
+                for login in self._logins.values():
+                    login.stop("the run stalled past its lease; another run took its items", FailureKind.UNEXPECTED)
+                return
 
     async def _run(
         self,
@@ -476,7 +482,7 @@ class Sweep:
         with the reason; refused credentials also hold it for later sweeps."""
         portal = self.portals[key]
         resolver = Resolver(portal.selectors)
-        login = self._logins[key] = SharedLogin(portal, self.settings)
+        login = self._logins[key] = SharedLogin(portal, self.settings, on_refused=self._holder(key))
         self._breakers[key] = CircuitBreaker(self.settings.sweep.circuit_failures)
         queue: asyncio.Queue[list[ItemRef]] = asyncio.Queue()
         for batch in batches(items, portal.entry.claims_per_inquiry):
@@ -524,15 +530,23 @@ class Sweep:
                 await asyncio.to_thread(self.alerts.resolve, incident_key(kind, key), f"sweep run {self.run_id}")
         return sorted(resolver.drift)
 
+    def _holder(self, key: str) -> OnRefused:
+        """What holds `key` the moment its credentials are refused: signing in again could lock the account."""
+        name = self.registry.portals[key].name
+
+        async def hold(reason: str) -> None:
+            await asyncio.to_thread(hold_portal, self.store, self.alerts, key, name, reason, self.run_id)
+
+        return hold
+
     async def _portal_stopped(self, key: str, stopped: PortalStoppedError, queue: asyncio.Queue[list[ItemRef]]) -> None:
         """The portal stopped for this run: the rest of its items deferred with the reason; held for
         later sweeps when its credentials were refused."""
         reason, name = str(stopped), self.registry.portals[key].name
         await self._defer_rest(key, queue, CheckResult(outcome=Outcome.DEFERRED, error=reason, failure=stopped.failure))
-        if stopped.failure == FailureKind.MAINTENANCE:  # ends by itself: nobody to call
+        if stopped.failure in (FailureKind.MAINTENANCE, FailureKind.RATE_LIMITED):  # ends by itself: nobody to call
             return
-        if stopped.failure == FailureKind.CREDENTIALS_REFUSED:  # signing in again could lock the account
-            await asyncio.to_thread(hold_portal, self.store, self.alerts, key, name, reason, self.run_id)
+        if stopped.failure == FailureKind.CREDENTIALS_REFUSED:  # held the moment it happened (_holder)
             self._needs_person[key] = f"{reason}; after fixing it: rcmbot portal resume {key}"
             return
         self._needs_person[key] = reason

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from playwright.async_api import Browser, Page, async_playwright
 
-from bots.alerts import AlertKind, Alerts, incident_key
+from bots.alerts import AlertKind, Alerts, hold_portal, incident_key
 from bots.browser.launch import launch, new_context
 from bots.browser.pages import PortalPage
 from bots.browser.selectors import Resolver, page_path
@@ -31,13 +31,15 @@ from bots.claimstatus.runtime import PortalRuntime
 from bots.claimstatus.validate import unknown_reaches
 from bots.core.errors import ApplicationError, BusinessError, ConfigError, InputError
 from bots.core.logs import get_logger
-from bots.core.models import CheckResult, Outcome
+from bots.core.models import CheckResult, FailureKind, Outcome
 from bots.core.registry import Canary, PortalRegistry
 from bots.core.settings import Settings
 from bots.evidence.setup import evidence_store, signer
 from bots.sweep.checks import save_check
 from bots.sweep.runner import batches
-from bots.worklist.db import open_engine, upgrade
+from bots.worklist.db import upgrade
+from bots.worklist.runs import PortalHolds, held_reason
+from bots.worklist.store import WorklistStore
 
 log = get_logger(__name__)
 Status = Literal["ok", "drift", "broken", "not shown", "not reached", "absent"]
@@ -184,6 +186,10 @@ async def check_selectors(
     registry = PortalRegistry.load(settings.path(settings.portals_file))
     if key not in registry.portals:
         raise InputError(f"no portal {key!r} in {settings.portals_file} (have: {', '.join(registry.portals)})")
+    worklist = await asyncio.to_thread(_worklist, settings)
+    hold = (await asyncio.to_thread(PortalHolds(worklist).active)).get(key)
+    if hold is not None:  # its credentials were refused: nothing signs in until a person resumes it
+        raise InputError(held_reason(hold))
     portal = PortalRuntime.load(settings, key, base_url, registry)
     if not portal.entry.canaries:
         raise InputError(f"portal {key!r} lists no canaries in {settings.portals_file}: nothing to drive it with")
@@ -193,7 +199,12 @@ async def check_selectors(
         raise ConfigError.collect(unknown)
     resolver = Resolver(portal.selectors)
     census = Census(resolver)
-    login = SharedLogin(portal, settings, census.observe)
+    alerts = Alerts(settings, worklist.engine)
+
+    async def held(reason: str) -> None:  # not the map's fault: held as a sweep holds it, the check not kept
+        await asyncio.to_thread(hold_portal, worklist, alerts, key, portal.entry.name, reason, run_id)
+
+    login = SharedLogin(portal, settings, census.observe, on_refused=held)
     store = evidence_store(settings)
     run_id = f"selectors-check-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
 
@@ -237,31 +248,35 @@ async def check_selectors(
         canaries=canaries,
         counts=counts,
     )
+    if login.stopped is not None and login.stopped.failure == FailureKind.CREDENTIALS_REFUSED:
+        log.error("selectors check stopped: credentials refused; the portal is held", portal=key)
+        return report
     save_check(settings, report.portal, asdict(report))
     log.info("selectors checked", portal=key, failed_canaries=len(report.failed_canaries), **counts)
-    await asyncio.to_thread(alert_on, settings, report, portal.entry.name)
+    await asyncio.to_thread(alert_on, alerts, report, portal.entry.name)
     return report
 
 
-def alert_on(settings: Settings, report: CheckReport, name: str) -> None:
+def _worklist(settings: Settings) -> WorklistStore:
+    """The worklist database, where holds and alerts are kept (the embedded one brought up to date)."""
+    if settings.database_url is None:
+        upgrade(settings.worklist_url)
+    return WorklistStore(settings.worklist_url)
+
+
+def alert_on(alerts: Alerts, report: CheckReport, name: str) -> None:
     """A failed check raises the portal's `selectors_broken` alert (once per incident); a passing
     one resolves it: the sweep works the portal again."""
-    if settings.database_url is None:  # the embedded database is the check's own to bring up to date
-        upgrade(settings.worklist_url)
-    alerts = Alerts(settings, open_engine(settings.worklist_url))
-    try:
-        key = incident_key(AlertKind.SELECTORS_BROKEN, report.portal)
-        if report.passed:
-            alerts.resolve(key, f"selectors check of {report.checked_at}")
-            return
-        failed = [str(c["canary"]) for c in report.failed_canaries]
-        alerts.raise_alert(
-            AlertKind.SELECTORS_BROKEN,
-            key,
-            f"{name}: selectors check failed; its items wait",
-            f"Broken elements: {', '.join(report.broken) or 'none'}; failed canaries: {', '.join(failed) or 'none'}. "
-            f"Fix the selector map, then run: rcmbot selectors check {report.portal}",
-            portal=report.portal,
-        )
-    finally:
-        alerts.engine.dispose()
+    key = incident_key(AlertKind.SELECTORS_BROKEN, report.portal)
+    if report.passed:
+        alerts.resolve(key, f"selectors check of {report.checked_at}")
+        return
+    failed = [str(c["canary"]) for c in report.failed_canaries]
+    alerts.raise_alert(
+        AlertKind.SELECTORS_BROKEN,
+        key,
+        f"{name}: selectors check failed; its items wait",
+        f"Broken elements: {', '.join(report.broken) or 'none'}; failed canaries: {', '.join(failed) or 'none'}. "
+        f"Fix the selector map, then run: rcmbot selectors check {report.portal}",
+        portal=report.portal,
+    )

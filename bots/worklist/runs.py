@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import psutil
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import IntegrityError
 
 from bots.core.models import FailureKind
 from bots.worklist.schema import PortalHold, SweepRun
@@ -38,7 +38,8 @@ def holder_alive(holder: str) -> bool | None:
     if host != socket.gethostname():
         return None
     try:
-        return f"{psutil.Process(int(pid)).create_time():.2f}" == started
+        process = psutil.Process(int(pid))
+        return f"{process.create_time():.2f}" == started and process.status() != psutil.STATUS_ZOMBIE
     except (psutil.NoSuchProcess, ValueError):
         return False
 
@@ -89,11 +90,19 @@ class SweepRuns:
         with self.store.session() as s, s.begin():
             s.execute(update(SweepRun).where(SweepRun.run_id == run_id).values(selected=count))
 
-    def beat(self, run_id: str, lease_s: float) -> None:
-        """The run is alive: its heartbeat now, its leases `lease_s` from now."""
+    def beat(self, run_id: str, lease_s: float) -> bool:
+        """The run is alive: its heartbeat now, its leases `lease_s` from now. False when another
+        run already ended it as crashed (it stalled past its lease): its items are no longer its."""
         with self.store.session() as s, s.begin():
-            s.execute(update(SweepRun).where(SweepRun.run_id == run_id).values(heartbeat_at=now_utc()))
+            alive = s.execute(
+                update(SweepRun)
+                .where(SweepRun.run_id == run_id, SweepRun.ended_at.is_(None))
+                .values(heartbeat_at=now_utc())
+            )
+        if not alive.rowcount:  # type: ignore[attr-defined]
+            return False
         self.store.renew_leases(run_id, lease_s)
+        return True
 
     def finish(self, run_id: str, ending: str) -> None:
         """The run ended (`completed` or `failed`): what it still holds is let go."""
@@ -119,12 +128,6 @@ class SweepRuns:
                 dead.append(DeadRun(run.run_id, run.flow_run_id, leases))
         return dead
 
-    def live_flow_runs(self) -> set[str]:
-        """Prefect flow runs of runs still working (not ended, whose process is not known dead)."""
-        with self.store.session() as s:
-            running = list(s.scalars(select(SweepRun).where(SweepRun.ended_at.is_(None))))
-        return {run.flow_run_id for run in running if run.flow_run_id and holder_alive(run.holder) is not False}
-
 
 class PortalHolds:
     """Portals stopped until a person says the cause is fixed."""
@@ -133,11 +136,13 @@ class PortalHolds:
         self.store = store
 
     def hold(self, portal: str, failure: FailureKind, reason: str, run_id: str | None) -> bool:
-        """Hold `portal` unless it is held already; whether this made a new hold."""
-        with self.store.session() as s, s.begin():
-            if self._active(s, portal) is not None:
-                return False
-            s.add(PortalHold(portal=portal, kind=failure.value, reason=reason, run_id=run_id, held_at=now_utc()))
+        """Hold `portal` unless it is held already (one active hold per portal: a unique index,
+        so two runs holding it at once make one); whether this made a new hold."""
+        try:
+            with self.store.session() as s, s.begin():
+                s.add(PortalHold(portal=portal, kind=failure.value, reason=reason, run_id=run_id, held_at=now_utc()))
+        except IntegrityError:
+            return False
         return True
 
     def active(self) -> dict[str, PortalHold]:
@@ -149,7 +154,7 @@ class PortalHolds:
     def release(self, portal: str, by: str) -> PortalHold | None:
         """Release the hold on `portal` (a person fixed its cause); the hold, or None if there was none."""
         with self.store.session() as s, s.begin():
-            hold = self._active(s, portal)
+            hold = s.scalar(select(PortalHold).where(PortalHold.portal == portal, PortalHold.released_at.is_(None)))
             if hold is not None:
                 hold.released_at, hold.released_by = now_utc(), by
             return hold
@@ -162,10 +167,6 @@ class PortalHolds:
         if hold is None:
             return None
         return Resumed(hold, self.store.bring_forward(payer_ids, HELD, f"{portal}:"))
-
-    @staticmethod
-    def _active(s: Session, portal: str) -> PortalHold | None:
-        return s.scalar(select(PortalHold).where(PortalHold.portal == portal, PortalHold.released_at.is_(None)))
 
 
 def held_reason(hold: PortalHold) -> str:

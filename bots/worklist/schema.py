@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bots.core.dbtypes import UTCDateTime
@@ -118,15 +118,24 @@ class SweepRun(Base):
 
 
 class PortalHold(Base):
-    """A portal no sweep works until a person releases it (`rcmbot portal resume`): its
-    credentials were refused, or its terms page waits for a person. Kept after release."""
+    """A portal no sweep or apply run signs in to until a person releases it (`rcmbot portal
+    resume`, the console's Resume): its credentials were refused. Kept after release."""
 
     __tablename__ = "portal_holds"
-    __table_args__ = (Index("ix_hold_portal", "portal", "released_at"),)
+    __table_args__ = (
+        Index("ix_hold_portal", "portal", "released_at"),
+        Index(
+            "uq_hold_active",
+            "portal",
+            unique=True,
+            sqlite_where=text("released_at IS NULL"),
+            postgresql_where=text("released_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     portal: Mapped[str] = mapped_column(String(32))
-    kind: Mapped[str] = mapped_column(String(32))  # a FailureKind: credentials_refused, needs_person
+    kind: Mapped[str] = mapped_column(String(32))  # a FailureKind: credentials_refused
     reason: Mapped[str] = mapped_column(Text)
     run_id: Mapped[str | None] = mapped_column(String(64))
     held_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from bots.accounts import CurrentUser as User
-from bots.alerts import Alerts, resume_portal
+from bots.alerts import AlertKind, Alerts, resume_portal
 from bots.console.deps import audit, require
 from bots.console.pages import flash, render
 from bots.console.routes.worklist import Worklist
@@ -50,6 +50,9 @@ def alerts(request: Request, user: Reader, store: AlertStore) -> HTMLResponse:
 def resolve(
     request: Request, user: Resolver, store: AlertStore, alert_id: Annotated[int, Form(ge=1, le=2**62)]
 ) -> Response:
+    alert = store.alert(alert_id)
+    if alert is not None and alert.kind == AlertKind.CREDENTIALS_REFUSED and alert.open:
+        raise HTTPException(400, "a held portal's alert closes when the portal is resumed (Resume)")
     resolved = store.resolve_alert(alert_id, user.username)
     response = RedirectResponse("/alerts", 303)
     if resolved is None:

@@ -1,5 +1,5 @@
 """Reliability: item leases (one sweep per item at a time), sweep runs with a heartbeat, the
-failure kind of each check, and portal holds a person releases.
+failure kind of each check, and portal holds a person releases (refused credentials).
 
 Revision ID: 0008
 Revises: 0007
@@ -45,9 +45,15 @@ def upgrade() -> None:
         sa.Column("released_by", sa.String(100), nullable=True),
     )
     op.create_index("ix_hold_portal", "portal_holds", ["portal", "released_at"])
+    # One active hold per portal, however many runs meet the refusal at the same moment
+    active = sa.text("released_at IS NULL")
+    op.create_index(
+        "uq_hold_active", "portal_holds", ["portal"], unique=True, sqlite_where=active, postgresql_where=active
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("uq_hold_active", table_name="portal_holds")
     op.drop_index("ix_hold_portal", table_name="portal_holds")
     op.drop_table("portal_holds")
     op.drop_table("sweep_runs")
