@@ -13,7 +13,6 @@ from bots.claimstatus.login import (
     PortalStoppedError,
     SharedLogin,
     SignInFailedError,
-    SignInGaveUpError,
 )
 from bots.claimstatus.runtime import PortalRuntime
 from bots.claimstatus.statusmap import StatusMap
@@ -34,7 +33,6 @@ __all__ = [
     "PortalValidation",
     "SharedLogin",
     "SignInFailedError",
-    "SignInGaveUpError",
     "StatusMap",
     "bot_class",
     "unknown_reaches",

@@ -29,7 +29,7 @@ from bots.browser.capture import captioned, capture, snapshot
 from bots.browser.pages import PortalPage, playwright_trouble
 from bots.browser.selectors import Resolver, ScreenError, UnreadableError
 from bots.browser.tracing import TRACE_MEDIA_TYPE, FailureTracer
-from bots.claimstatus.login import PortalStoppedError, SharedLogin, SignInGaveUpError
+from bots.claimstatus.login import PortalStoppedError, SharedLogin
 from bots.claimstatus.retrying import retrying, too_long, waited_too_long
 from bots.claimstatus.runtime import PortalRuntime
 from bots.claimstatus.statusmap import Mapping
@@ -49,6 +49,7 @@ T = TypeVar("T")
 # The screens each step most often leads to (a hint that saves browser queries, never a rule).
 SEARCHED = ("detail", "results", "search")  # a search: results, its one claim, or refused
 FORMS = ("search", "inquiry")  # the search or inquiry form
+SIGN_IN_SCREENS = ("login", "password", "mfa", "terms")
 
 # (content, media type, item id, page url) -> sha256 of the stored evidence; a Playwright trace
 # comes as TRACE_MEDIA_TYPE
@@ -88,6 +89,9 @@ class PortalBot:
         self._seen = 0  # the login generation this bot's current attempt started under
         self._pp: PortalPage | None = None
         self._used = 0  # claims checked on the current page
+        # When the last check failed because signing in failed: which sign-in (SharedLogin.attempts),
+        # so a circuit breaker counts one failed sign-in once, however many pages waited on it.
+        self.signin_failure: int | None = None
 
     async def check_batch(self, items: list[ItemRef]) -> list[CheckResult]:
         """Check `items` (any number; the sweep hands one claim at a time to the detail shape and
@@ -98,13 +102,14 @@ class PortalBot:
         raise NotImplementedError
 
     def expect_screen(self, screen: str, *wanted: str) -> None:
-        """Helper for steps: carry on if `screen` is one of `wanted`. The login screen means the
-        session expired (SessionExpiredError: the framework logs in again and retries); any other
-        screen is an ApplicationError (retried)."""
+        """Helper for steps: carry on if `screen` is one of `wanted`. A sign-in screen (login,
+        password, code, terms) means the session is gone or half-made, as when another page's
+        sign-in failed half-way (SessionExpiredError: the framework signs in again and retries);
+        any other screen is an ApplicationError (retried)."""
         if screen in wanted:
             return
-        if screen == "login":
-            raise SessionExpiredError("the portal showed its login page")
+        if screen in SIGN_IN_SCREENS:
+            raise SessionExpiredError(f"the portal showed its {screen} page")
         raise ApplicationError(f"expected {' or '.join(wanted)} screen, got {screen}")
 
     async def open_form(self, pp: PortalPage, nav_key: str) -> str:
@@ -134,9 +139,8 @@ class PortalBot:
         except (ApplicationError, BusinessError) as exc:
             error = redactor.text(str(exc))
             log.warning("check failed", item_id=items[0].id, claims=len(items), error=error, failure=exc.failure.value)
-            trouble = exc.cause if isinstance(exc, SignInGaveUpError) else exc
-            if isinstance(trouble, ScreenError) and trouble.shown:  # for the item's history, not the log
-                error += f"; the page showed {redactor.text(trouble.shown)}"
+            if isinstance(exc, ScreenError) and exc.shown:  # for the item's history, not the log
+                error += f"; the page showed {redactor.text(exc.shown)}"
             evidence = [await self.store_snapshot(item.id, exc) for item in items]
             if not any(evidence):  # the error came without the screen it failed on: the page as it is
                 evidence = await self._store_page(items)
@@ -165,12 +169,14 @@ class PortalBot:
         async for attempt_state in retrying(sweep, before_sleep=self._hold_trace):
             with attempt_state:
                 try:
+                    self.signin_failure = None
                     try:
                         await self._ensure_session(expired)
-                    except ApplicationError as exc:  # retried by the sign-in itself: not again here
+                    except ApplicationError as exc:
                         if too_long(exc, sweep):
                             raise self.login.stop(f"{self.portal.key}: {exc}", waited_too_long(exc)) from exc
-                        raise SignInGaveUpError(exc) from exc
+                        self.signin_failure = self.login.attempts  # the shared sign-in that failed
+                        raise
                     expired = False  # signed in again: a later try need not, unless it expires again
                     return await attempt(await self._page())
                 except SessionExpiredError:
@@ -246,8 +252,6 @@ class PortalBot:
 
     async def store_snapshot(self, item_id: int, exc: Exception) -> list[str]:
         """The item's evidence of a failed attempt: the snapshot of the screen that failed, if any."""
-        if isinstance(exc, SignInGaveUpError):
-            exc = exc.cause
         taken = exc.snapshot if isinstance(exc, ScreenError) else None
         if taken is None:
             return []

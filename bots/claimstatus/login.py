@@ -18,7 +18,6 @@ from bots.browser.capture import snapshot
 from bots.browser.pages import PortalPage, ScreenObserver, playwright_trouble, retry_after_s
 from bots.browser.selectors import Resolver, ScreenError
 from bots.browser.tracing import FailureTracer
-from bots.claimstatus.retrying import retrying
 from bots.claimstatus.runtime import PortalRuntime
 from bots.core.errors import ApplicationError, BusinessError, PortalBusyError
 from bots.core.logs import get_logger, redactor
@@ -69,17 +68,6 @@ class SignInFailedError(ApplicationError):
         self.failure = failure  # type: ignore[misc]
 
 
-class SignInGaveUpError(BusinessError):
-    """Signing in failed after its own retries (SharedLogin retries transient trouble under its
-    lock): the claim that needed it is not retried on top, so tries never multiply. `cause` is
-    the sign-in's last error (its kind, its message, the snapshot of its page)."""
-
-    def __init__(self, cause: ApplicationError) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-        self.failure = cause.failure  # type: ignore[misc]
-
-
 class SharedLogin:
     """One portal session shared by every page of a browser context (they share its cookies):
     logged in once, and again once per expiry however many pages notice it."""
@@ -100,7 +88,7 @@ class SharedLogin:
         self.failed: list[str] = []  # why each login failed since the last that worked
         self._failed_at = 0.0  # monotonic time of the last failure
         self._last_failure = FailureKind.PORTAL_ERROR
-        self._attempts = 0  # sign-ins tried, so pages that waited on one learn how it went
+        self.attempts = 0  # sign-ins tried, so pages that waited on one learn how it went
         self._last_totp: str | None = None  # the last TOTP code sent (never sent twice)
         rate = portal.entry.rate_limit_per_min
         self.limiter = RateLimiter(rate) if rate else None
@@ -130,23 +118,19 @@ class SharedLogin:
         """Log in unless another page already did since generation `seen`. With a `tracer` (the
         context's), nothing of the sign-in is recorded: the recording stops before its first
         step and starts again once its page is closed."""
-        attempts = self._attempts
+        attempts = self.attempts
         async with self._lock:
             if self.stopped:
                 raise self.stopped
-            if self.generation == seen and self._attempts != attempts and self.failed:
+            if self.generation == seen and self.attempts != attempts and self.failed:
                 # The sign-in this page waited on failed: every waiter failing with it at once
                 # (not each trying in turn) lets concurrent timeouts overlap instead of queueing.
                 raise SignInFailedError(self.failed[-1], self._last_failure)
             await self._hold_back()
             if self.generation == seen:
-                self._attempts += 1
+                self.attempts += 1
                 async with tracer.untraced() if tracer else contextlib.nullcontext():
-                    # Transient trouble while signing in is retried here, under the lock: the
-                    # pages waiting on this sign-in share one result, not each blip of it.
-                    async for attempt in retrying(self.settings.sweep, unreadable=False):
-                        with attempt:
-                            await self._sign_in(context, resolver)
+                    await self._sign_in(context, resolver)
                 self.failed.clear()
                 self.generation += 1
                 log.info("logged in", portal=self.portal.key, generation=self.generation)

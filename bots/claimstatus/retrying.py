@@ -1,4 +1,4 @@
-"""The one retry policy of portal work (a claim's check, a sign-in): tenacity, at most
+"""The one retry policy of portal work (a claim's check, with the sign-in it needs): tenacity, at most
 `retry_attempts` tries started within `retry_total_s`, exponential backoff with jitter between
 them, or the portal's own Retry-After when it gave one. Only transient trouble (ApplicationError)
 is retried; a Retry-After longer than `retry_after_max_s` is not waited on (the caller stops the
@@ -36,14 +36,8 @@ def waited_too_long(exc: ApplicationError) -> FailureKind:
 
 
 def retrying(
-    sweep: SweepSettings,
-    before_sleep: Callable[[RetryCallState], Awaitable[None]] | None = None,
-    *,
-    unreadable: bool = True,
+    sweep: SweepSettings, before_sleep: Callable[[RetryCallState], Awaitable[None]] | None = None
 ) -> AsyncRetrying:
-    """The policy; with `unreadable` False, a screen that could not be read (UNREADABLE: a page
-    no map screen matches) is not retried either: a sign-in page that shows nothing known after
-    a full navigation timeout is a wrong page, not a blip."""
     backoff = wait_exponential_jitter(
         multiplier=sweep.backoff_initial_s, max=sweep.backoff_max_s, jitter=sweep.backoff_initial_s
     )
@@ -57,13 +51,7 @@ def retrying(
     return AsyncRetrying(
         stop=stop_after_attempt(sweep.retry_attempts) | stop_before_delay(sweep.retry_total_s),
         wait=wait,
-        retry=retry_if_exception(
-            lambda exc: (
-                isinstance(exc, ApplicationError)
-                and not too_long(exc, sweep)
-                and (unreadable or exc.failure != FailureKind.UNREADABLE)
-            )
-        ),
+        retry=retry_if_exception(lambda exc: isinstance(exc, ApplicationError) and not too_long(exc, sweep)),
         before_sleep=before_sleep,
         reraise=True,
     )

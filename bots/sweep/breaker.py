@@ -15,19 +15,22 @@ class CircuitBreaker:
         self.threshold = threshold
         self.in_a_row = 0
         self.last_failure: FailureKind | None = None
+        self.last_signin: int | None = None  # the failed sign-in last counted
 
-    def observe(self, results: list[CheckResult]) -> bool:
+    def observe(self, results: list[CheckResult], signin_failure: int | None = None) -> bool:
         """Count one check's results (a claim's, or a batch's); True when this failure opens the
         breaker. The portal's trouble counts (timeouts, 5xx, 429, unreadable screens, ended
         sessions); a refused search (bad data) or a bug is not the portal's, and a deferred item
-        is neither an answer nor a failure."""
+        is neither an answer nor a failure. A check that failed because a shared sign-in failed
+        (`signin_failure`: which one) counts once for that sign-in, however many pages waited on it."""
         answered = [r for r in results if r.outcome not in (Outcome.ERROR, Outcome.DEFERRED, Outcome.MANUAL)]
         failed = [r for r in results if r.outcome == Outcome.ERROR and r.failure in PORTAL_TROUBLE]
         if answered:
             self.in_a_row = 0
             return False
-        if not failed:
+        if not failed or (signin_failure is not None and signin_failure == self.last_signin):
             return False
+        self.last_signin = signin_failure
         self.in_a_row += 1
         self.last_failure = failed[0].failure
         return self.in_a_row == self.threshold

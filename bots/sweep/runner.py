@@ -319,7 +319,7 @@ class Sweep:
         for item, result in zip(batch, results, strict=True):
             await self.record(bot.portal.key, item, result)
         key = bot.portal.key
-        if key in self._breakers and self._breakers[key].observe(results):  # a batch fails as one
+        if key in self._breakers and self._breakers[key].observe(results, bot.signin_failure):
             self._logins[key].stop(self._breakers[key].reason(key), FailureKind.CIRCUIT_OPEN)
         return results
 
