@@ -41,6 +41,10 @@ class ChaosPlan:
     kills: int = 2  # sweeps killed part-way, at KILL_AT of the items recorded
     refused_portal: str = "juniper"  # whose password changes under the second sweep
     max_sweeps: int = 12
+    # Tries per claim: a fifth of every page failing is far beyond a real portal's day, and a
+    # check of 3 to 6 pages then fails one try in two; a team facing such a portal raises the
+    # setting as chaos does.
+    retry_attempts: int = 6
 
     KILL_AT = (0.2, 0.55)
     PASSWORD_AT = 0.35
@@ -80,8 +84,11 @@ def run_chaos(settings: Settings, plan: ChaosPlan, say: Callable[[str], None]) -
         csv_path = state / "worklist.csv"
         write_worklist_csv(demo_worklist(settings.sim.seed, plan.claims), csv_path)
         inserted, _ = store.upsert(read_worklist_csv(csv_path))
-        say(f"{inserted} claims over {', '.join(PORTALS)}; faults on {plan.fault_rate:.0%} of portal pages")
-        sweeps = Sweeps(settings, fleet.env, fleet.urls)
+        say(
+            f"{inserted} claims over {', '.join(PORTALS)}; faults on {plan.fault_rate:.0%} of portal pages; "
+            f"{plan.retry_attempts} tries per claim (RCMBOT_SWEEP__RETRY_ATTEMPTS)"
+        )
+        sweeps = Sweeps(settings, fleet.env, fleet.urls, plan.retry_attempts)
 
         def change_password() -> None:
             server = fleet.servers[plan.refused_portal]
@@ -126,7 +133,9 @@ class Sweeps:
     nothing of this machine's rcmbot or Prefect setup but what chaos hands them: no other
     database, alert channel or Prefect server, and no `.env` (they run in the chaos directory)."""
 
-    def __init__(self, settings: Settings, credentials: dict[str, str], urls: dict[str, str]) -> None:
+    def __init__(
+        self, settings: Settings, credentials: dict[str, str], urls: dict[str, str], retry_attempts: int
+    ) -> None:
         mine = ("RCMBOT_", "PREFECT_")
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(mine)} | credentials
         self.env |= {
@@ -136,6 +145,7 @@ class Sweeps:
             "RCMBOT_EVIDENCE__ENCRYPTION": "true",
             "RCMBOT_PREFECT__HOME": str(settings.prefect_home),
             "RCMBOT_LOG__LEVEL": "WARNING",
+            "RCMBOT_SWEEP__RETRY_ATTEMPTS": str(retry_attempts),
         }
         self.args = [sys.executable, "-m", "bots.cli", "--state-dir", str(settings.state_path), "sweep", "--json"]
         self.args += [arg for key, url in urls.items() for arg in ("--portal-url", f"{key}={url}")]
