@@ -146,3 +146,24 @@ def test_prefect_and_sqlalchemy_log_records_are_redacted_too(dataset) -> None:
     assert "prefect.task_runs Task run failed for account [REDACTED]" in text and "IntegrityError" in text
     for value in (row.account_number, row.member_id, row.dos_from.isoformat(), "2026-07-04"):
         assert value not in text, value
+
+
+def test_uvicorn_access_lines_keep_their_format_and_lose_their_values(dataset) -> None:
+    """uvicorn's access formatter reads its five args itself: they stay args, each redacted."""
+    import logging
+
+    from uvicorn.logging import AccessFormatter
+
+    row = dataset.worklist[0]
+    redactor.register([row.account_number])
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False))
+    logger = logging.getLogger("uvicorn.access")
+    logger.addHandler(handler)
+    try:
+        path = f"/search/results?account={row.account_number}"
+        logger.warning('%s - "%s %s HTTP/%s" %d', "127.0.0.1:5000", "GET", path, "1.1", 200)
+    finally:
+        logger.removeHandler(handler)
+    assert out.getvalue().strip() == '127.0.0.1:5000 - "GET /search/results?account=[REDACTED] HTTP/1.1" 200 OK'

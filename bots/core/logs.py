@@ -326,6 +326,11 @@ def redact_stdlib_records() -> None:
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = base(*args, **kwargs)
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple):
+            # Its formatter reads the five args (client, method, path, version, status) itself:
+            # each string redacted in place (the path's query may hold values), the rest kept.
+            record.args = tuple(redactor.text(a) if isinstance(a, str) else a for a in record.args)
+            return record
         try:
             message = record.getMessage()
         except (TypeError, ValueError):  # a bad format string: keep what there is
