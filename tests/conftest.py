@@ -185,6 +185,12 @@ async def shared_browser() -> Browser:
     return await _async_session().browser()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests first: pytest-xdist hands out tests in this order, and a minutes-long test
+    started last would leave the other workers idle while it runs."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _event_loop_of_the_session() -> Iterator[None]:
     yield

@@ -245,6 +245,7 @@ def test_the_queue_filters_and_shows_no_phi_in_urls(page: Page, desk: Desk) -> N
     assert not [h for h in hrefs if re.search(r"PA\d{8}|\d{13}", h)]
 
 
+@pytest.mark.slow
 def test_coder_edits_supervisor_approves_and_the_portal_receives_it_once(
     page: Page, settings, portal, dataset, browser
 ) -> None:
@@ -294,6 +295,7 @@ def test_a_request_without_a_session_is_refused(desk: Desk) -> None:
 SHOTS = "RCMBOT_CONSOLE_SCREENSHOTS"  # a folder: the README's screenshots are taken by this test
 
 
+@pytest.mark.slow
 def test_the_console_as_a_supervisor_sees_it(page: Page, settings, portal, dataset, tmp_path) -> None:
     import os
     from pathlib import Path

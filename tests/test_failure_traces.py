@@ -183,6 +183,7 @@ def assert_a_trace_of(data: bytes, needle: str) -> None:
 
 
 # -- sweeps in real Chromium ----------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_failed_check_keeps_a_trace_and_no_trace_holds_a_totp_sign_in(
     settings, make_portal, dataset: Dataset, monkeypatch
 ) -> None:

@@ -50,6 +50,7 @@ def onboard(tmp_path: Path, key: str = "cedar", **entry: Any) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_portal_onboarded_by_data_alone_is_swept_and_checked(tmp_path, settings, cedar, dataset) -> None:
     settings.portals_file = onboard(tmp_path)
     rows = pick(dataset, 1)
@@ -123,6 +124,7 @@ def test_a_python_hook_changes_one_step_and_a_bad_one_fails_at_start(
         assert where == (str(settings.portals_file), line, "portals.cedar.bot") and problem in err.value.problem
 
 
+@pytest.mark.slow
 def test_a_portal_unlike_the_shapes_defaults_is_onboarded_by_data_alone(tmp_path, settings, sagebrush) -> None:
     settings.portals_file = onboard(tmp_path, "sagebrush")
     data = build_dataset(SEED, CLAIMS, "SGBR1")

@@ -7,6 +7,7 @@ import json
 import secrets
 from pathlib import Path
 
+import pytest
 import yaml
 from PIL import Image
 
@@ -31,6 +32,7 @@ def latest_detail(run: Sweep, item_id: int) -> ClaimDetail:
     return ClaimDetail.model_validate_json(run.store.history(item_id)[-1].detail_json)
 
 
+@pytest.mark.slow
 def test_single_page_app_portal_two_step_login_grid_and_panel(fleet_settings, fleet) -> None:
     data = build_dataset(SEED, CLAIMS, "JNPR1")
     rows = pick(data, 2)

@@ -165,10 +165,11 @@ def test_hung_pages_time_out_together_not_one_after_another(settings, portal, da
     assert portal.server.stats()["max_in_flight"] == 3  # the three hung pages waited at once
 
 
+@pytest.mark.slow  # each sign-in after the first waits for a TOTP code not yet sent (up to 30 s)
 def test_ended_sessions_are_healed_by_one_login_and_every_claim_is_checked(settings, portal, dataset) -> None:
-    portal.server.faults(profile="expiring_sessions", rate=0.15)
-    _, summary = sweep_rows(settings, portal, paid(dataset, 8), concurrency=1)
-    assert summary.checked + summary.errors == 8 and summary.checked >= 6, summary
+    portal.server.faults(profile="expiring_sessions", rate=0.15)  # draws reseeded by the reset: one ends
+    _, summary = sweep_rows(settings, portal, paid(dataset, 4), concurrency=1)
+    assert summary.checked == 4, summary
     signed_in = logins(portal.server).count(("mfa", "ok"))
     assert signed_in >= 2  # logged in again after an ended session
 

@@ -63,6 +63,7 @@ def test_check_reports_every_element(layout_fleet, key, settings, monkeypatch) -
     assert (settings.state_path / "selector-checks" / f"{key}.json").is_file()
 
 
+@pytest.mark.slow
 def test_a_broken_map_fails_the_check_and_the_sweep_skips_the_portal(
     tmp_path: Path, make_portal, settings, dataset, monkeypatch
 ) -> None:

@@ -103,6 +103,7 @@ def every_portal(settings: Settings, fleet: Fleet, cedar: Portal, sagebrush: Por
     return settings
 
 
+@pytest.mark.slow
 def test_snapshots_of_every_portal_hold_no_member_id_name_or_birth_date(
     tmp_path, every_portal: Settings, fleet: Fleet, cedar: Portal, sagebrush: Portal
 ) -> None:

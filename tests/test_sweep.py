@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
 from structlog.testing import capture_logs
 
 from bots.claimstatus.statusmap import StatusMap
@@ -32,6 +33,7 @@ def by_account(sweep: Sweep) -> dict[str, Any]:
     return {item.account_number: item for item in sweep.store.items()}
 
 
+@pytest.mark.slow
 def test_every_status_kind_is_parsed_and_mapped(settings, portal, dataset: Dataset) -> None:
     rows = pick(dataset, 2)
     assert {r.kind for r in rows} == {r.kind for r in dataset.worklist}
@@ -109,6 +111,7 @@ def test_duplicates_are_ambiguous_never_guessed(settings, portal, dataset) -> No
         assert item.next_action == "Pick the right claim by hand (several match)"
 
 
+@pytest.mark.slow
 def test_session_expiry_mid_sweep_logs_in_again_and_carries_on(settings, make_portal, dataset, monkeypatch) -> None:
     short = make_portal(session_idle_s=60)  # generous: a loaded machine must not expire mid-claim
     for name, value in short.env().items():
@@ -158,6 +161,7 @@ def test_unreachable_portal_becomes_error_outcome_not_a_crash(settings, dataset)
     assert sweep.store.history(item.id)[0].error
 
 
+@pytest.mark.slow
 def test_a_browser_that_goes_away_is_relaunched_and_the_sweep_carries_on(settings, portal, dataset) -> None:
     rows = [r for r in dataset.worklist if r.kind == "paid"][:8]
     checked = 0
@@ -179,6 +183,7 @@ def test_a_browser_that_goes_away_is_relaunched_and_the_sweep_carries_on(setting
     assert sum(e["event"] == "browser went away mid-sweep; relaunching" for e in logs) == 1
 
 
+@pytest.mark.slow
 def test_a_browser_that_keeps_going_away_stops_at_the_relaunch_limit(settings, portal, dataset) -> None:
     settings.browser.relaunches = 1
     rows = [r for r in dataset.worklist if r.kind == "paid"][:5]
