@@ -5,10 +5,19 @@ machine are noise; the figures live in docs/performance.md, from the full `rcmbo
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
-from bots.bench.run import MODES, QUICK_CLAIMS, QUICK_CONCURRENCY, QUICK_LATENCY_MS, bench_worklist, percentile
+from bots.bench import (
+    MODES,
+    QUICK_CLAIMS,
+    QUICK_CONCURRENCY,
+    QUICK_LATENCY_MS,
+    CpuSampler,
+    bench_worklist,
+    percentile,
+)
 from bots.sim.dataset import build_dataset
 from tests.conftest import SEED, base_env, rcmbot
 
@@ -32,6 +41,34 @@ def test_percentile_interpolates() -> None:
     assert percentile([3.0], 0.95) == 3.0
     assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 0.5) == 3.0
     assert percentile([float(n) for n in range(1, 101)], 0.95) == pytest.approx(95.05)
+
+
+class Exiting:
+    """A process as psutil shows it: its command line empty once it is on its way out."""
+
+    def __init__(self, pid: int, cmdline: list[str], cpu: float) -> None:
+        self.pid, self._cmdline, self._cpu = pid, cmdline, cpu
+
+    def create_time(self) -> float:
+        return 1.0
+
+    def cmdline(self) -> list[str]:
+        return self._cmdline
+
+    def cpu_times(self) -> SimpleNamespace:
+        return SimpleNamespace(user=self._cpu, system=0.0, children_user=0.0, children_system=0.0)
+
+
+def test_a_process_on_its_way_out_keeps_its_kind_in_the_cpu_breakdown() -> None:
+    cpu = CpuSampler()
+    cpu.sample(
+        [Exiting(1, ["python", "-m", "bots.bench.point"], 1.0), Exiting(2, ["chromium", "--type=renderer"], 1.0)]
+    )
+    cpu.mark("start")
+    cpu.sample([Exiting(1, ["python", "-m", "bots.bench.point"], 1.5), Exiting(2, [], 4.0)])
+    cpu.mark("end")
+    window = cpu.by_kind(window=True)
+    assert window["chromium renderers"] == 3.0 and window["python (sweep or script)"] == 0.5
 
 
 def test_quick_worklist_reaches_every_screen_and_a_full_one_is_the_data_set() -> None:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
         QUICK_CLAIMS,
         QUICK_CONCURRENCY,
         QUICK_LATENCY_MS,
+        CpuSampler,
         Plan,
         bench_worklist,
         percentile,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONCURRENCY",
+    "CpuSampler",
     "MODES",
     "Plan",
     "QUICK_CLAIMS",
@@ -45,6 +47,7 @@ __all__ = [
 # memory it measures must not include modules the point does not use.
 _MODULES = {
     "CONCURRENCY": "bots.bench.run",
+    "CpuSampler": "bots.bench.run",
     "MODES": "bots.bench.run",
     "Plan": "bots.bench.run",
     "QUICK_CLAIMS": "bots.bench.run",

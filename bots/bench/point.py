@@ -29,8 +29,10 @@ from bots.core.settings import Settings
 def run_rcmbot(spec: dict[str, Any]) -> dict[str, Any]:
     """rcmbot's sweep flow with default settings: embedded Prefect, worklist, evidence."""
     from bots.core.logs import configure_logging
+    from bots.core.memory import limit_malloc_arenas
     from bots.orchestration.prefect_env import configure_prefect
 
+    limit_malloc_arenas()  # as every rcmbot command does
     settings = Settings()
     configure_prefect(settings)
     configure_logging(settings.log.model_copy(update={"level": "WARNING"}))

@@ -115,9 +115,9 @@ def tree_memory(proc: psutil.Process) -> int:
     return total
 
 
-def process_kind(proc: psutil.Process) -> str:
-    """What a process of a point's tree is, for the CPU breakdown."""
-    cmd = " ".join(proc.cmdline())
+def process_kind(cmdline: list[str]) -> str:
+    """What a process of a point's tree is, for the CPU breakdown, by its command line."""
+    cmd = " ".join(cmdline)
     if "chromium" in cmd or "chrome" in cmd:
         return "chromium renderers" if "--type=renderer" in cmd else "chromium browser, gpu, network"
     if "driver/node" in cmd:
@@ -154,10 +154,12 @@ class CpuSampler:
         total = 0.0
         for p in procs:
             with contextlib.suppress(psutil.Error):
-                times, key = p.cpu_times(), (p.pid, p.create_time())
-                self.kind[key] = process_kind(
-                    p
-                )  # again each time: a child sampled before its exec looks like its parent
+                times, key, cmdline = p.cpu_times(), (p.pid, p.create_time()), p.cmdline()
+                # Again each time: a child sampled before its exec looks like its parent. Not
+                # once it has exited: a zombie's command line is empty, and its CPU would go to
+                # the sweep's Python (a renderer of a replaced page, reaped a moment later).
+                if cmdline or key not in self.kind:
+                    self.kind[key] = process_kind(cmdline)
                 self.now[key] = times.user + times.system
                 total += self.now[key] + times.children_user + times.children_system
         self.total = total

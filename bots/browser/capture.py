@@ -4,6 +4,7 @@ the selector map lists for masking (and every password or one-time-code input) h
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 from typing import Any
 
@@ -177,7 +178,7 @@ async def snapshot(page: Page, resolver: Resolver, settings: BrowserSettings) ->
 
 async def capture(page: Page, resolver: Resolver, settings: BrowserSettings) -> tuple[bytes, str, bytes]:
     """(image bytes, image media type, html bytes) of the page as it is now."""
-    masks = await resolver.mask_locators(page)
+    masks = await _masks(page, resolver)
     html = await _snapshot(page, masks)
     image, media_type = await _screenshot(page, masks, settings)
     return image, media_type, html
@@ -211,7 +212,7 @@ async def capture_rows(
 ) -> tuple[list[tuple[bytes, str]], bytes]:
     """One image per group of rows (clipped to them) and the HTML of the whole page: a batch
     answer's evidence, where each claim has its own rows on one shared page."""
-    masks = await resolver.mask_locators(page)
+    masks = await _masks(page, resolver)
     html = await _snapshot(page, masks)
     images = []
     for group in rows:
@@ -230,19 +231,28 @@ async def capture_rows(
     return images, html
 
 
-async def _snapshot(page: Page, masks: list[Locator]) -> bytes:
-    for locator in masks:
-        await locator.evaluate_all(f"els => els.forEach(e => e.setAttribute('{MARK}', ''))")
+async def _masks(page: Page, resolver: Resolver) -> Locator | None:
+    """One locator for every masked element on the page: marking them and masking them in the
+    screenshot are then one browser query each, not one per element."""
+    found = await resolver.mask_locators(page)
+    return functools.reduce(Locator.or_, found) if found else None
+
+
+async def _snapshot(page: Page, masks: Locator | None) -> bytes:
+    if masks is not None:
+        await masks.evaluate_all(f"els => els.forEach(e => e.setAttribute('{MARK}', ''))")
     return str(await page.evaluate(_SNAPSHOT_JS, [MARK, MASKED_TEXT])).encode("utf-8")
 
 
 async def _screenshot(
-    page: Page, masks: list[Locator], settings: BrowserSettings, clip: dict[str, float] | None = None
+    page: Page, masks: Locator | None, settings: BrowserSettings, clip: dict[str, float] | None = None
 ) -> tuple[bytes, str]:
     options = screenshot_options(settings)
     if clip:  # page coordinates, with full_page so rows below the fold are reachable
         options["clip"] = clip
-    image = await page.screenshot(mask=[*masks, page.locator(_SECRET_INPUTS)], mask_color="#202020", **options)
+    secrets = page.locator(_SECRET_INPUTS)
+    mask = secrets if masks is None else masks.or_(secrets)
+    image = await page.screenshot(mask=[mask], mask_color="#202020", **options)
     if settings.screenshot_format == "png8":  # off the event loop: ~30 ms of CPU per screen
         image = await asyncio.to_thread(to_palette_png, image, settings.screenshot_colors)
     return image, "image/jpeg" if settings.screenshot_format == "jpeg" else "image/png"

@@ -50,10 +50,12 @@ def invocation(ctx: typer.Context) -> Invocation:
 
 
 def start(settings: Settings, quiet_logs: bool = False) -> Settings:
-    """Prefect's environment (before Prefect is imported) and logging, once per command."""
+    """The allocator, Prefect's environment (before Prefect is imported) and logging, once per command."""
     from bots.core.logs import configure_logging
+    from bots.core.memory import limit_malloc_arenas
     from bots.orchestration.prefect_env import configure_prefect
 
+    limit_malloc_arenas()
     configure_prefect(settings)
     log = settings.log
     if quiet_logs and "RCMBOT_LOG__LEVEL" not in os.environ:

@@ -27,6 +27,7 @@ from bots.core.logs import (
     redaction_scope,
     redactor,
 )
+from bots.core.memory import limit_malloc_arenas
 from bots.core.models import (
     APPLICATION_FAILURES,
     CATEGORY_PATTERN,
@@ -125,6 +126,7 @@ __all__ = [
     "get_logger",
     "key_line",
     "lazy_exports",
+    "limit_malloc_arenas",
     "line_of",
     "load_model",
     "parse_cents",

@@ -91,18 +91,26 @@ _PATTERNS = (
 
 
 class _Chunk:
-    __slots__ = ("values", "pattern")
+    """Values matched one pattern each until the chunk is full, then by one alternation: a
+    registration compiles only its own values, never the chunk again (a sweep registers a
+    claim's identifiers at every claim)."""
+
+    __slots__ = ("values", "singles", "pattern")
 
     def __init__(self) -> None:
         self.values: list[str] = []
+        self.singles: list[re.Pattern[str]] = []
         self.pattern: re.Pattern[str] | None = None
+
+    def patterns(self) -> tuple[re.Pattern[str], ...]:
+        return (self.pattern,) if self.pattern is not None else tuple(self.singles)
 
 
 class RedactionScope:
     """Known sensitive values of one run (or of the process fallback), thread-safe.
 
-    `rebuilds` counts chunk compilations and `compiled` the values compiled in total: registering
-    one value at a time costs at most `chunk_size` compiled values per registration.
+    `rebuilds` counts alternations compiled (one per full chunk) and `compiled` the values
+    compiled in total: each value is compiled at most twice, alone and in its chunk's alternation.
     With `max_values`, at most that many values (rounded up to whole chunks) are kept."""
 
     def __init__(
@@ -147,21 +155,26 @@ class RedactionScope:
         return len(self._chunks)
 
     def add(self, values: Iterable[str]) -> None:
-        """Add already-normalized values; compile only the chunks that changed."""
+        """Add already-normalized values, each compiled alone; a chunk that fills up becomes one alternation."""
         with self._lock:
-            dirty: dict[int, _Chunk] = {}
+            added = False
             for value in values:
-                if value not in self._where:
-                    chunk = self._append(value)
-                    dirty[id(chunk)] = chunk
-            for chunk in dirty.values():
+                if value in self._where:
+                    continue
+                chunk = self._append(value)
+                added = True
+                if len(chunk.values) < self.chunk_size:
+                    chunk.singles.append(re.compile(re.escape(value), re.IGNORECASE))
+                    self.compiled += 1
+                    continue
                 # Longest first within a chunk, so the longest value starting at a position wins.
                 ordered = sorted(chunk.values, key=len, reverse=True)
                 chunk.pattern = re.compile("|".join(map(re.escape, ordered)), re.IGNORECASE)
+                chunk.singles.clear()
                 self.rebuilds += 1
                 self.compiled += len(ordered)
-            if dirty:
-                self._patterns = tuple(c.pattern for c in self._chunks if c.pattern is not None)
+            if added:
+                self._patterns = tuple(p for c in self._chunks for p in c.patterns())
 
     def _append(self, value: str) -> _Chunk:
         if not self._chunks or len(self._chunks[-1].values) >= self.chunk_size:

@@ -13,9 +13,14 @@ from bots.core.settings import Settings
 # them). It records flow and task runs; services for schedules, workers, automations and
 # pauses have nothing to do there but cost CPU the browsers need, as does keeping every task
 # run's state-change events (three a claim) once the task runs are recorded; block types are
-# registered when a block is first saved rather than (~3 s) at every start.
+# registered when a block is first saved rather than (~3 s) at every start. Task runs are
+# recorded from their events up to 100 at a time, at least every second, instead of one
+# event per transaction: the server's CPU per claim falls by more than half.
 EMBEDDED_SERVER = {
     "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "100",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
     **{
         f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false"
         for name in (
