@@ -166,3 +166,24 @@ def test_configuration_is_validated_completely_at_load(tmp_path) -> None:
     registry.write_text(text.replace('date_format: "%Y-%m-%d"', 'date_format: "%m/%Y"', 1))
     with pytest.raises(ConfigError, match="does not write the whole date"):
         PortalRegistry.load(registry)
+
+
+def test_yaml_merge_keys_load_and_a_key_written_twice_is_still_named(tmp_path) -> None:
+    """Merge keys (<<) fold a shared block into a mapping, which may override some of it: not a
+    repetition. A key written twice in one mapping is."""
+    from pydantic import BaseModel
+
+    from bots.core.yamlfile import load_model
+
+    class Portals(BaseModel):
+        base: dict[str, int]
+        portals: dict[str, dict[str, int]]
+
+    path = tmp_path / "merge.yaml"
+    path.write_text(
+        "base: &base {session_limit: 2, timeout_s: 20}\nportals:\n  slow:\n    <<: *base\n    timeout_s: 60\n"
+    )
+    assert load_model(path, Portals).portals == {"slow": {"session_limit": 2, "timeout_s": 60}}
+    path.write_text(path.read_text() + "    timeout_s: 90\n")
+    with pytest.raises(ConfigError, match=r"merge.yaml:6: portals.slow.timeout_s: key given twice"):
+        load_model(path, Portals)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
+import psutil
 import pytest
 
 from bots.bench import (
@@ -44,31 +45,38 @@ def test_percentile_interpolates() -> None:
 
 
 class Exiting:
-    """A process as psutil shows it: its command line empty once it is on its way out."""
+    """A process as psutil shows it on its way out: its command line empty, then unreadable once
+    it is a zombie (its CPU times and name still are)."""
 
-    def __init__(self, pid: int, cmdline: list[str], cpu: float) -> None:
-        self.pid, self._cmdline, self._cpu = pid, cmdline, cpu
+    def __init__(self, pid: int, cmdline: list[str] | None, cpu: float, name: str = "chromium") -> None:
+        self.pid, self._cmdline, self._cpu, self._name = pid, cmdline, cpu, name
 
     def create_time(self) -> float:
         return 1.0
 
+    def name(self) -> str:
+        return self._name
+
     def cmdline(self) -> list[str]:
+        if self._cmdline is None:
+            raise psutil.ZombieProcess(self.pid)
         return self._cmdline
 
     def cpu_times(self) -> SimpleNamespace:
         return SimpleNamespace(user=self._cpu, system=0.0, children_user=0.0, children_system=0.0)
 
 
-def test_a_process_on_its_way_out_keeps_its_kind_in_the_cpu_breakdown() -> None:
+def test_a_process_on_its_way_out_keeps_its_kind_and_its_cpu_in_the_breakdown() -> None:
+    sweep = ["python", "-m", "bots.bench.point"]
     cpu = CpuSampler()
-    cpu.sample(
-        [Exiting(1, ["python", "-m", "bots.bench.point"], 1.0), Exiting(2, ["chromium", "--type=renderer"], 1.0)]
-    )
+    cpu.sample([Exiting(1, sweep, 1.0, "python"), Exiting(2, ["chromium", "--type=renderer"], 1.0)])
     cpu.mark("start")
-    cpu.sample([Exiting(1, ["python", "-m", "bots.bench.point"], 1.5), Exiting(2, [], 4.0)])
+    cpu.sample([Exiting(1, sweep, 1.5, "python"), Exiting(2, [], 2.0), Exiting(3, None, 0.5)])
+    cpu.sample([Exiting(1, sweep, 1.5, "python"), Exiting(2, None, 4.0), Exiting(3, None, 0.5)])
     cpu.mark("end")
     window = cpu.by_kind(window=True)
     assert window["chromium renderers"] == 3.0 and window["python (sweep or script)"] == 0.5
+    assert window["chromium browser, gpu, network"] == 0.5  # first seen as a zombie: known by its name
 
 
 def test_quick_worklist_reaches_every_screen_and_a_full_one_is_the_data_set() -> None:

@@ -170,6 +170,8 @@ def test_ended_sessions_are_healed_by_one_login_and_every_claim_is_checked(setti
     portal.server.faults(profile="expiring_sessions", rate=0.15)  # draws reseeded by the reset: one ends
     _, summary = sweep_rows(settings, portal, paid(dataset, 4), concurrency=1)
     assert summary.checked == 4, summary
+    ended = [c for c in portal.server.witness()["claims"] if c["fault"] == "session_expired"]
+    assert ended, "the seeded draws ended no session: pick another number of claims"
     signed_in = logins(portal.server).count(("mfa", "ok"))
     assert signed_in >= 2  # logged in again after an ended session
 

@@ -154,15 +154,23 @@ class CpuSampler:
         total = 0.0
         for p in procs:
             with contextlib.suppress(psutil.Error):
-                times, key, cmdline = p.cpu_times(), (p.pid, p.create_time()), p.cmdline()
-                # Again each time: a child sampled before its exec looks like its parent. Not
-                # once it has exited: a zombie's command line is empty, and its CPU would go to
-                # the sweep's Python (a renderer of a replaced page, reaped a moment later).
-                if cmdline or key not in self.kind:
-                    self.kind[key] = process_kind(cmdline)
+                times, key = p.cpu_times(), (p.pid, p.create_time())
                 self.now[key] = times.user + times.system
                 total += self.now[key] + times.children_user + times.children_system
+                self._classify(p, key)
         self.total = total
+
+    def _classify(self, p: psutil.Process, key: tuple[int, float]) -> None:
+        """Again at each sample: a child sampled before its exec looks like its parent. Not from
+        a process on its way out, whose command line is empty and then unreadable (a zombie):
+        its CPU would go to the sweep's Python (a renderer of a replaced page, reaped a moment
+        later). One first seen that way is known by its name."""
+        try:
+            cmdline = p.cmdline()
+        except psutil.ZombieProcess:
+            cmdline = []
+        if cmdline or key not in self.kind:
+            self.kind[key] = process_kind(cmdline or [p.name()])
 
     def mark(self, which: str) -> None:
         snapshot = (dict(self.now), self.total)

@@ -18,6 +18,7 @@ from bots.core.lazy import lazy_exports
 from bots.core.logs import (
     CHUNK_SIZE,
     FALLBACK_MAX_VALUES,
+    LOOSE_VALUES,
     REDACTED,
     RedactionScope,
     Redactor,
@@ -96,6 +97,7 @@ __all__ = [
     "FailureKind",
     "InputError",
     "ItemRef",
+    "LOOSE_VALUES",
     "LogSettings",
     "MaintenanceWindow",
     "MissingCredentialsError",

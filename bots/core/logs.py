@@ -16,8 +16,9 @@ Known values live in a `RedactionScope`, so the set does not grow for the life o
  - values registered outside any scope (`rcmbot selectors check`, preflight, tests) go to one
    process-level fallback scope, bounded to `FALLBACK_MAX_VALUES` values (the oldest chunk goes
    first). Fallback values are redacted everywhere, inside run scopes too.
- - a scope keeps values in chunks of `CHUNK_SIZE`, one compiled alternation each: registering a value
-   compiles only the newest chunk, never the values registered before. Every chunk is searched and
+ - a scope keeps values in chunks of `CHUNK_SIZE`, one compiled alternation each, the newest few
+   (under `LOOSE_VALUES`) a pattern each until they are folded in: registering a value compiles it
+   alone, or the newest chunk, never the values registered before. Every chunk is searched and
    overlapping matches are merged, so "Ana Maria Diaz" is redacted whole even when "Ana Maria" came
    first, in another chunk. Matching is case-insensitive; values shorter than 3 characters are ignored.
 """
@@ -42,6 +43,7 @@ from bots.core.settings import LogSettings
 
 __all__ = [
     "CHUNK_SIZE",
+    "LOOSE_VALUES",
     "FALLBACK_MAX_VALUES",
     "REDACTED",
     "RedactionScope",
@@ -55,6 +57,7 @@ __all__ = [
 
 REDACTED = "[REDACTED]"
 CHUNK_SIZE = 64  # values per compiled alternation
+LOOSE_VALUES = 8  # newest values of a chunk matched one by one before it is compiled again
 FALLBACK_MAX_VALUES = 4096  # values kept outside any run scope (rounded up to whole chunks)
 MIN_LENGTH = 3  # shorter values are not registered
 
@@ -91,9 +94,10 @@ _PATTERNS = (
 
 
 class _Chunk:
-    """Values matched one pattern each until the chunk is full, then by one alternation: a
-    registration compiles only its own values, never the chunk again (a sweep registers a
-    claim's identifiers at every claim)."""
+    """Values matched by the chunk's alternation, and the newest (fewer than LOOSE_VALUES) by a
+    pattern each until they are folded into it: a sweep registers a claim's identifiers at
+    every claim, and recompiling the chunk each time cost more CPU than the claim's own Python;
+    searching a line stays a few patterns per chunk."""
 
     __slots__ = ("values", "singles", "pattern")
 
@@ -103,14 +107,15 @@ class _Chunk:
         self.pattern: re.Pattern[str] | None = None
 
     def patterns(self) -> tuple[re.Pattern[str], ...]:
-        return (self.pattern,) if self.pattern is not None else tuple(self.singles)
+        return ((self.pattern,) if self.pattern is not None else ()) + tuple(self.singles)
 
 
 class RedactionScope:
     """Known sensitive values of one run (or of the process fallback), thread-safe.
 
-    `rebuilds` counts alternations compiled (one per full chunk) and `compiled` the values
-    compiled in total: each value is compiled at most twice, alone and in its chunk's alternation.
+    `rebuilds` counts alternations compiled (a chunk's, every LOOSE_VALUES values) and `compiled`
+    the values compiled in total: registering one value at a time compiles each about
+    chunk_size / LOOSE_VALUES / 2 + 1 times, never the whole set.
     With `max_values`, at most that many values (rounded up to whole chunks) are kept."""
 
     def __init__(
@@ -155,7 +160,8 @@ class RedactionScope:
         return len(self._chunks)
 
     def add(self, values: Iterable[str]) -> None:
-        """Add already-normalized values, each compiled alone; a chunk that fills up becomes one alternation."""
+        """Add already-normalized values: each a pattern of its own, folded into its chunk's
+        alternation once LOOSE_VALUES have gathered or the chunk is full."""
         with self._lock:
             added = False
             for value in values:
@@ -163,7 +169,7 @@ class RedactionScope:
                     continue
                 chunk = self._append(value)
                 added = True
-                if len(chunk.values) < self.chunk_size:
+                if len(chunk.singles) + 1 < LOOSE_VALUES and len(chunk.values) < self.chunk_size:
                     chunk.singles.append(re.compile(re.escape(value), re.IGNORECASE))
                     self.compiled += 1
                     continue

@@ -80,6 +80,10 @@ def load_model(path: Path, model: type[M]) -> M:
         loader = SafeLoader(text)
         try:  # one parse: the nodes (for lines and repeated keys), then the data built from them
             node = loader.get_single_node()
+            # Before the data is built: building it folds merge keys (<<) into the nodes in place.
+            repeated = _repeated_keys(name, node)
+            if repeated:  # YAML keeps the last of them, silently: say so before anything reads it
+                raise ConfigError.collect(repeated)
             data: Any = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
@@ -87,9 +91,6 @@ def load_model(path: Path, model: type[M]) -> M:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         raise ConfigError(name, line, "(syntax)", str(getattr(exc, "problem", exc))) from exc
-    repeated = _repeated_keys(name, node)
-    if repeated:  # YAML keeps the last of them, silently: say so before anything reads it
-        raise ConfigError.collect(repeated)
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:

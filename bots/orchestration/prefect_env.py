@@ -15,10 +15,11 @@ from bots.core.settings import Settings
 # run's state-change events (three a claim) once the task runs are recorded; block types are
 # registered when a block is first saved rather than (~3 s) at every start. Task runs are
 # recorded from their events up to 100 at a time, at least every second, instead of one
-# event per transaction: the server's CPU per claim falls by more than half.
+# event per transaction: the server's CPU per claim falls by more than half. A sweep killed
+# outright loses up to that second of its task runs' states in Prefect (the worklist has them;
+# the next run marks the killed run's task runs left RUNNING as Crashed).
 EMBEDDED_SERVER = {
     "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
-    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "100",
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
     **{
