@@ -72,7 +72,7 @@ async def launch(pw: Playwright, settings: BrowserSettings, executable: Path | N
         args=[
             *launch_args(),
             f"--renderer-process-limit={renderer_limit(settings)}",
-            f"--js-flags=--max-old-space-size={settings.js_heap_mb}",
+            f"--js-flags=--max-old-space-size={settings.js_heap_mb} --max-semi-space-size={settings.js_young_mb}",
             *settings.extra_args,
         ],
     )

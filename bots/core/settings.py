@@ -38,6 +38,14 @@ class BrowserSettings(BaseModel):
             "collects so lazily that a renderer grows by hundreds of MB over a sweep"
         ),
     )
+    js_young_mb: int = Field(
+        1,
+        ge=1,
+        description=(
+            "V8 young-generation semi-space per renderer (--max-semi-space-size): a portal page's "
+            "short-lived objects fit in 1 MB; V8's default of up to 16 MB cost ~15 MB a renderer"
+        ),
+    )
     extra_args: list[str] = Field(default_factory=list, description="more Chromium command-line flags")
     page_claims: int = Field(
         25,
