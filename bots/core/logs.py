@@ -96,7 +96,7 @@ _PATTERNS = (
 class _Chunk:
     """Values matched by the chunk's alternation, and the newest (fewer than LOOSE_VALUES) by a
     pattern each until they are folded into it: a sweep registers a claim's identifiers at
-    every claim, and recompiling the chunk each time cost more CPU than the claim's own Python;
+    every claim, and recompiling the chunk each time was a measurable share of a claim's CPU;
     searching a line stays a few patterns per chunk."""
 
     __slots__ = ("values", "singles", "pattern")
