@@ -147,8 +147,9 @@ def test_a_maintenance_page_defers_without_calling_anyone(settings, portal, data
 
 
 def test_hung_pages_time_out_together_not_one_after_another(settings, portal, dataset) -> None:
-    settings.browser.navigation_timeout_s, settings.sweep.retry_attempts = 1, 1
-    portal.reset(hang_s=3)
+    # Timeouts apart enough that the first claim's sign-in is not cut short on a loaded machine
+    settings.browser.navigation_timeout_s, settings.sweep.retry_attempts = 3, 1
+    portal.reset(hang_s=8)
     signed_in, calls = asyncio.Event(), itertools.count()
 
     async def hang_once_signed_in(sweep: Sweep, bot: Any, batch: Any) -> Any:
