@@ -310,3 +310,69 @@ def test_a_detail_missing_a_required_table_fails_plainly_with_no_stray_warning()
         gc.collect()
     assert error == "bluestem: no candidate of detail.lines matched at about:blank"
     assert not [w for w in caught if "never awaited" in str(w.message)], [str(w.message) for w in caught]
+
+
+TABLE_MAP = {
+    "portal": "t",
+    "elements": {
+        "results.table": {"candidates": [{"css": "table"}]},
+        "results.row": {"within": "results.table", "candidates": [{"css": "tbody tr"}]},
+        "results.claim_number": {"within": "results.row", "candidates": [{"css": "td.c"}]},
+        "results.billed": {"within": "results.row", "candidates": [{"css": "td.b"}, {"css": "td.b2"}]},
+        "results.status": {"within": "results.row", "optional": True, "candidates": [{"css": "td.s"}]},
+        "results.open": {"within": "results.row", "optional": True, "candidates": [{"role": "link"}]},
+        "results.account_number": {"absent": True},
+    },
+}
+TABLE_COLUMNS = [(f"results.{n}", None) for n in ("claim_number", "billed", "status", "account_number")]
+ROW = "<tr><td class=c>{0}</td><td class={1}>${0}.00</td><td>{2}</td></tr>"
+
+
+@pytest.mark.parametrize(
+    ("cell", "shadowed"),
+    [
+        ("td.c", False),
+        ("td.c:visible", False),  # Playwright's own CSS: the table is read by locators
+        ("td.c, span.c", True),  # a cell in a shadow root, which only Playwright's CSS sees into
+    ],
+)
+def test_a_table_is_read_row_by_row_by_candidate_priority_whichever_way_its_selectors_are_asked(cell, shadowed) -> None:
+    """One browser call reads a table whose rows and cells plain CSS finds, locators read any
+    other; both give what reading each row's cells in candidate order gives."""
+    smap = SelectorMap.model_validate(
+        TABLE_MAP | {"elements": TABLE_MAP["elements"] | {"results.claim_number": {"candidates": [{"css": cell}]}}}
+    )
+    links = ["<a href='/c/1'>open</a>", "<a href='/c/2'>open</a>", ""]
+    rows = "".join(ROW.format(n, "b2" if n == 2 else "b", link) for n, link in zip((1, 2, 3), links, strict=True))
+
+    async def scenario() -> tuple[Any, ...]:
+        context = await (await shared_browser()).new_context()
+        try:
+            page = await context.new_page()
+            await page.set_content(f"<table><tbody>{rows}</tbody></table>")
+            if shadowed:
+                await page.evaluate(
+                    "() => { const td = document.querySelector('td.c'); td.className = '';"
+                    " const host = document.createElement('x-cell'); td.replaceChildren(host);"
+                    " host.attachShadow({mode: 'open'}).innerHTML = '<span class=c>1</span>'; }"
+                )
+            resolver = Resolver(smap)
+            read = await resolver.rows(page.locator("table"), "results.row", [*TABLE_COLUMNS, ("results.open", "href")])
+            await page.set_content(f"<table><tbody>{ROW.format(4, 'b', '')}<tr><td>no cells</td></tr></tbody></table>")
+            with pytest.raises(SelectorNotFoundError) as err:
+                await resolver.rows(page.locator("table"), "results.row", TABLE_COLUMNS)
+            empty = await resolver.rows(page.locator("table"), "results.nothing", TABLE_COLUMNS)
+            return read, resolver.drift, str(err.value), empty
+        finally:
+            await context.close()
+
+    smap.elements["results.nothing"] = Element(within="results.table", candidates=[{"css": "tfoot tr"}])
+    read, drift, error, empty = run_async(scenario())
+    assert read == [
+        ["1", "$1.00", None, None, "/c/1"],
+        ["2", "$2.00", None, None, "/c/2"],
+        ["3", "$3.00", None, None, None],
+    ]
+    assert drift == {"results.billed": 1}  # the second row's amount only by the fallback
+    assert error == "t: no candidate of results.claim_number matched at about:blank"
+    assert empty == []

@@ -427,33 +427,12 @@ class PortalPage:
     async def table(
         self, table: Locator, row_key: str, prefix: str, names: tuple[str, ...], link_key: str | None = None
     ) -> list[dict[str, str | None]]:
-        """Every row's fields `prefix.name` (and its link's href under "href"), read a column at a
-        time: one browser call per field for the whole table. Row by row instead when a column
-        does not line up with the rows (a cell missing somewhere)."""
-        rows = await self.resolver.find(table, row_key)
-        if rows is None:
-            return []
-        count = await rows.count()
-        keys = [f"{prefix}.{n}" for n in names]
-        columns = await asyncio.gather(
-            *(self.resolver.column(rows, k) for k in keys),
-            *([self.resolver.column(rows, link_key, "href")] if link_key else []),
-        )
-        if all(c is None or len(c) == count for c in columns):
-            fields = [*names, "href"] if link_key else list(names)
-            return [
-                {f: (c[i] or None) if c is not None else None for f, c in zip(fields, columns, strict=True)}
-                for i in range(count)
-            ]
-        return list(await asyncio.gather(*(self._row(row, prefix, names, link_key) for row in await rows.all())))
-
-    async def _row(
-        self, row: Locator, prefix: str, names: tuple[str, ...], link_key: str | None
-    ) -> dict[str, str | None]:
-        values = await self._texts(row, prefix, names)
-        if link_key:
-            values["href"] = await (await self.resolver.get(row, link_key)).get_attribute("href")
-        return values
+        """Every row's fields `prefix.name` (and its link's href under "href"), in few browser
+        calls (Resolver.rows)."""
+        columns = [(f"{prefix}.{n}", None) for n in names] + ([(link_key, "href")] if link_key else [])
+        fields = [*names, "href"] if link_key else list(names)
+        rows = await self.resolver.rows(table, row_key, columns)
+        return [{f: v or None for f, v in zip(fields, row, strict=True)} for row in rows]
 
     # -- results ------------------------------------------------------------------------------
     async def result_rows(self) -> list[tuple[ResultRow, str]]:

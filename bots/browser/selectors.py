@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -220,6 +220,37 @@ def url_of(scope: Scope) -> str:
     return scope.url if isinstance(scope, Page) else scope.page.url
 
 
+def _css_only(element: Element) -> bool:
+    return all(c.css for c in element.candidates)
+
+
+# Rows and their cells found by CSS candidates, in priority order, inside the first of `tables`,
+# as Playwright's CSS engine finds them. null when that may differ: a selector only Playwright
+# reads (:has-text, >>...) or a shadow root (which Playwright's CSS pierces and the DOM's does not).
+READ_ROWS_JS = """(tables, spec) => {
+  const table = tables[0];
+  if (!table || [...table.querySelectorAll('*')].some(e => e.shadowRoot)) return null;
+  const first = (root, candidates) => {
+    for (const [index, css] of candidates.entries()) {
+      const found = root.querySelectorAll(css);
+      if (found.length) return [index, found[0], found];
+    }
+    return [null, null, []];
+  };
+  try {
+    const [row, , rows] = first(table, spec.rows);
+    return {row, cells: [...rows].map(r => spec.columns.map(([candidates, attribute]) => {
+      const [index, cell] = first(r, candidates);
+      if (index === null) return null;
+      return [index, attribute === null ? cell.innerText : (cell.getAttribute(attribute) || '')];
+    }))};
+  } catch (error) {
+    if (error instanceof DOMException && error.name === 'SyntaxError') return null;
+    throw error;
+  }
+}"""
+
+
 class Resolver:
     """Resolves element keys to Playwright locators by candidate priority."""
 
@@ -291,13 +322,13 @@ class Resolver:
         index = await self.probe(parent[1], key)
         return None if index is None else (index, self.map.elements[key].candidates[index].locate(parent[1]))
 
-    async def text(self, scope: Scope, key: str) -> str | None:
-        """The value of an element (its text, or what its `attribute` or `pattern` picks out);
-        None when an optional element is not shown, or the portal has no such element (absent or
-        not listed in the map). One browser round trip when the first candidate matches: reading
-        doubles as the presence test."""
-        element = self.map.elements.get(key)
-        if element is None or element.absent:
+    async def text(self, scope: Scope, key: str, attribute: str | None = None) -> str | None:
+        """The value of an element (its text, or what its `attribute` or `pattern` picks out; or
+        the `attribute` asked for); None when an optional element is not shown, or the portal has
+        no such element (absent or not listed in the map). One browser round trip when the first
+        candidate matches: reading doubles as the presence test."""
+        element = self._reading(key, attribute)
+        if element is None:
             return None
         for index, candidate in enumerate(element.candidates):
             raw = await element.read(candidate.locate(scope))
@@ -311,17 +342,83 @@ class Resolver:
     async def column(self, rows: Locator, key: str, attribute: str | None = None) -> list[str] | None:
         """The value of `key` (or its `attribute`) inside every row matched by `rows`, in one
         browser call: [] when nothing matches, None when the portal has no such element."""
-        element = self.map.elements.get(key)
-        if element is None or element.absent:
+        element = self._reading(key, attribute)
+        if element is None:
             return None
-        if attribute is not None:
-            element = element.model_copy(update={"attribute": attribute, "pattern": None})
         for index, candidate in enumerate(element.candidates):
             raw = await element.read(candidate.locate(rows))
             if raw:
                 self.note(key, index)
                 return [self._value(element, key, text, rows) for text in raw]
         return []
+
+    def _reading(self, key: str, attribute: str | None) -> Element | None:
+        """The element as read: with `attribute` instead of its own reading, if given; None when
+        the portal has no such element."""
+        element = self.map.elements.get(key)
+        if element is None or element.absent:
+            return None
+        return element if attribute is None else element.model_copy(update={"attribute": attribute, "pattern": None})
+
+    async def rows(
+        self, table: Locator, row_key: str, columns: Sequence[tuple[str, str | None]]
+    ) -> list[list[str | None]]:
+        """The values of `columns` ((element key, attribute to read or None) pairs) in every row
+        of `table` (`row_key`'s matches), a list per row: None where the portal has no such
+        element, or an optional one is not in the row; SelectorNotFoundError when a required one
+        is not. Each row tries the candidates in order, as `text` would inside it. Rows and cells
+        that plain CSS finds are read in one browser call for the whole table (a column at a time
+        is a call per column, each finding the table again); any other column is read a column
+        at a time, row by row where it does not line up with the rows."""
+        elements = [self._reading(key, attribute) for key, attribute in columns]
+        by_css = {j: e for j, e in enumerate(elements) if e is not None and _css_only(e)}
+        read = await self._read_by_css(table, row_key, list(by_css.values()))
+        if read is None:  # the locators read it all
+            by_css, rows = {}, await self.find(table, row_key)
+            if rows is None:
+                return []
+            values: list[list[str | None]] = [[None] * len(columns) for _ in range(await rows.count())]
+        else:
+            row_index, cells = read
+            if row_index is None:
+                return []
+            self.note(row_key, row_index)
+            rows = self.map.elements[row_key].candidates[row_index].locate(table)
+            values = [[None] * len(columns) for _ in cells]
+            for n, (j, element) in enumerate(by_css.items()):
+                for row, found in zip(values, cells, strict=True):
+                    row[j] = self._cell(element, columns[j][0], found[n], table)
+        for j in (j for j, e in enumerate(elements) if e is not None and j not in by_css):
+            column: Sequence[str | None] | None = await self.column(rows, *columns[j])
+            if column is None or len(column) != len(values):
+                column = [await self.text(row, *columns[j]) for row in await rows.all()]
+            for row, value in zip(values, column, strict=True):
+                row[j] = value
+        return values
+
+    async def _read_by_css(
+        self, table: Locator, row_key: str, elements: list[Element]
+    ) -> tuple[int | None, list[list[tuple[int, str] | None]]] | None:
+        """(the row candidate that matched, each row's (candidate, raw value) of each element)
+        by READ_ROWS_JS; None when the rows are not found by plain CSS."""
+        if not _css_only(self.map.elements[row_key]):
+            return None
+        spec = {
+            "rows": [c.css for c in self.map.elements[row_key].candidates],
+            "columns": [[[c.css for c in e.candidates], e.attribute] for e in elements],
+        }
+        read = await table.evaluate_all(READ_ROWS_JS, spec)
+        return None if read is None else (read["row"], read["cells"])
+
+    def _cell(self, element: Element, key: str, cell: tuple[int, str] | None, table: Locator) -> str | None:
+        """The value of one cell as READ_ROWS_JS found it ((candidate index, raw value) or None)."""
+        if cell is None:
+            if element.optional:
+                return None
+            where = page_path(url_of(table))
+            raise SelectorNotFoundError(f"{self.map.portal}: no candidate of {key} matched at {where}")
+        self.note(key, cell[0])
+        return self._value(element, key, cell[1], table)
 
     @staticmethod
     def _value(element: Element, key: str, raw: str, scope: Scope) -> str:
