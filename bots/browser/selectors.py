@@ -227,6 +227,7 @@ def _css_only(element: Element) -> bool:
 # Rows and their cells found by CSS candidates, in priority order, inside the first of `tables`,
 # as Playwright's CSS engine finds them. null when that may differ: a selector only Playwright
 # reads (:has-text, >>...) or a shadow root (which Playwright's CSS pierces and the DOM's does not).
+# An element with no innerText (SVG) reads as its text content.
 READ_ROWS_JS = """(tables, spec) => {
   const table = tables[0];
   if (!table || [...table.querySelectorAll('*')].some(e => e.shadowRoot)) return null;
@@ -242,7 +243,7 @@ READ_ROWS_JS = """(tables, spec) => {
     return {row, cells: [...rows].map(r => spec.columns.map(([candidates, attribute]) => {
       const [index, cell] = first(r, candidates);
       if (index === null) return null;
-      return [index, attribute === null ? cell.innerText : (cell.getAttribute(attribute) || '')];
+      return [index, attribute === null ? (cell.innerText ?? cell.textContent) : (cell.getAttribute(attribute) || '')];
     }))};
   } catch (error) {
     if (error instanceof DOMException && error.name === 'SyntaxError') return null;
