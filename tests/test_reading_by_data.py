@@ -376,3 +376,36 @@ def test_a_table_is_read_row_by_row_by_candidate_priority_whichever_way_its_sele
     assert drift == {"results.billed": 1}  # the second row's amount only by the fallback
     assert error == "t: no candidate of results.claim_number matched at about:blank"
     assert empty == []
+
+
+def test_a_cell_selector_reaches_no_higher_than_its_row_and_several_tables_are_read_whole() -> None:
+    """As Playwright's CSS, not the DOM's: "tbody td.note" inside a row finds nothing (the tbody is
+    above the row), so the fallback reads the row; a locator matching two tables reads both."""
+    smap = SelectorMap.model_validate(
+        {
+            "portal": "t",
+            "elements": {
+                "results.row": {"candidates": [{"css": "tr"}]},
+                "results.status": {"within": "results.row", "candidates": [{"css": "tbody td.note"}, {"css": "td"}]},
+            },
+        }
+    )
+    table = "<table><tbody><tr><td>{0}</td><td class=note>note {0}</td></tr></tbody></table>"
+
+    async def scenario() -> tuple[Any, ...]:
+        context = await (await shared_browser()).new_context()
+        try:
+            page = await context.new_page()
+            await page.set_content(table.format("A") + table.format("B"))
+            resolver = Resolver(smap)
+            columns = [("results.status", None)]
+            return (
+                await resolver.rows(page.locator("table").first, "results.row", columns),
+                await resolver.rows(page.locator("table"), "results.row", columns),
+                resolver.drift,
+            )
+        finally:
+            await context.close()
+
+    one, both, drift = run_async(scenario())
+    assert (one, both, drift) == ([["A"]], [["A"], ["B"]], {"results.status": 1})

@@ -106,8 +106,8 @@ class Element(BaseModel, extra="forbid"):
 
     async def read(self, locator: Locator) -> list[str]:
         """Raw text (or attribute) of every match of `locator`, in one browser call."""
-        if self.attribute is None:
-            return await locator.all_inner_texts()
+        if self.attribute is None:  # an element with no innerText (SVG): its text content
+            return list(await locator.evaluate_all("els => els.map(e => e.innerText ?? e.textContent)"))
         return list(await locator.evaluate_all("(els, a) => els.map(e => e.getAttribute(a) || '')", self.attribute))
 
 
@@ -224,29 +224,47 @@ def _css_only(element: Element) -> bool:
     return all(c.css for c in element.candidates)
 
 
-# Rows and their cells found by CSS candidates, in priority order, inside the first of `tables`,
-# as Playwright's CSS engine finds them. null when that may differ: a selector only Playwright
-# reads (:has-text, >>...) or a shadow root (which Playwright's CSS pierces and the DOM's does not).
-# An element with no innerText (SVG) reads as its text content.
+# Rows and their cells found by CSS candidates, in priority order, inside the one element of
+# `tables`, as Playwright's CSS engine finds them; null when that may differ. Playwright matches a
+# selector inside its scope, where the DOM's querySelectorAll lets elements above the scope take
+# part ("tbody td" from a row), so each query is asked of a detached copy of its scope as well and
+# any difference is null; so are a selector only Playwright reads (:has-text, >>...), a shadow
+# root (which Playwright's CSS pierces and the DOM's does not), and no table or several. Indexed
+# loops, not iterators: the page's own scripts may have replaced Array's. An element with no
+# innerText (SVG) reads as its text content.
 READ_ROWS_JS = """(tables, spec) => {
+  const DIFFERS = {};
+  if (tables.length !== 1) return null;
   const table = tables[0];
-  if (!table || [...table.querySelectorAll('*')].some(e => e.shadowRoot)) return null;
+  const everything = table.getElementsByTagName('*');
+  for (let i = 0; i < everything.length; i++) if (everything[i].shadowRoot) return null;
   const first = (root, candidates) => {
-    for (const [index, css] of candidates.entries()) {
-      const found = root.querySelectorAll(css);
-      if (found.length) return [index, found[0], found];
+    const copy = root.cloneNode(true), live = root.getElementsByTagName('*'), copied = copy.getElementsByTagName('*');
+    for (let index = 0; index < candidates.length; index++) {
+      const found = root.querySelectorAll(candidates[index]), inCopy = copy.querySelectorAll(candidates[index]);
+      if (found.length !== inCopy.length) throw DIFFERS;
+      for (let k = 0, at = 0; k < inCopy.length; k++) {
+        while (at < copied.length && copied[at] !== inCopy[k]) at++;
+        if (live[at] !== found[k]) throw DIFFERS;
+      }
+      if (found.length) return [index, found];
     }
-    return [null, null, []];
+    return [null, []];
   };
   try {
-    const [row, , rows] = first(table, spec.rows);
-    return {row, cells: [...rows].map(r => spec.columns.map(([candidates, attribute]) => {
-      const [index, cell] = first(r, candidates);
-      if (index === null) return null;
-      return [index, attribute === null ? (cell.innerText ?? cell.textContent) : (cell.getAttribute(attribute) || '')];
-    }))};
+    const [row, rows] = first(table, spec.rows), cells = [];
+    for (let r = 0; r < rows.length; r++) {
+      const values = [];
+      for (let c = 0; c < spec.columns.length; c++) {
+        const [index, found] = first(rows[r], spec.columns[c][0]), attribute = spec.columns[c][1];
+        values.push(index === null ? null : [index, attribute === null
+          ? (found[0].innerText ?? found[0].textContent) : (found[0].getAttribute(attribute) || '')]);
+      }
+      cells.push(values);
+    }
+    return {row, cells};
   } catch (error) {
-    if (error instanceof DOMException && error.name === 'SyntaxError') return null;
+    if (error === DIFFERS || (error instanceof DOMException && error.name === 'SyntaxError')) return null;
     throw error;
   }
 }"""
@@ -392,7 +410,7 @@ class Resolver:
         for j in (j for j, e in enumerate(elements) if e is not None and j not in by_css):
             column: Sequence[str | None] | None = await self.column(rows, *columns[j])
             if column is None or len(column) != len(values):
-                column = [await self.text(row, *columns[j]) for row in await rows.all()]
+                column = await asyncio.gather(*(self.text(rows.nth(n), *columns[j]) for n in range(len(values))))
             for row, value in zip(values, column, strict=True):
                 row[j] = value
         return values
