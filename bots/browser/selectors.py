@@ -238,8 +238,10 @@ READ_ROWS_JS = """(tables, spec) => {
   const table = tables[0];
   const everything = table.getElementsByTagName('*');
   for (let i = 0; i < everything.length; i++) if (everything[i].shadowRoot) return null;
+  const copies = new Map();  // a row's copy, made once for all its columns
   const first = (root, candidates) => {
-    const copy = root.cloneNode(true), live = root.getElementsByTagName('*'), copied = copy.getElementsByTagName('*');
+    if (!copies.has(root)) copies.set(root, root.cloneNode(true));
+    const copy = copies.get(root), live = root.getElementsByTagName('*'), copied = copy.getElementsByTagName('*');
     for (let index = 0; index < candidates.length; index++) {
       const found = root.querySelectorAll(candidates[index]), inCopy = copy.querySelectorAll(candidates[index]);
       if (found.length !== inCopy.length) throw DIFFERS;
